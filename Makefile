@@ -1,0 +1,50 @@
+# The README's two commands: `make demo` and `make test`. Both install what they need first.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+# Prefect keeps its database and settings inside the project (git-ignored), never in ~/.prefect.
+export PREFECT_HOME := $(CURDIR)/.prefect
+# A plain run starts a temporary local Prefect server; on 2 cores it needs ~25 s.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export GX_ANALYTICS_ENABLED := False
+export MPLBACKEND := Agg
+
+.PHONY: install demo test test-all lint bench bench-quick serve clean
+
+install: $(VENV)/.installed
+
+# torch first, pinned to the CPU wheel: a looser spec pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: install
+	$(BIN)/synth demo
+
+test: install
+	$(BIN)/pytest -q
+
+test-all: install
+	$(BIN)/pytest -q -m "slow or not slow"
+
+lint: install
+	$(BIN)/ruff check pipeline flows tests benchmarks
+
+bench: install
+	$(BIN)/python -m benchmarks.run --full
+
+bench-quick: install
+	$(BIN)/python -m benchmarks.run --quick
+
+serve: install
+	$(BIN)/synth serve
+
+clean:
+	rm -rf data/published data/quarantine data/models data/demo .prefect gx/uncommitted

@@ -1,0 +1,143 @@
+"""What a finished run tells Prefect: artifacts, a published event, and the `latest` pointer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline.publish import write_text_atomic
+
+KEY_METRICS = (
+    "column_shapes",
+    "column_pair_trends",
+    "detection_auc",
+    "exact_copy_excess",
+    "dcr_share_excess",
+    "mia_auc",
+)
+
+
+def announce(summary: dict[str, Any]) -> None:
+    from prefect.artifacts import (
+        create_link_artifact,
+        create_markdown_artifact,
+        create_table_artifact,
+    )
+
+    key = _artifact_key(summary["dataset"])
+    create_markdown_artifact(
+        markdown=summary_markdown(summary),
+        key=f"{key}-summary",
+        description="synthesis run summary",
+    )
+    create_table_artifact(
+        table=metric_table(summary), key=f"{key}-metrics", description="metrics per model"
+    )
+    for result in summary["models"]:
+        create_link_artifact(
+            link=Path(result["report"]).resolve().as_uri(),
+            link_text=f"{result['model']} report ({result['verdict']})",
+            key=f"{key}-{_artifact_key(result['model'])}-report",
+        )
+    latest = mark_latest(summary)
+    for result in summary["models"]:
+        if result["verdict"] != "fail":
+            _emit_published(summary, result, is_latest=result is latest)
+
+
+def best_passing(results: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Highest fidelity (mean of Column Shapes and Pair Trends) among models that passed
+    privacy; `warn` (fidelity below target) ranks after every `pass`."""
+    candidates = [r for r in results if r["verdict"] != "fail"]
+    if not candidates:
+        return None
+
+    def score(result: dict[str, Any]) -> tuple[int, float]:
+        metrics = result["metrics"]
+        fidelity = (metrics.get("column_shapes", 0.0) + metrics.get("column_pair_trends", 0.0)) / 2
+        return (1 if result["verdict"] == "pass" else 0, fidelity)
+
+    return max(candidates, key=score)
+
+
+def mark_latest(summary: dict[str, Any]) -> dict[str, Any] | None:
+    best = best_passing(summary["models"])
+    if best is None:
+        return None
+    dataset_dir = Path(best["path"]).parent.parent
+    write_text_atomic(
+        dataset_dir / "_latest.json",
+        json.dumps(
+            {
+                "run_id": summary["run_id"],
+                "model": best["model"],
+                "path": best["path"],
+                "verdict": best["verdict"],
+                "metrics": {k: best["metrics"].get(k) for k in KEY_METRICS},
+            },
+            indent=2,
+        ),
+    )
+    summary["latest"] = best["path"]
+    return best
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        f"# {summary['dataset']} — run `{summary['run_id']}`",
+        "",
+        f"- source: `{summary['source']}` ({summary['ingest']})",
+        f"- holdout: {summary['split']}",
+        "",
+        "| model | verdict | rows | column shapes | pair trends | output |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in summary["models"]:
+        m = r["metrics"]
+        lines.append(
+            f"| {r['model']} | **{r['verdict']}** | {r['rows']} | "
+            f"{m.get('column_shapes', float('nan')):.3f} | "
+            f"{m.get('column_pair_trends', float('nan')):.3f} | `{r['path']}` |"
+        )
+        lines += [f"  - {reason}" for reason in r["reasons"][:5]]
+    return "\n".join(lines)
+
+
+def metric_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for r in summary["models"]:
+        for row in r["metric_rows"]:
+            rows.append(
+                {
+                    "model": r["model"],
+                    "verdict": r["verdict"],
+                    "metric": row["metric"],
+                    "value": round(float(row["value"]), 4),
+                    "status": row["status"],
+                }
+            )
+    return rows
+
+
+def _emit_published(summary: dict[str, Any], result: dict[str, Any], is_latest: bool) -> None:
+    from prefect.events import emit_event
+
+    emit_event(
+        event="synth.dataset.published",
+        resource={
+            "prefect.resource.id": f"synth.dataset.{summary['dataset']}",
+            "synth.model": result["model"],
+        },
+        payload={
+            "run_id": summary["run_id"],
+            "path": result["path"],
+            "verdict": result["verdict"],
+            "latest": is_latest,
+        },
+    )
+
+
+def _artifact_key(text: str) -> str:
+    # Prefect artifact keys allow lowercase letters, digits and dashes only.
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")

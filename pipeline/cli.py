@@ -1,0 +1,210 @@
+"""`synth`: run the synthesize flow on a file or job file, the demo, or a validation audit.
+
+Heavy libraries (prefect, sdv, torch, great_expectations) are imported inside the commands so
+`synth --help` answers at once. User errors print one line and exit 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PipelineError
+
+EXIT_USER_ERROR = 2
+EXIT_VALIDATION_FAILED = 3
+DEMO_NAME = "student_placements"
+DEMO_RESOURCE = "demos/single_table/student_placements_real.csv"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synth",
+        description="Fit generative models to a table or time series, validate fidelity and "
+        "privacy, and publish synthetic Parquet.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the synthesize flow on a file or a job file")
+    run.add_argument("job_file", nargs="?", help="YAML job file (flows/jobs/NAME.yaml)")
+    _add_job_options(run)
+
+    demo = commands.add_parser("demo", help="run the flow on the built-in demo table")
+    demo.add_argument("--model", help="model(s), comma-separated (default: gaussian_copula)")
+    demo.add_argument("--output-dir", default="data")
+
+    validate = commands.add_parser(
+        "validate", help="audit a synthetic file made by any tool against the real data"
+    )
+    validate.add_argument("--real", required=True, help="the real data (CSV/Parquet)")
+    validate.add_argument("--synthetic", required=True, help="the synthetic data to audit")
+    validate.add_argument("--name", required=True, help="dataset name (schema and suites)")
+    validate.add_argument(
+        "--holdout",
+        help="real rows the synthetic data never saw; "
+        "default: split off 20%% of --real, as a run does",
+    )
+    validate.add_argument("--target", help="column for the ML-utility metric")
+    validate.add_argument("--seed", type=int, default=0)
+    validate.add_argument("--output-dir", default="data")
+
+    commands.add_parser("models", help="list the available models")
+    return parser
+
+
+def _add_job_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", help="CSV or Parquet: a path or fsspec URL")
+    parser.add_argument("--name", help="dataset name (letters, digits, _ - .)")
+    parser.add_argument("--model", help="model(s), comma-separated, e.g. gmm,ctgan")
+    parser.add_argument("--rows", type=int, help="rows (time series: sequences) to generate")
+    parser.add_argument("--seed", type=int, help="seed for split, fit and sampling")
+    parser.add_argument("--target", help="column for the ML-utility metric")
+    parser.add_argument("--sequence-key", help="time series: the entity column")
+    parser.add_argument("--sequence-index", help="time series: the time/order column")
+    parser.add_argument("--output-dir", help="where models and published data go (data)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except PipelineError as exc:
+        summary = getattr(exc, "summary", None)
+        if summary:
+            print_summary(summary)
+            print(f"\nFAILED: {exc}", file=sys.stderr)
+            return EXIT_VALIDATION_FAILED
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.config import JobConfig
+
+    overrides = {
+        "source": args.source,
+        "name": args.name,
+        "models": args.model,
+        "rows": args.rows,
+        "seed": args.seed,
+        "target": args.target,
+        "sequence_key": args.sequence_key,
+        "sequence_index": args.sequence_index,
+        "output_dir": args.output_dir,
+    }
+    if args.job_file:
+        job = JobConfig.from_yaml(args.job_file, **overrides)
+    else:
+        missing = [f"--{k}" for k in ("source", "name") if not overrides[k]]
+        if missing:
+            raise PipelineError(f"give {' and '.join(missing)}, or a job file: synth run JOB.yaml")
+        job = JobConfig.parse(
+            {k: v for k, v in overrides.items() if v is not None}, where="options"
+        )
+    return run_job(job)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.config import JobConfig
+
+    source = write_demo_data(Path(args.output_dir))
+    values: dict[str, Any] = {
+        "name": DEMO_NAME,
+        "source": str(source),
+        "output_dir": args.output_dir,
+    }
+    if args.model:
+        values["models"] = args.model
+    return run_job(JobConfig.parse(values, where="demo"))
+
+
+def write_demo_data(output_dir: Path) -> Path:
+    """Copy the demo table that ships inside sdmetrics into data/demo/ (no network)."""
+    from importlib.resources import files
+
+    target = output_dir / "demo" / f"{DEMO_NAME}.csv"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(files("sdmetrics").joinpath(DEMO_RESOURCE).read_bytes())
+    return target
+
+
+def run_job(job) -> int:
+    from flows.synthesize import synthesize
+
+    summary = synthesize(job)
+    print_summary(summary)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pipeline.audit import audit
+
+    outcome = audit(
+        real=args.real,
+        synthetic=args.synthetic,
+        name=args.name,
+        holdout=args.holdout,
+        target=args.target,
+        seed=args.seed,
+        output_dir=args.output_dir,
+    )
+    print(f"verdict: {outcome['verdict'].upper()}")
+    for reason in outcome["reasons"]:
+        print(f"  - {reason}")
+    print(f"report: {outcome['report']}")
+    return EXIT_VALIDATION_FAILED if outcome["verdict"] == "fail" else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from pipeline.models.registry import MODELS
+
+    for name, (_, _, tabular, series) in MODELS.items():
+        kinds = ", ".join(k for k, ok in (("tabular", tabular), ("time series", series)) if ok)
+        print(f"{name:16} {kinds}")
+    return 0
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print(f"\ndataset   {summary['dataset']}   (run {summary['run_id']})")
+    print(f"source    {summary['source']}: {summary['ingest']}")
+    print(f"schema    {summary['schema']}")
+    print(f"holdout   {summary['split']}")
+    for r in summary["models"]:
+        m = r["metrics"]
+        print(
+            f"\nmodel     {r['model']}  ->  {r['verdict'].upper()}"
+            f"{'  (fitted model reused)' if r['reused_model'] else ''}"
+        )
+        print(f"rows      {r['rows']}")
+        print(
+            f"quality   column shapes {m.get('column_shapes', float('nan')):.3f}, "
+            f"pair trends {m.get('column_pair_trends', float('nan')):.3f}"
+        )
+        for reason in r["reasons"]:
+            print(f"          - {reason}")
+        where = "parquet  " if r["verdict"] != "fail" else "QUARANTINE"
+        print(f"{where} {r['path']}/part-00000.parquet")
+        print(f"manifest  {r['manifest']}")
+        print(f"report    {r['report']}")
+    if summary["models"] and summary["models"][0].get("docs"):
+        print(f"\nData Docs {summary['models'][0]['docs']}")
+    if summary.get("latest"):
+        print(f"latest    {summary['latest']}")
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "validate": cmd_validate, "models": cmd_models}
+
+if __name__ == "__main__":
+    sys.exit(main())

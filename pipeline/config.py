@@ -1,0 +1,100 @@
+"""A synthesis job: what to read, which models to fit, how many rows, where to write.
+
+One pydantic model validates CLI flags, YAML job files and Prefect flow parameters alike.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from pipeline.errors import PipelineError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class JobConfig(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(description="dataset name: schemas/<name>.yaml and output folders")
+    source: str = Field(description="CSV or Parquet: local path or fsspec URL")
+    models: list[str] = Field(default_factory=lambda: ["gaussian_copula"])
+    rows: int | None = Field(
+        default=None,
+        ge=1,
+        description="rows (or sequences) to sample; default: as many as the training split",
+    )
+    seed: int = Field(default=0, ge=0)
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
+    target: str | None = Field(default=None, description="column for the ML-utility metric")
+    sequence_key: str | None = None
+    sequence_index: str | None = None
+    model_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    thresholds: dict[str, dict[str, float | None]] = Field(
+        default_factory=dict, description="metric -> {min_value, max_value} overrides"
+    )
+    output_dir: str = "data"
+    schema_dir: str = "schemas"
+    gx_dir: str = Field(default="gx", description="Great Expectations file context (suites)")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError("use letters, digits, '_', '-' or '.' (at most 64), no spaces")
+        return value
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [m.strip() for m in value.split(",") if m.strip()]
+        from pipeline.models import registry
+
+        try:
+            registry.check_names(list(value))
+        except PipelineError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def schema_path(self) -> Path:
+        return Path(self.schema_dir) / f"{self.name}.yaml"
+
+    @classmethod
+    def parse(cls, values: dict[str, Any], where: str = "job") -> JobConfig:
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'job'}: {_message(e)}"
+                for e in exc.errors()
+            )
+            raise PipelineError(f"invalid {where}: {problems}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> JobConfig:
+        path = Path(path)
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise PipelineError(f"job file {path} does not exist") from None
+        except yaml.YAMLError as exc:
+            raise PipelineError(f"job file {path} is not valid YAML: {exc}") from None
+        if not isinstance(values, dict):
+            raise PipelineError(
+                f"job file {path} must be a mapping of settings (name, source, ...)"
+            )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.parse(values, where=f"job file {path}")
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join(JobConfig.model_fields)
+        return f"unknown setting; allowed settings are {allowed}"
+    msg = error["msg"]
+    return msg.removeprefix("Value error, ")

@@ -1,0 +1,248 @@
+"""Read a CSV or Parquet source (local path or fsspec URL) and normalise it.
+
+Everything is read as text first so that every change (trimmed strings, missing markers, parsed
+numbers, dates and booleans) is decided here, once, and reported back to the run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from pipeline.errors import PipelineError
+
+MISSING_MARKERS = frozenset(
+    {"", "?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "NULL", "Null", "None", "none", "-"}
+)
+TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"false", "no", "n", "f"})
+# Date formats tried in order; a column is a date column only if one format parses every value.
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%Y/%m/%d",
+)
+PARQUET_MAGIC = b"PAR1"
+
+
+class IngestReport(BaseModel):
+    """What ingest changed, so a run can say it."""
+
+    source: str
+    fingerprint: str
+    rows: int
+    columns: int
+    trimmed: dict[str, int] = Field(default_factory=dict)
+    missing_markers: dict[str, int] = Field(default_factory=dict)
+    numeric: list[str] = Field(default_factory=list)
+    dates: dict[str, str] = Field(default_factory=dict)
+    booleans: list[str] = Field(default_factory=list)
+    timezone_to_utc: list[str] = Field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.rows} rows x {self.columns} columns"]
+        if self.trimmed:
+            parts.append(f"trimmed spaces in {len(self.trimmed)} column(s)")
+        if self.missing_markers:
+            total = sum(self.missing_markers.values())
+            parts.append(
+                f"{total} missing marker(s) -> NA in {len(self.missing_markers)} column(s)"
+            )
+        if self.dates:
+            parts.append(f"dates parsed: {', '.join(self.dates)}")
+        if self.booleans:
+            parts.append(f"booleans parsed: {', '.join(self.booleans)}")
+        return "; ".join(parts)
+
+
+def read_source(source: str | Path) -> tuple[pd.DataFrame, IngestReport]:
+    """Read and normalise `source`; raise PipelineError with what to do when it is unusable."""
+    source = str(source)
+    raw = _read_bytes(source)
+    fingerprint = "sha256:" + hashlib.sha256(raw).hexdigest()
+    if not raw.strip():
+        raise PipelineError(f"{source} is empty; give a CSV with a header row and data rows")
+    frame = _parse(raw, source)
+    if frame.shape[1] == 0:
+        raise PipelineError(f"{source} has no columns; is it a CSV with a header row?")
+    if frame.empty:
+        raise PipelineError(
+            f"{source} has a header ({', '.join(map(str, frame.columns[:8]))}) but no data rows"
+        )
+    frame.columns = _clean_column_names(frame.columns, source)
+    report = IngestReport(
+        source=source, fingerprint=fingerprint, rows=len(frame), columns=frame.shape[1]
+    )
+    return normalise(frame, report), report
+
+
+def _read_bytes(source: str) -> bytes:
+    import fsspec
+
+    try:
+        with fsspec.open(source, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise PipelineError(f"source {source} does not exist; check the path or URL") from None
+    except IsADirectoryError:
+        raise PipelineError(
+            f"source {source} is a directory; give one CSV or Parquet file"
+        ) from None
+    except ImportError as exc:
+        raise PipelineError(
+            f"cannot open {source}: {exc}. Install the filesystem package it names "
+            "(for s3:// URLs: pip install s3fs)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"cannot read {source}: {exc}") from None
+
+
+def _parse(raw: bytes, source: str) -> pd.DataFrame:
+    if raw[:4] == PARQUET_MAGIC:
+        return _parse_parquet(raw, source)
+    if b"\x00" in raw[:4096]:
+        raise PipelineError(
+            f"{source} is neither CSV nor Parquet (it looks binary); give a .csv or .parquet file"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")  # old exports; every byte decodes, nothing is lost
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, sep=_delimiter(text)
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"{source} is not a readable CSV: {exc}") from None
+    if frame.shape[1] == 1 and len(frame) and _looks_unstructured(frame):
+        raise PipelineError(
+            f"{source} does not look tabular (one column, no delimiter found); "
+            "give a CSV with a header row, or a Parquet file"
+        )
+    return frame
+
+
+def _delimiter(text: str) -> str:
+    """Comma unless the header clearly uses another common delimiter (never a space)."""
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _parse_parquet(raw: bytes, source: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(raw))
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise PipelineError(f"{source} is not a readable Parquet file: {exc}") from None
+    frame = table.to_pandas()
+    # Parquet is typed already; turn strings into text so normalisation treats both formats alike.
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            frame[col] = frame[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    return frame
+
+
+def _looks_unstructured(frame: pd.DataFrame) -> bool:
+    header = str(frame.columns[0])
+    return len(header) > 60 or " " in header.strip()
+
+
+def _clean_column_names(columns: pd.Index, source: str) -> list[str]:
+    names = [str(c).strip() for c in columns]
+    blank = [i for i, n in enumerate(names) if not n or n.startswith("Unnamed:")]
+    if blank:
+        raise PipelineError(
+            f"{source}: column(s) at position {blank} have no name; give every column a header"
+        )
+    # pandas renames a repeated header "a" to "a.1"; undo that to find the repeats
+    bases = [re.sub(r"\.\d+$", "", n) if re.sub(r"\.\d+$", "", n) in names else n for n in names]
+    dupes = sorted({n for n in bases if bases.count(n) > 1})
+    if dupes:
+        raise PipelineError(f"{source}: duplicate column names {dupes}; make them unique")
+    return names
+
+
+def normalise(frame: pd.DataFrame, report: IngestReport) -> pd.DataFrame:
+    """Trim strings, turn missing markers into NA, then parse numbers, dates and booleans."""
+    out = {}
+    for col in frame.columns:
+        series = frame[col]
+        if series.dtype == object:
+            series = _normalise_text(series, col, report)
+        out[col] = series
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def _normalise_text(series: pd.Series, col: str, report: IngestReport) -> pd.Series:
+    present = series.notna()
+    text = series.where(present, None)
+    stripped = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+    n_trimmed = int((stripped != text)[present].sum())
+    if n_trimmed:
+        report.trimmed[col] = n_trimmed
+    is_marker = stripped.isin(MISSING_MARKERS)
+    n_markers = int(is_marker.sum())
+    if n_markers:
+        report.missing_markers[col] = n_markers
+    values = stripped.mask(is_marker | ~present, None)
+    return _parse_typed(values, col, report)
+
+
+def _parse_typed(values: pd.Series, col: str, report: IngestReport) -> pd.Series:
+    known = values.dropna()
+    if known.empty:
+        return values.astype(object)
+    numbers = pd.to_numeric(known, errors="coerce")
+    if numbers.notna().all():
+        report.numeric.append(col)
+        parsed = pd.to_numeric(values, errors="coerce")
+        if np.all(np.mod(numbers, 1) == 0) and np.abs(numbers).max() < 2**53:
+            return parsed.astype("Int64")
+        return parsed.astype("float64")
+    lowered = known.str.lower()
+    if lowered.isin(TRUE_WORDS | FALSE_WORDS).all() and lowered.nunique() == 2:
+        report.booleans.append(col)
+        return values.map(lambda v: None if v is None else v.lower() in TRUE_WORDS).astype(
+            "boolean"
+        )
+    parsed_dates = _parse_dates(known, values, col, report)
+    if parsed_dates is not None:
+        return parsed_dates
+    return values.astype(object)
+
+
+def _parse_dates(
+    known: pd.Series, values: pd.Series, col: str, report: IngestReport
+) -> pd.Series | None:
+    if not known.str.match(r"^\d{1,4}[-/]\d{1,2}[-/]\d{1,4}").all():
+        return None
+    for fmt in DATE_FORMATS:
+        parsed = pd.to_datetime(known, format=fmt, errors="coerce", utc="%z" in fmt or "Z" in fmt)
+        if parsed.notna().all():
+            report.dates[col] = fmt
+            full = pd.to_datetime(
+                values, format=fmt, errors="coerce", utc="%z" in fmt or "Z" in fmt
+            )
+            if getattr(full.dt, "tz", None) is not None:
+                # Parquet readers disagree on zoned timestamps; store naive UTC and say so.
+                report.timezone_to_utc.append(col)
+                full = full.dt.tz_convert("UTC").dt.tz_localize(None)
+            return full
+    return None

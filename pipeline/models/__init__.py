@@ -1,0 +1,1 @@
+"""Synthesizers behind one interface (`base.Synthesizer`), found by name in `registry`."""

@@ -1,0 +1,214 @@
+"""One interface for every synthesizer, scikit-learn style.
+
+`fit` and `sample` are template methods: subclasses implement `_fit` and `_sample` on the
+modelled columns only; the base class seeds every generator, and turns the model's raw output
+into the schema's table (ids regenerated, PII faked, dependencies enforced, dtypes cast), so
+every model gets those guarantees the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import platform
+import random
+import time
+from abc import ABC, abstractmethod
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import PipelineError
+from pipeline.schema import DatasetSchema, Role
+
+log = logging.getLogger(__name__)
+
+# Rows generated per chunk: bounds memory for large n and keeps conditional rejection loops short.
+SAMPLE_CHUNK_ROWS = 100_000
+MODEL_FILE = "model.pkl"
+CARD_FILE = "card.json"
+LIBRARIES = ("numpy", "pandas", "torch", "sdv", "ctgan", "rdt", "scikit-learn", "pyarrow")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator a model may draw from; torch only if already imported."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    import sys
+
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        torch.manual_seed(seed)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+class Synthesizer(ABC):
+    """Base class for all models. `__init__` stores parameters only."""
+
+    name: ClassVar[str]
+    supports_tabular: ClassVar[bool] = True
+    supports_time_series: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+        self.schema: DatasetSchema | None = None
+        self.seed: int | None = None
+        self.loss_history: list[dict[str, float]] = []
+        self.fit_seconds: float | None = None
+        self.source_fingerprint: str | None = None
+
+    # --- the public contract ---------------------------------------------------------------
+    def fit(self, train: pd.DataFrame, schema: DatasetSchema, seed: int = 0) -> Synthesizer:
+        kind_ok = self.supports_time_series if schema.is_time_series else self.supports_tabular
+        if not kind_ok:
+            kind = "time-series" if schema.is_time_series else "tabular"
+            raise PipelineError(
+                f"model {self.name!r} does not support {kind} data; "
+                f"choose one of {available_models(time_series=schema.is_time_series)}"
+            )
+        if train.empty:
+            raise PipelineError("the training data has no rows; nothing to fit")
+        self.schema, self.seed = schema, seed
+        self.loss_history = []
+        seed_everything(seed)
+        started = time.perf_counter()
+        self._fit(train[self._fit_columns(schema)].copy(), schema, seed)
+        self.fit_seconds = round(time.perf_counter() - started, 3)
+        log.info("%s fitted in %.1f s", self.name, self.fit_seconds)
+        return self
+
+    def sample(
+        self, n: int, seed: int = 0, conditions: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """Exactly `n` rows (tabular) or `n` sequences (time series) in the schema's columns."""
+        schema = self._fitted_schema()
+        if n < 0:
+            raise PipelineError(f"cannot sample a negative number of rows ({n})")
+        conditions = self._check_conditions(conditions or {}, schema)
+        seed_everything(seed)
+        rng = np.random.default_rng(seed)
+        if schema.is_time_series:
+            raw = self._sample(n, rng, conditions)
+            return finish_output(raw, schema, rng)
+        chunks, remaining = [], n
+        while remaining > 0 or not chunks:
+            size = min(remaining, SAMPLE_CHUNK_ROWS)
+            raw = self._sample(size, rng, conditions)
+            chunks.append(finish_output(raw, schema, rng))
+            remaining -= size
+            if size == 0:
+                break
+        out = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+        regenerate_ids(out, schema, rng)
+        return out
+
+    def save(self, directory: Path) -> Path:
+        """Write the fitted model and its card; nothing in it needs this process to reload."""
+        self._fitted_schema()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / (MODEL_FILE + ".tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(directory / MODEL_FILE)
+        (directory / CARD_FILE).write_text(json.dumps(self.card(), indent=2, default=str))
+        return directory
+
+    @staticmethod
+    def load(directory: Path) -> Synthesizer:
+        path = Path(directory) / MODEL_FILE
+        if not path.exists():
+            raise PipelineError(f"no model artifact at {directory} (missing {MODEL_FILE})")
+        with path.open("rb") as fh:
+            model = pickle.load(fh)  # noqa: S301 - artifacts are written by this project
+        if not isinstance(model, Synthesizer):
+            raise PipelineError(f"{path} does not hold a synthesizer")
+        return model
+
+    def card(self) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "parameters": self.params,
+            "seed": self.seed,
+            "source_fingerprint": self.source_fingerprint,
+            "fit_seconds": self.fit_seconds,
+            "library_versions": library_versions(),
+            "loss_history": self.loss_history,
+            "schema": self.schema.name if self.schema else None,
+        }
+
+    # --- for subclasses ------------------------------------------------------------------
+    @abstractmethod
+    def _fit(self, train: pd.DataFrame, schema: DatasetSchema, seed: int) -> None:
+        """Fit on `train`, which holds only the modelled columns (see `_fit_columns`)."""
+
+    @abstractmethod
+    def _sample(self, n: int, rng: np.random.Generator, conditions: dict[str, Any]) -> pd.DataFrame:
+        """Return n rows of the modelled columns that satisfy `conditions` exactly."""
+
+    def _fit_columns(self, schema: DatasetSchema) -> list[str]:
+        return schema.modelled_columns()
+
+    # --- helpers -------------------------------------------------------------------------
+    def _fitted_schema(self) -> DatasetSchema:
+        if self.schema is None:
+            raise PipelineError(f"model {self.name!r} is not fitted; call fit() first")
+        return self.schema
+
+    @staticmethod
+    def _check_conditions(conditions: dict[str, Any], schema: DatasetSchema) -> dict[str, Any]:
+        for column, value in conditions.items():
+            if column not in schema.names():
+                raise PipelineError(
+                    f"condition on unknown column {column!r}; columns are {schema.names()}"
+                )
+            spec = schema.column(column)
+            if spec.role == Role.categorical:
+                if str(value) not in {str(c) for c in spec.categories or []}:
+                    raise PipelineError(
+                        f"condition {column}={value!r} is impossible: the schema's categories "
+                        f"for {column!r} are {spec.categories}"
+                    )
+            elif spec.role == Role.boolean:
+                if not isinstance(value, (bool, np.bool_)):
+                    raise PipelineError(f"condition {column}={value!r}: give True or False")
+            else:
+                raise PipelineError(
+                    f"conditions are supported on categorical and boolean columns; "
+                    f"{column!r} is {spec.role.value}"
+                )
+        return conditions
+
+
+def finish_output(
+    raw: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Turn a model's raw modelled columns into the schema's full table."""
+    from pipeline.postprocess import complete_to_schema
+
+    return complete_to_schema(raw, schema, rng)
+
+
+def regenerate_ids(df: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator) -> None:
+    from pipeline.postprocess import fill_ids
+
+    fill_ids(df, schema, rng)
+
+
+def available_models(time_series: bool | None = None) -> list[str]:
+    from pipeline.models import registry
+
+    return registry.names(time_series=time_series)

@@ -1,0 +1,142 @@
+"""Turn a model's raw output into the schema's table; the same for every model.
+
+Why here and not in each model: ids, PII, dependencies and dtypes are promises of the
+product, not of a model, so no model can forget them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.schema import ColumnSpec, DatasetSchema, Role, calendar_parts
+
+
+def complete_to_schema(
+    raw: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator
+) -> pd.DataFrame:
+    n = len(raw)
+    out = pd.DataFrame(index=pd.RangeIndex(n))
+    for spec in schema.columns:
+        if spec.derived_from_index:
+            continue  # filled below, from the synthetic index
+        if spec.role == Role.pii:
+            out[spec.name] = fake_values(spec, n, rng)
+        elif spec.role == Role.text:
+            out[spec.name] = fake_values(spec, n, rng)
+        elif spec.role == Role.id:
+            out[spec.name] = pd.array([pd.NA] * n, dtype="Int64" if spec.integer else "string")
+        elif spec.name in raw.columns:
+            out[spec.name] = cast_column(raw[spec.name].reset_index(drop=True), spec)
+        else:
+            raise ValueError(f"model output lacks modelled column {spec.name!r}")
+    apply_dependencies(out, schema)
+    if schema.sequence_index:
+        complete_sequences(out, raw, schema, rng)
+        fill_calendar_parts(out, schema)
+    return out[schema.names()]
+
+
+def cast_column(values: pd.Series, spec: ColumnSpec) -> pd.Series:
+    """Cast to the schema's dtype, clip to bounds, and drop categories never seen in training."""
+    if spec.role == Role.numerical:
+        numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+        if spec.minimum is not None or spec.maximum is not None:
+            numeric = numeric.clip(lower=spec.minimum, upper=spec.maximum)
+        if spec.integer:
+            return numeric.round().astype("Int64")
+        return numeric
+    if spec.role == Role.categorical:
+        from pipeline.schema import _cast_categories
+
+        allowed = {str(c) for c in spec.categories or []}
+        as_text = values.astype("string")
+        values = values.where(as_text.isin(allowed) & values.notna())
+        return _cast_categories(values, spec.categories or [])
+    if spec.role == Role.boolean:
+        return values.map(lambda v: None if pd.isna(v) else bool(v)).astype("boolean")
+    if spec.role == Role.datetime:
+        parsed = pd.to_datetime(values, errors="coerce")
+        if spec.datetime_format and not any(f in spec.datetime_format for f in ("%H", "%M", "%S")):
+            parsed = parsed.dt.floor("D")  # a date-only column stays date-only
+        return parsed
+    return values.astype("string")
+
+
+def apply_dependencies(df: pd.DataFrame, schema: DatasetSchema) -> None:
+    """Rewrite each dependent column from its determinant, so pairs stay consistent."""
+    for dep in schema.dependencies:
+        spec = schema.column(dep.target)
+        mapped = df[dep.source].astype("string").map(dep.mapping)
+        df[dep.target] = cast_column(mapped.where(df[dep.source].notna()), spec)
+
+
+def fill_calendar_parts(df: pd.DataFrame, schema: DatasetSchema) -> None:
+    """Calendar columns from the synthetic index, in the zone the real ones were read in."""
+    from pipeline.schema import index_in_zone
+
+    index = df[schema.sequence_index]
+    if not pd.api.types.is_datetime64_any_dtype(index):
+        return
+    parts = calendar_parts(index_in_zone(index, schema.column(schema.sequence_index).timezone))
+    for spec in schema.columns:
+        if spec.derived_from_index:
+            # a derived part is not bounded by the training range (a sequence may run into
+            # the next year), so it is cast without the schema's min/max
+            unbounded = spec.model_copy(update={"minimum": None, "maximum": None})
+            df[spec.name] = cast_column(parts[spec.derived_from_index], unbounded)
+
+
+def complete_sequences(
+    out: pd.DataFrame, raw: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator
+) -> None:
+    """Time series: the model's index unclipped, a new key per sequence, other ids per row.
+
+    The model marks its sequences with any labels in the key column; an `id` key becomes new
+    values (never the real entities'), a categorical key (public labels) is kept as cast.
+    """
+    index_spec = schema.column(schema.sequence_index)
+    index = raw[schema.sequence_index].reset_index(drop=True)
+    if index_spec.role == Role.datetime:
+        out[schema.sequence_index] = pd.to_datetime(index)  # never floored to the format
+    elif index_spec.role == Role.numerical:
+        unbounded = index_spec.model_copy(update={"minimum": None, "maximum": None})
+        out[schema.sequence_index] = cast_column(index, unbounded)
+    for spec in schema.columns:
+        if spec.role != Role.id:
+            continue
+        if spec.name == schema.sequence_key:
+            codes = pd.factorize(raw[spec.name].reset_index(drop=True))[0]
+        else:
+            codes = np.arange(len(out))
+        if spec.integer:
+            out[spec.name] = pd.array(codes + 1, dtype="Int64")
+        else:
+            prefix = "".join(rng.choice(list("abcdefghjkmnpqrstuvwxyz"), size=4))
+            out[spec.name] = pd.array([f"syn-{prefix}-{i:08d}" for i in codes], dtype="string")
+
+
+def fill_ids(df: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator) -> None:
+    """Unique ids over the whole sample (not per chunk); never the real ids' values."""
+    for spec in schema.columns:
+        if spec.role != Role.id:
+            continue
+        n = len(df)
+        if spec.integer:
+            df[spec.name] = pd.array(np.arange(1, n + 1), dtype="Int64")
+        else:
+            prefix = "".join(rng.choice(list("abcdefghjkmnpqrstuvwxyz"), size=4))
+            df[spec.name] = pd.array([f"syn-{prefix}-{i:08d}" for i in range(n)], dtype="string")
+
+
+def fake_values(spec: ColumnSpec, n: int, rng: np.random.Generator) -> pd.Series:
+    """Realistic replacement values from Faker, seeded from the run's generator."""
+    from faker import Faker
+
+    faker = Faker()
+    faker.seed_instance(int(rng.integers(0, 2**31 - 1)))
+    kind = spec.pii_kind or ("sentence" if spec.role == Role.text else "pystr")
+    make = getattr(faker, kind, None)
+    if make is None:
+        make = faker.pystr
+    return pd.Series([make() for _ in range(n)], dtype="string")

@@ -1,0 +1,278 @@
+"""A self-contained HTML report per model and run: opens offline, no CDN, plots inlined as PNG."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.schema import DatasetSchema, Role
+
+MAX_COLUMN_PLOTS = 16
+VERDICT_COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e"}
+
+
+def render_report(
+    *,
+    dataset: str,
+    model: str,
+    run_id: str,
+    verdict: str,
+    reasons: list[str],
+    metric_rows: list[dict[str, Any]],
+    real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: DatasetSchema,
+    split_method: str,
+    distances: dict[str, np.ndarray] | None = None,
+    loss_history: list[dict[str, float]] | None = None,
+    failed_expectations: list[dict[str, Any]] | None = None,
+    lineage: dict[str, Any] | None = None,
+) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    sections = [
+        _header(dataset, model, run_id, verdict, reasons, split_method),
+        _metrics_table(metric_rows),
+        _failed_table(failed_expectations or []),
+        _section(
+            "Column distributions: real (train) vs synthetic",
+            _column_plots(real, synthetic, schema),
+        ),
+        _section(
+            "Correlation difference (synthetic - real)",
+            _correlation_heatmap(real, synthetic, schema),
+        ),
+    ]
+    if distances:
+        sections.append(_section("Distance to closest training record", _dcr_histogram(distances)))
+    if loss_history:
+        sections.append(_section("Training loss", _loss_plot(loss_history)))
+    if schema.is_time_series:
+        sections.append(
+            _section("Sequences: real vs synthetic", _sequence_plot(real, synthetic, schema))
+        )
+    if lineage:
+        sections.append(_section("Lineage", f"<pre>{html.escape(_pretty(lineage))}</pre>"))
+    body = "\n".join(s for s in sections if s)
+    return PAGE.format(title=html.escape(f"{dataset} / {model} / {run_id}"), body=body)
+
+
+def _header(dataset, model, run_id, verdict, reasons, split_method) -> str:
+    colour = VERDICT_COLOURS.get(verdict, "#57606a")
+    reason_items = (
+        "".join(f"<li>{html.escape(r)}</li>" for r in reasons) or "<li>all expectations met</li>"
+    )
+    return (
+        f"<h1>{html.escape(dataset)} &middot; {html.escape(model)}</h1>"
+        f"<p class=verdict style='background:{colour}'>{html.escape(verdict.upper())}</p>"
+        f"<ul>{reason_items}</ul>"
+        f"<p class=meta>run {html.escape(run_id)} &middot; holdout: {html.escape(split_method)}</p>"
+    )
+
+
+def _metrics_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    body = []
+    for row in rows:
+        status = row.get("status", "")
+        cls = {"ok": "ok", "failed": "bad"}.get(status, "")
+        body.append(
+            f"<tr class={cls}><td>{html.escape(row['metric'])}</td><td>{row['kind']}</td>"
+            f"<td>{_fmt(row['value'])}</td><td>{_fmt(row.get('min_value'))}</td>"
+            f"<td>{_fmt(row.get('max_value'))}</td><td>{status}</td>"
+            f"<td class=why>{html.escape(row.get('why', ''))}</td></tr>"
+        )
+    return _section(
+        "Metrics",
+        "<table><tr><th>metric</th><th>kind</th><th>value</th><th>min</th>"
+        "<th>max</th><th>status</th><th>why this bound</th></tr>" + "".join(body) + "</table>",
+    )
+
+
+def _failed_table(failed: list[dict[str, Any]]) -> str:
+    if not failed:
+        return ""
+    rows = "".join(
+        "<tr class=bad>"
+        + "".join(f"<td>{html.escape(str(f.get(k)))[:200]}</td>"
+                  for k in ("expectation", "column", "kind", "observed"))
+        + "</tr>"
+        for f in failed
+    )
+    return _section(
+        "Failed expectations",
+        "<table><tr><th>expectation</th><th>column</th><th>kind</th>"
+        f"<th>observed</th></tr>{rows}</table>",
+    )
+
+
+def _column_plots(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSchema) -> str:
+    import matplotlib.pyplot as plt
+
+    columns = [c for c in schema.modelled_columns() if c in real and c in synthetic]
+    columns = columns[:MAX_COLUMN_PLOTS]
+    if not columns:
+        return "<p>No modelled columns.</p>"
+    ncols = 4
+    nrows = int(np.ceil(len(columns) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(16, 3.2 * nrows), squeeze=False)
+    for ax, name in zip(axes.flat, columns):
+        _plot_column(ax, real[name], synthetic[name], schema.column(name).role)
+        ax.set_title(name, fontsize=10)
+    for ax in list(axes.flat)[len(columns) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    return _img(fig)
+
+
+def _plot_column(ax, real: pd.Series, synthetic: pd.Series, role: Role) -> None:
+    if role in (Role.numerical, Role.datetime):
+        r = _as_float(real.dropna())
+        s = _as_float(synthetic.dropna())
+        both = np.concatenate([r, s])
+        if len(both) == 0:
+            return
+        bins = np.histogram_bin_edges(both, bins=30)
+        ax.hist(r, bins=bins, alpha=0.5, density=True, label="real")
+        ax.hist(s, bins=bins, alpha=0.5, density=True, label="synthetic")
+        return
+    r = real.astype("string").fillna("(missing)").value_counts(normalize=True)
+    s = synthetic.astype("string").fillna("(missing)").value_counts(normalize=True)
+    top = r.index[:12]
+    x = np.arange(len(top))
+    ax.bar(x - 0.2, r.reindex(top).fillna(0).to_numpy(), 0.4, label="real")
+    ax.bar(x + 0.2, s.reindex(top).fillna(0).to_numpy(), 0.4, label="synthetic")
+    ax.set_xticks(x, [str(t)[:12] for t in top], rotation=60, fontsize=7, ha="right")
+
+
+def _as_float(values: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("int64").to_numpy(dtype=float)
+    return pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+
+
+def _correlation_heatmap(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSchema) -> str:
+    import matplotlib.pyplot as plt
+
+    numeric = [c for c in schema.names(Role.numerical) if c in schema.modelled_columns()]
+    if len(numeric) < 2:
+        return "<p>Fewer than two numeric columns.</p>"
+    r = real[numeric].astype("float64").corr()
+    s = synthetic[numeric].astype("float64").corr()
+    diff = (s - r).to_numpy()
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(numeric), 0.6 * len(numeric) + 1))
+    im = ax.imshow(diff, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(len(numeric)), numeric, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(numeric)), numeric, fontsize=8)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    return _img(fig)
+
+
+def _dcr_histogram(distances: dict[str, np.ndarray]) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    arrays = {k: np.asarray(v, dtype=float) for k, v in distances.items() if len(v)}
+    if not arrays:
+        return ""
+    top = np.quantile(np.concatenate(list(arrays.values())), 0.99) or 1.0
+    bins = np.linspace(0, top, 40)
+    for label, values in arrays.items():
+        ax.hist(np.clip(values, 0, top), bins=bins, alpha=0.5, density=True, label=label)
+    ax.set_xlabel("distance to closest training record")
+    ax.legend()
+    return _img(fig)
+
+
+def _loss_plot(history: list[dict[str, float]]) -> str:
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame(history)
+    step = frame.columns[0]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for col in frame.columns[1:]:
+        ax.plot(frame[step], frame[col], label=col)
+    ax.set_xlabel(step)
+    ax.legend()
+    return _img(fig)
+
+
+def _sequence_plot(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSchema) -> str:
+    import matplotlib.pyplot as plt
+
+    numeric = [
+        c
+        for c in schema.names(Role.numerical)
+        if c in schema.modelled_columns() and not schema.column(c).static
+    ][:4]
+    if not numeric:
+        return ""
+    fig, axes = plt.subplots(len(numeric), 2, figsize=(14, 2.6 * len(numeric)), squeeze=False)
+    for col_idx, (label, frame) in enumerate((("real", real), ("synthetic", synthetic))):
+        first = _first_sequence(frame, schema)
+        for row_idx, name in enumerate(numeric):
+            ax = axes[row_idx, col_idx]
+            ax.plot(first[schema.sequence_index], first[name].astype("float64"), lw=0.8)
+            ax.set_title(f"{label}: {name}", fontsize=9)
+    fig.autofmt_xdate()
+    return _img(fig)
+
+
+def _first_sequence(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    if schema.sequence_key:
+        first_key = frame[schema.sequence_key].iloc[0]
+        frame = frame[frame[schema.sequence_key] == first_key]
+    return frame.sort_values(schema.sequence_index).head(24 * 14)
+
+
+def _img(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return f"<img alt='plot' src='data:image/png;base64,{encoded}'>"
+
+
+def _section(title: str, content: str) -> str:
+    return f"<h2>{html.escape(title)}</h2>\n{content}" if content else ""
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def _pretty(value: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(value, indent=2, default=str)
+
+
+PAGE = """<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #1f2328; }}
+.verdict {{ display: inline-block; color: white; padding: .3rem 1rem; border-radius: 4px;
+           font-size: 1.4rem; font-weight: bold; }}
+table {{ border-collapse: collapse; font-size: .9rem; }}
+td, th {{ border: 1px solid #d0d7de; padding: .25rem .5rem; text-align: left; }}
+tr.bad td {{ background: #ffebe9; }} tr.ok td {{ background: #dafbe1; }}
+td.why {{ color: #57606a; font-size: .8rem; max-width: 420px; }}
+img {{ max-width: 100%; }} .meta {{ color: #57606a; }}
+</style></head><body>
+{body}
+</body></html>
+"""

@@ -1,0 +1,186 @@
+"""Great Expectations suites, checkpoints and Data Docs for one run.
+
+Two suites per dataset live as JSON in the project's file context (`gx/expectations/`), where
+users can edit them: `<dataset>.data` (schema conformance of the synthetic table, built from
+the real data) and `<dataset>.metrics` (one expectation per metric, validated on a one-row
+metrics table, because row-level comparisons of two pandas frames are not expressible as
+expectations). Only built-in expectation classes are used: GE 1.24 drops custom classes when
+a suite is reloaded by a process that did not import them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.schema import DatasetSchema, Role
+from pipeline.validation.thresholds import Threshold
+
+log = logging.getLogger(__name__)
+
+DATASOURCE = "synth"
+# A synthetic column may have this many points more missing values than the real one.
+NULL_FRACTION_SLACK = 0.10
+
+
+@dataclass
+class SuiteOutcome:
+    """What a checkpoint run found, reduced to what the verdict and report need."""
+
+    suite: str
+    success: bool
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    evaluated: int = 0
+
+
+def get_context(gx_dir: str | Path):
+    """The project's file data context (created on first use), with noise switched off."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    root = Path(gx_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=str(root.parent.resolve()))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def data_suite_expectations(schema: DatasetSchema, real: pd.DataFrame) -> list:
+    """Schema conformance, built from the real training data."""
+    import great_expectations.expectations as gxe
+
+    out: list = [gxe.ExpectTableColumnsToMatchOrderedList(column_list=schema.names())]
+    for spec in schema.columns:
+        meta = {"kind": "schema", "role": spec.role.value}
+        if spec.role == Role.numerical and spec.minimum is not None:
+            out.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=spec.name, min_value=spec.minimum, max_value=spec.maximum, meta=meta
+                )
+            )
+        if spec.role == Role.categorical:
+            out.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=spec.name, value_set=list(spec.categories or []), meta=meta
+                )
+            )
+        if spec.role == Role.boolean:
+            out.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=spec.name, value_set=[True, False], meta=meta
+                )
+            )
+        if spec.role == Role.id:
+            out.append(gxe.ExpectColumnValuesToBeUnique(column=spec.name, meta=meta))
+        null_fraction = float(real[spec.name].isna().mean()) if spec.name in real else 0.0
+        if not spec.nullable or null_fraction == 0.0:
+            out.append(gxe.ExpectColumnValuesToNotBeNull(column=spec.name, meta=meta))
+        else:
+            mostly = max(0.0, 1.0 - null_fraction - NULL_FRACTION_SLACK)
+            out.append(
+                gxe.ExpectColumnValuesToNotBeNull(
+                    column=spec.name, mostly=round(mostly, 4), meta=meta
+                )
+            )
+    return out
+
+
+def metrics_suite_expectations(thresholds: dict[str, Threshold], metrics: pd.DataFrame) -> list:
+    import great_expectations.expectations as gxe
+
+    out = []
+    for metric, bound in thresholds.items():
+        if metric not in metrics.columns:
+            continue  # e.g. ml_utility_gap without a target column
+        out.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=metric,
+                min_value=bound.min_value,
+                max_value=bound.max_value,
+                meta={"kind": bound.kind, "why": bound.why},
+            )
+        )
+    return out
+
+
+def ensure_suite(context, name: str, expectations: list, replace: bool = False):
+    """Create the suite on first sight; afterwards keep the user's edited copy."""
+    import great_expectations as gx
+
+    try:
+        existing = context.suites.get(name)
+    except Exception:  # GE raises its own not-found types across versions
+        existing = None
+    if existing is not None and not replace:
+        return existing
+    suite = gx.ExpectationSuite(name=name, expectations=expectations)
+    return context.suites.add_or_update(suite)
+
+
+def run_checkpoint(
+    context, suite, asset_name: str, frame: pd.DataFrame, run_id: str
+) -> SuiteOutcome:
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    source = context.data_sources.add_or_update_pandas(DATASOURCE)
+    try:
+        asset = source.get_asset(asset_name)
+    except LookupError:
+        asset = source.add_dataframe_asset(asset_name)
+    try:
+        batch = asset.get_batch_definition("whole")
+    except KeyError:
+        batch = asset.add_batch_definition_whole_dataframe("whole")
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=f"{suite.name}:{asset_name}", data=batch, suite=suite)
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=f"{suite.name}:{asset_name}",
+            validation_definitions=[definition],
+            actions=[UpdateDataDocsAction(name="data_docs")],
+            result_format="SUMMARY",
+        )
+    )
+    result = checkpoint.run(
+        batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id)
+    )
+    return _outcome(suite.name, result)
+
+
+def _outcome(suite_name: str, result) -> SuiteOutcome:
+    outcome = SuiteOutcome(suite=suite_name, success=bool(result.success))
+    for validation in result.run_results.values():
+        for item in validation.results:
+            outcome.evaluated += 1
+            if item.success:
+                continue
+            config = item.expectation_config
+            kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id",)}
+            observed = item.result.get("observed_value")
+            if observed is None and "partial_unexpected_list" in item.result:
+                observed = item.result["partial_unexpected_list"][:5]
+            outcome.failed.append(
+                {
+                    "expectation": config.type,
+                    "column": kwargs.get("column"),
+                    "kind": (config.meta or {}).get("kind", "schema"),
+                    "kwargs": kwargs,
+                    "observed": observed,
+                    "unexpected_percent": item.result.get("unexpected_percent"),
+                }
+            )
+    return outcome
+
+
+def docs_index(context) -> str | None:
+    sites = context.get_docs_sites_urls()
+    return sites[0]["site_url"] if sites else None

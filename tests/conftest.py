@@ -1,0 +1,50 @@
+"""Shared fixtures: real data from ../shared/data and the sdmetrics demo tables."""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Prefect state stays inside the project, and the temporary server gets time to start on 2 cores.
+os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def adult_path() -> Path:
+    path = SHARED_DATA / "adult.csv"
+    if not path.exists():
+        pytest.fail(f"reference data missing: {path} (../shared/data beside the project)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def nyc_weather_path() -> Path:
+    return SHARED_DATA / "nyc_weather.csv"
+
+
+@pytest.fixture(scope="session")
+def demo_table_path() -> Path:
+    return Path(str(files("sdmetrics").joinpath("demos/single_table/student_placements_real.csv")))
+
+
+@pytest.fixture(scope="session")
+def demo_timeseries_path() -> Path:
+    return Path(str(files("sdmetrics").joinpath("demos/timeseries/timeseries_real.csv")))
+
+
+@pytest.fixture(scope="session")
+def adult_frame(adult_path) -> pd.DataFrame:
+    from pipeline.ingest import read_source
+
+    frame, _ = read_source(adult_path)
+    return frame

@@ -1,0 +1,105 @@
+"""Publish: atomic writes, lineage readable back, one glob for pandas, DuckDB and polars."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pytest
+
+from pipeline import publish as pub
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "age": pd.array([30, None, 41], dtype="Int64"),
+            "job": pd.array(["a", "b", None], dtype="string"),
+            "when": pd.to_datetime(["2020-01-01", "2021-05-06", None]),
+            "ok": pd.array([True, False, None], dtype="boolean"),
+        }
+    )
+
+
+def _publish(table, tmp_path, model="gmm", run_id="r1", **kw):
+    lineage = {
+        "run_id": run_id,
+        "model": model,
+        "seed": 3,
+        "verdict": "pass",
+        "source_fingerprint": "sha256:abc",
+        "library_versions": {"pandas": pd.__version__},
+    }
+    return pub.publish(
+        table,
+        output_dir=tmp_path,
+        dataset="people",
+        model=model,
+        run_id=run_id,
+        lineage=lineage,
+        **kw,
+    )
+
+
+def test_lineage_round_trips_through_pyarrow_and_duckdb(table, tmp_path):
+    manifest = _publish(table, tmp_path, report_html="<html></html>")
+    part = tmp_path / "published/people/model=gmm/run=r1/part-00000.parquet"
+    assert manifest["path"] == str(part.parent)
+    lineage = pub.read_lineage(part)
+    assert lineage["seed"] == 3 and lineage["source_fingerprint"] == "sha256:abc"
+    row = duckdb.sql(
+        f"select decode(value) from parquet_kv_metadata('{part}') "
+        "where decode(key) = 'synth.lineage'"
+    ).fetchall()[0]
+    assert json.loads(row[0])["run_id"] == "r1"
+    on_disk = json.loads((part.parent / pub.MANIFEST).read_text())
+    assert on_disk["rows"] == 3 and on_disk["files"] == ["part-00000.parquet"]
+    assert (part.parent / pub.REPORT).exists()
+
+
+def test_one_path_or_glob_reads_every_run(table, tmp_path):
+    _publish(table, tmp_path, model="gmm", run_id="r1", report_html="<p>")
+    _publish(table, tmp_path, model="ctgan", run_id="r2", report_html="<p>")
+    root = tmp_path / "published/people"
+    via_pandas = pd.read_parquet(root)  # side files start with "_" and are skipped
+    assert len(via_pandas) == 6 and set(via_pandas["model"]) == {"gmm", "ctgan"}
+    via_duckdb = duckdb.sql(f"select count(*), count(distinct run) from '{root}/**/*.parquet'")
+    assert via_duckdb.fetchall()[0] == (6, 2)
+    via_polars = pl.read_parquet(f"{root}/**/*.parquet", hive_partitioning=True)
+    assert via_polars.height == 6 and set(via_polars["model"]) == {"gmm", "ctgan"}
+    roundtrip = pd.read_parquet(root / "model=gmm/run=r1/part-00000.parquet")
+    pd.testing.assert_frame_equal(roundtrip, table, check_dtype=False)
+
+
+def test_failure_mid_write_leaves_nothing_published(table, tmp_path, monkeypatch):
+    """Interrupt the writer after some bytes are on disk: no file, no run folder appears."""
+    import pyarrow.parquet as pq
+
+    real_write = pq.ParquetWriter.write_table
+
+    def write_then_fail(self, *args, **kwargs):
+        real_write(self, *args, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", write_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        _publish(table, tmp_path)
+    dataset = tmp_path / "published/people"
+    leftovers = [p for p in dataset.rglob("*")] if dataset.exists() else []
+    assert not [p for p in leftovers if p.suffix == ".parquet" or p.name.startswith("run=")]
+    assert not [p for p in leftovers if p.is_file()]
+
+
+def test_quarantine_is_kept_apart(table, tmp_path):
+    manifest = _publish(table, tmp_path, quarantine=True)
+    assert "/quarantine/people/" in manifest["path"]
+    assert not (tmp_path / "published").exists()
+
+
+def test_same_run_twice_is_refused(table, tmp_path):
+    _publish(table, tmp_path)
+    with pytest.raises(Exception, match="already exists"):
+        _publish(table, tmp_path)

@@ -1,0 +1,107 @@
+"""Schema: detection on real data, YAML round trip, enforcement with named rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.ingest import read_source
+from pipeline.schema import (
+    DatasetSchema,
+    Role,
+    detect_schema,
+    enforce_schema,
+    load_or_detect_schema,
+)
+
+
+def test_adult_roles_and_education_dependency(adult_frame):
+    schema = detect_schema(adult_frame, "adult")
+    roles = {c.name: c.role for c in schema.columns}
+    assert roles["age"] == Role.numerical and schema.column("age").integer
+    assert roles["workclass"] == Role.categorical
+    assert "Private" in schema.column("workclass").categories
+    assert schema.column("capital-gain").minimum == 0
+    deps = {(d.source, d.target) for d in schema.dependencies}
+    assert ("education", "education-num") in deps
+    dep = next(d for d in schema.dependencies if d.source == "education")
+    assert dep.mapping["Bachelors"] == 13
+
+
+def test_demo_table_id_dates_booleans(demo_table_path):
+    frame, _ = read_source(demo_table_path)
+    schema = detect_schema(frame, "students")
+    assert schema.column("student_id").role == Role.id
+    assert schema.column("start_date").role == Role.datetime
+    assert schema.column("start_date").datetime_format == "%Y-%m-%d"
+    assert schema.column("placed").role == Role.boolean
+    assert schema.column("salary").nullable
+
+
+def test_pii_text_and_high_cardinality(tmp_path):
+    n = 800
+    frame = pd.DataFrame(
+        {
+            "email": [f"user{i}@example.org" for i in range(n)],
+            "full_name": [f"Person Number{i}" for i in range(n)],
+            "comment": [f"free text {i} " * 3 for i in range(n)],
+            "city": [f"city-{i % 600}" for i in range(n)],  # 600 distinct: too many categories
+            "group": ["a", "b"] * (n // 2),
+        }
+    )
+    schema = detect_schema(frame, "people")
+    assert schema.column("email").role == Role.pii
+    assert schema.column("email").pii_kind == "email"
+    assert schema.column("full_name").role == Role.pii
+    assert schema.column("comment").role == Role.text
+    assert schema.column("city").role == Role.text
+    assert schema.column("group").role == Role.categorical
+    assert schema.modelled_columns() == ["group"]
+
+
+def test_yaml_round_trip_and_reuse(tmp_path, adult_frame):
+    path = tmp_path / "adult.yaml"
+    schema, detected = load_or_detect_schema(adult_frame, path, "adult")
+    assert detected and path.exists()
+    again, detected_again = load_or_detect_schema(adult_frame, path, "adult")
+    assert not detected_again
+    assert again == schema
+    assert DatasetSchema.load(path).model_dump() == schema.model_dump()
+
+
+def test_user_edit_is_honoured(tmp_path, adult_frame):
+    path = tmp_path / "adult.yaml"
+    load_or_detect_schema(adult_frame, path, "adult")
+    text = path.read_text().replace(
+        "name: fnlwgt\n  role: numerical", "name: fnlwgt\n  role: id", 1
+    )
+    path.write_text(text)
+    edited, _ = load_or_detect_schema(adult_frame, path, "adult")
+    assert edited.column("fnlwgt").role == Role.id
+    assert "fnlwgt" not in edited.modelled_columns()
+
+
+def test_enforcement_names_column_and_rows(adult_frame):
+    schema = detect_schema(adult_frame, "adult")
+    bad = adult_frame.copy()
+    bad["workclass"] = bad["workclass"].astype(object)
+    bad.loc[[5, 17], "workclass"] = "Astronaut"
+    with pytest.raises(PipelineError, match=r"column 'workclass' has a category .* row\(s\) 5, 17"):
+        enforce_schema(bad, schema)
+    bad = adult_frame.copy().astype({"age": object})
+    bad.loc[3, "age"] = "old"
+    with pytest.raises(PipelineError, match=r"'age' is not a number in row\(s\) 3"):
+        enforce_schema(bad, schema)
+    with pytest.raises(PipelineError, match=r"missing columns \['income'\]"):
+        enforce_schema(adult_frame.drop(columns=["income"]), schema)
+
+
+def test_invalid_schema_file_is_explained(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("name: x\ncolumns:\n- name: a\n  role: categorical\n")
+    with pytest.raises(PipelineError, match="needs 'categories'"):
+        DatasetSchema.load(path)
+    path.write_text("name: x\ncolumns: [\n")
+    with pytest.raises(PipelineError, match="not valid YAML"):
+        DatasetSchema.load(path)
