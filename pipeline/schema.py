@@ -475,6 +475,10 @@ def _enforce_column(col: pd.Series, spec: ColumnSpec, what: str, dataset: str) -
         parsed = pd.to_datetime(col, errors="coerce", format="mixed")
         _refuse_if(what, dataset, spec.name, present & parsed.isna(), "is not a date/time")
         return parsed
+    if spec.role == Role.id and spec.integer:
+        numeric = pd.to_numeric(col, errors="coerce")
+        _refuse_if(what, dataset, spec.name, present & numeric.isna(), "is not a whole number")
+        return numeric.astype("Int64")
     return col.astype("string")
 
 
