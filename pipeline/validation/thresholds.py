@@ -61,34 +61,32 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         "Share of synthetic rows identical to a training row minus the same share for holdout "
         "rows (chance duplicates). More than 1 point above chance means copied records.",
     ),
-    "dcr_share_excess": Threshold(
-        "privacy",
-        None,
-        0.05,
+    "dcr_share_excess_low": Threshold(
+        "privacy", None, 0.02,
         "Share of synthetic rows whose nearest real record is in train rather than holdout, "
-        "minus the share expected by chance (train/(train+holdout) size). Above +0.05 the "
-        "model sits measurably closer to its training records.",
-    ),
+        "beyond the share expected by chance (train/(train+holdout) rows), scaled so 1 means "
+        "every row; the lower end of its one-sided 99% interval. Above 0.02 the model sits "
+        "measurably closer to its training records; a 10% copy leak on Adult scores ~0.04-0.08 "
+        "here, honest models ~-0.05. The bound uses the interval so small data (the 215-row "
+        "demo) does not fail on noise."),
+    "dcr_close_rate_excess": Threshold(
+        "privacy", None, 0.03,
+        "Share of synthetic rows nearer to a training record than the nearest 1% of holdout "
+        "rows are, minus that 1%. Copied and near-copied rows (one value nudged, which exact "
+        "matching misses) all land there: a 10% leak scores ~0.10, honest output ~0."),
     "mia_auc": Threshold(
-        "privacy",
-        None,
-        0.60,
+        "privacy", None, 0.60,
         "Distance-based membership-inference AUC (train vs holdout by distance to the nearest "
-        "synthetic row); 0.5 is no signal. A 10% copy leak scores well above 0.6.",
-    ),
-    "attribute_inference_risk": Threshold(
-        "privacy",
-        None,
-        0.20,
-        "Anonymeter-style attribute-inference risk (attack success on training targets "
-        "beyond a control attack on holdout targets), upper end of the confidence interval.",
-    ),
-    "linkability_risk": Threshold(
-        "privacy",
-        None,
-        0.10,
-        "Anonymeter-style linkability risk, upper end of the confidence interval.",
-    ),
+        "synthetic row); 0.5 is no signal. Catches gross memorisation; a 10% copy leak on "
+        "Adult only reaches ~0.56, and is caught by exact_copy_excess and DCR instead."),
+    "attribute_inference_risk_ci_low": Threshold(
+        "privacy", None, 0.05,
+        "Anonymeter-style attribute-inference risk (attack success on training targets beyond "
+        "a control attack on holdout targets), lower end of its 95% interval: fails only when "
+        "the attack is confidently better than the control by 5 points."),
+    "linkability_risk_ci_low": Threshold(
+        "privacy", None, 0.05,
+        "Anonymeter-style linkability risk, lower end of its 95% interval."),
 }
 
 

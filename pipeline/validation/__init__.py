@@ -1,0 +1,1 @@
+"""Fidelity and privacy metrics, computed in Python; Great Expectations checks the table."""

@@ -1,0 +1,215 @@
+"""Fidelity metrics: known answers, and SDMetrics' QualityReport as the oracle."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.schema import detect_schema, enforce_schema
+from pipeline.validation import fidelity
+
+DEMO = files("sdmetrics").joinpath("demos/single_table")
+
+
+@pytest.fixture(scope="module")
+def placements():
+    """The sdmetrics demo table (mixed types, dates, missing values) and its shipped synthetic
+    counterpart, both cast to the schema detected on the real one."""
+    dates = ["start_date", "end_date"]
+    real = pd.read_csv(DEMO.joinpath("student_placements_real.csv"), parse_dates=dates)
+    synthetic = pd.read_csv(DEMO.joinpath("student_placements_synthetic.csv"), parse_dates=dates)
+    schema = detect_schema(real, "student_placements")
+    return schema, enforce_schema(real, schema), enforce_schema(synthetic[real.columns], schema)
+
+
+@pytest.fixture(scope="module")
+def adult(adult_frame):
+    schema = detect_schema(adult_frame, "adult")
+    return schema, enforce_schema(adult_frame, schema)
+
+
+def shuffled_columns(df: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Each column permuted on its own: marginals kept exactly, relationships destroyed."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        c: df[c].iloc[rng.permutation(len(df))].reset_index(drop=True) for c in df.columns
+    })
+
+
+def sdmetrics_quality(real, synthetic, schema):
+    from sdmetrics.reports.single_table import QualityReport
+
+    columns = schema.modelled_columns()
+    metadata = {"columns": {c: {"sdtype": schema.column(c).role.value} for c in columns}}
+    report = QualityReport()
+    report.generate(real[columns], synthetic[columns], metadata, verbose=False)
+    return report
+
+
+def pair_key(a: str, b: str) -> frozenset:
+    return frozenset((a, b))
+
+
+def assert_matches_sdmetrics(real, synthetic, schema):
+    shapes = fidelity.column_shapes(real, synthetic, schema)
+    trends = fidelity.column_pair_trends(real, synthetic, schema)
+    report = sdmetrics_quality(real, synthetic, schema)
+    properties = report.get_properties().set_index("Property")["Score"]
+    assert shapes["score"] == pytest.approx(properties["Column Shapes"], abs=0.01)
+    assert trends["score"] == pytest.approx(properties["Column Pair Trends"], abs=0.01)
+
+    expected_columns = report.get_details("Column Shapes").set_index("Column")["Score"]
+    for column, score in expected_columns.items():
+        assert shapes["columns"][column]["score"] == pytest.approx(score, abs=0.01), column
+
+    # Every pair SDMetrics scores (it leaves pairs below its real-data thresholds as NaN).
+    expected_pairs = report.get_details("Column Pair Trends")
+    ours = {pair_key(p["column_1"], p["column_2"]): p for p in trends["pairs"]}
+    assert len(ours) == len(expected_pairs)
+    for row in expected_pairs.to_dict("records"):
+        pair = (row["Column 1"], row["Column 2"])
+        mine = ours[pair_key(*pair)]
+        assert mine["metric"] == row["Metric"], pair
+        assert mine["meets_threshold"] == (row["Meets Threshold?"] is True), pair
+        if mine["meets_threshold"]:
+            assert mine["score"] == pytest.approx(row["Score"], abs=0.01), pair
+    return shapes, trends
+
+
+# --- known answers ---------------------------------------------------------------------------
+def test_identical_frames_score_one(placements):
+    schema, real, _ = placements
+    shapes = fidelity.column_shapes(real, real.copy(), schema)
+    trends = fidelity.column_pair_trends(real, real.copy(), schema)
+    assert shapes["score"] == pytest.approx(1.0)
+    assert trends["score"] == pytest.approx(1.0)
+    assert trends["score_all_pairs"] == pytest.approx(1.0)
+    # ids are never compared
+    assert "student_id" not in shapes["columns"]
+
+
+def test_disjoint_values_score_zero():
+    data = pd.DataFrame({
+        "colour": ["red", "blue"] * 10 + ["green"] * 20,
+        "size": list(range(20)) + list(range(100, 120)),
+    })
+    schema = detect_schema(data, "disjoint")
+    data = enforce_schema(data, schema)
+    real, synthetic = data.iloc[:20], data.iloc[20:]
+    shapes = fidelity.column_shapes(real, synthetic, schema)
+    assert shapes["columns"]["colour"] == {"metric": "TVComplement", "score": 0.0}
+    assert shapes["columns"]["size"] == {"metric": "KSComplement", "score": 0.0}
+    assert shapes["score"] == 0.0
+
+
+def test_ks_and_tv_values_by_hand():
+    real = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": ["a", "a", "b", None]})
+    synthetic = pd.DataFrame({"x": [3.0, 4.0, 5.0, 6.0], "c": ["a", "b", "b", "b"]})
+    schema = detect_schema(pd.concat([real, synthetic]), "hand")
+    real, synthetic = enforce_schema(real, schema), enforce_schema(synthetic, schema)
+    shapes = fidelity.column_shapes(real, synthetic, schema)
+    # KS: the CDFs differ by at most 0.5 (at x = 2); TV on non-missing values: |2/3 - 1/4| = 5/12
+    assert shapes["columns"]["x"]["score"] == pytest.approx(0.5)
+    assert shapes["columns"]["c"]["score"] == pytest.approx(1 - 5 / 12)
+
+
+def test_correlation_similarity_of_reversed_relationship():
+    x = np.linspace(0, 1, 50)
+    real = pd.DataFrame({"a": x, "b": 2 * x})
+    synthetic = pd.DataFrame({"a": x, "b": -2 * x})
+    schema = detect_schema(real, "lines")
+    trends = fidelity.column_pair_trends(real, synthetic, schema)
+    (pair,) = trends["pairs"]
+    assert pair["real_correlation"] == pytest.approx(1.0)
+    assert pair["synthetic_correlation"] == pytest.approx(-1.0)
+    assert trends["score"] == pytest.approx(0.0)
+
+
+# --- SDMetrics as the oracle -----------------------------------------------------------------
+def test_matches_sdmetrics_on_student_placements(placements):
+    schema, real, synthetic = placements
+    shapes, trends = assert_matches_sdmetrics(real, synthetic, schema)
+    assert 0.5 < shapes["score"] < 1.0 and 0.3 < trends["score"] < 1.0
+    # the shipped metadata types the columns as our schema does
+    metadata = json.loads(DEMO.joinpath("metadata.json").read_text())
+    shipped = metadata["tables"]["student_placements"]["columns"]
+    assert all(shipped[c]["sdtype"] == schema.column(c).role.value for c in shapes["columns"])
+
+
+def test_matches_sdmetrics_on_adult_shuffled_columns(adult):
+    schema, frame = adult
+    real = frame.sample(4000, random_state=3).reset_index(drop=True)
+    synthetic = shuffled_columns(real, seed=4)
+    shapes, trends = assert_matches_sdmetrics(real, synthetic, schema)
+    # permuting columns keeps every marginal, so shapes are exact; relationships are lost
+    assert shapes["score"] == pytest.approx(1.0)
+    assert trends["score"] < 0.85 < fidelity.column_pair_trends(real, real, schema)["score"]
+
+
+# --- detection and ML utility ------------------------------------------------------------------
+def test_detection_auc_separates_shuffled_from_real(adult):
+    schema, frame = adult
+    sample = frame.sample(6000, random_state=5).reset_index(drop=True)
+    real, other_real = sample.iloc[:3000], sample.iloc[3000:]
+    same = fidelity.detection_auc(real, other_real, schema, seed=0)
+    shuffled = fidelity.detection_auc(real, shuffled_columns(other_real, seed=6), schema, seed=0)
+    assert abs(same["auc"] - 0.5) < 0.05
+    assert shuffled["auc"] > 0.8
+    assert shuffled["score"] < same["score"]
+    assert same["n_real"] == same["n_synthetic"] == 3000
+
+
+def test_ml_utility_on_adult(adult):
+    schema, frame = adult
+    sample = frame.sample(8000, random_state=7).reset_index(drop=True)
+    train, holdout = sample.iloc[:6000], sample.iloc[6000:]
+    faithful = fidelity.ml_utility(train, train, holdout, schema, target="income")
+    assert faithful["metric"] == "f1_minority_class"
+    assert faithful["positive_class"] == ">50K"
+    # the CTGAN paper's real-data F1 on >50K is 0.669 (average of four classifiers)
+    assert 0.55 < faithful["real"] < 0.8
+    assert faithful["gap"] == pytest.approx(0.0)
+    broken = fidelity.ml_utility(train, shuffled_columns(train, seed=8), holdout, schema, "income")
+    assert broken["synthetic"] < 0.3 and broken["gap"] > 0.3
+
+
+def test_ml_utility_regression_target(adult):
+    schema, frame = adult
+    sample = frame.sample(4000, random_state=9).reset_index(drop=True)
+    result = fidelity.ml_utility(sample.iloc[:3000], sample.iloc[:3000], sample.iloc[3000:],
+                                 schema, target="education-num")
+    # education-num is a function of education, so a model recovers it almost exactly
+    assert result["metric"] == "r2" and result["real"] > 0.95
+
+
+def test_ml_utility_refuses_bad_targets(placements):
+    schema, real, synthetic = placements
+    with pytest.raises(PipelineError, match="not a column"):
+        fidelity.ml_utility(real, synthetic, real, schema, target="income")
+    with pytest.raises(PipelineError, match="role 'id'"):
+        fidelity.ml_utility(real, synthetic, real, schema, target="student_id")
+
+
+def test_missing_column_is_refused(placements):
+    schema, real, synthetic = placements
+    with pytest.raises(PipelineError, match="lacks the modelled columns"):
+        fidelity.column_shapes(real, synthetic.drop(columns=["salary"]), schema)
+
+
+def test_fidelity_metrics_flat_table(placements):
+    schema, real, synthetic = placements
+    details: dict = {}
+    values, seconds = fidelity.fidelity_metrics(
+        real, synthetic, real, schema, target="placed", seed=0, details=details)
+    assert {"column_shapes", "column_pair_trends", "quality_score", "detection_auc",
+            "ml_utility_gap"} <= set(values)
+    assert all(isinstance(v, float) for v in values.values())
+    assert set(seconds) == {"column_shapes", "column_pair_trends", "detection", "ml_utility"}
+    assert values["quality_score"] == pytest.approx(
+        (values["column_shapes"] + values["column_pair_trends"]) / 2)
+    assert details["column_shapes"]["columns"]["placed"]["metric"] == "TVComplement"

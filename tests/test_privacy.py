@@ -1,0 +1,173 @@
+"""Privacy metrics: known distances, copies found, and a 10 % leak told from honest data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.schema import detect_schema, enforce_schema
+from pipeline.validation import privacy
+
+
+@pytest.fixture(scope="module")
+def adult(adult_frame):
+    schema = detect_schema(adult_frame, "adult")
+    return schema, enforce_schema(adult_frame, schema)
+
+
+@pytest.fixture(scope="module")
+def placements(demo_table_path):
+    real = pd.read_csv(demo_table_path, parse_dates=["start_date", "end_date"])
+    schema = detect_schema(real, "student_placements")
+    real = enforce_schema(real, schema)
+    return schema, real.iloc[:150].reset_index(drop=True), real.iloc[150:].reset_index(drop=True)
+
+
+def independent_columns(train: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """Honest stand-in for a synthesizer: every column drawn on its own from the training data,
+    so a training record comes out only by chance."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        c: train[c].iloc[rng.integers(len(train), size=n)].reset_index(drop=True)
+        for c in train.columns
+    })
+
+
+def with_copied_rows(synthetic: pd.DataFrame, train: pd.DataFrame, share: float, seed: int):
+    rng = np.random.default_rng(seed)
+    out = synthetic.copy()
+    rows = rng.choice(len(out), size=int(round(share * len(out))), replace=False)
+    source = rng.choice(len(train), size=len(rows), replace=False)
+    for column in out.columns:
+        values = out[column].copy()
+        values.iloc[rows] = train[column].iloc[source].to_numpy()
+        out[column] = values
+    return out
+
+
+# --- known answers ---------------------------------------------------------------------------
+def test_mixed_distance_by_hand():
+    frame = pd.DataFrame({"x": [0.0, 10.0, 5.0, 5.0, None], "c": ["a", "b", "a", "b", "b"]})
+    schema = detect_schema(frame, "hand")
+    frame = enforce_schema(frame, schema)
+    train, holdout, synthetic = frame.iloc[:2], frame.iloc[[2]], frame.iloc[[3, 4]]
+    result = privacy.dcr(train, synthetic, holdout, schema, seed=0)
+    to_train = result["distances"]["synthetic_to_train"]
+    # (5, b): to (10, b) the scaled gap is 0.5; to (0, a) sqrt(0.5^2 + 1); to holdout (5, a) 1.
+    # (missing, b): the missing/present mismatch costs 1, the value sits at the median 5 -> 0.5
+    np.testing.assert_allclose(to_train, [0.5, np.sqrt(1.25)])
+    np.testing.assert_allclose(result["distances"]["synthetic_to_holdout"], [1.0, np.sqrt(2.0)])
+    assert result["expected_share"] == pytest.approx(2 / 3)
+
+
+def test_copied_training_set_is_caught(placements):
+    schema, train, holdout = placements
+    synthetic = train.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    copies = privacy.exact_copy_rate(train, synthetic, holdout, schema)
+    # the demo table has missing values (salary, end_date): missing must equal missing
+    assert train.isna().any(axis=1).mean() > 0.2
+    assert copies["rate"] == 1.0 and copies["holdout_rate"] == 0.0
+    near = privacy.dcr(train, synthetic, holdout, schema, seed=0)
+    assert near["zero_rate"] == 1.0
+    assert np.all(near["distances"]["synthetic_to_train"] == 0.0)
+    assert near["share"] == 1.0 and near["p_value"] < 1e-10
+    ratios = privacy.nndr(train, synthetic, holdout, schema, seed=0)
+    assert ratios["synthetic_p50"] == 0.0 and ratios["holdout_p50"] > 0.1
+    mia = privacy.membership_inference_auc(train, synthetic, holdout, schema, seed=0)
+    assert mia["auc"] == 1.0 and mia["member_zero_rate"] == 1.0
+
+
+def test_rows_differing_in_one_value_are_not_copies(placements):
+    schema, train, holdout = placements
+    synthetic = train.copy()
+    synthetic["mba_perc"] = synthetic["mba_perc"] + 0.01
+    assert privacy.exact_copy_rate(train, synthetic, holdout, schema)["rate"] == 0.0
+    near = privacy.dcr(train, synthetic, holdout, schema, seed=0)
+    assert near["zero_rate"] == 0.0 and near["synthetic_p50"] > 0
+
+
+def test_unequal_sizes_set_the_expected_share(placements):
+    schema, train, holdout = placements
+    synthetic = independent_columns(train, 100, seed=1)
+    near = privacy.dcr(train, synthetic, holdout, schema, seed=0, max_synthetic=40)
+    assert near["expected_share"] == pytest.approx(150 / 215)
+    assert near["n_checked"] == 40 and len(near["distances"]["synthetic_to_train"]) == 40
+
+
+def test_risk_interval_by_hand():
+    centre, half = privacy._wilson(0, 10)
+    # Wilson at 95 %: upper bound of 0/10 is z^2 / (n + z^2) = 0.2775
+    assert centre + half == pytest.approx(1.959964**2 / (10 + 1.959964**2), rel=1e-5)
+    same = privacy._risk(30, 30, 100)
+    assert same["risk"] == pytest.approx(0.0) and same["risk_ci_low"] < 0 < same["risk_ci_high"]
+
+
+def test_missing_modelled_column_is_refused(placements):
+    schema, train, holdout = placements
+    with pytest.raises(PipelineError, match="lacks the modelled columns"):
+        privacy.exact_copy_rate(train, train.drop(columns=["placed"]), holdout, schema)
+
+
+# --- the leak test ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def leak_results(adult):
+    """Adult subsample: 4,000 train, 4,000 holdout; an honest synthetic set of 4,000 rows and
+    the same set with 10 % of its rows replaced by copied training rows."""
+    schema, frame = adult
+    sample = frame.sample(8000, random_state=11).reset_index(drop=True)
+    train, holdout = sample.iloc[:4000].reset_index(drop=True), sample.iloc[4000:]
+    honest = independent_columns(train, 4000, seed=12)
+    leaky = with_copied_rows(honest, train, 0.10, seed=13)
+    results = {}
+    for name, synthetic in (("honest", honest), ("leak", leaky)):
+        values, seconds, distances = privacy.privacy_metrics(
+            train, synthetic, holdout.reset_index(drop=True), schema, seed=0)
+        results[name] = values
+    results["seconds"], results["distances"] = seconds, distances
+    return results
+
+
+def test_ten_percent_leak_is_flagged(leak_results):
+    honest, leak = leak_results["honest"], leak_results["leak"]
+    # exact copies: the leak's own share, against real data's chance duplicates
+    assert leak["exact_copy_rate"] == pytest.approx(0.10, abs=0.005)
+    assert honest["exact_copy_rate"] < 0.005 and leak["exact_copy_rate_holdout"] < 0.005
+    assert leak["dcr_zero_rate"] >= 0.10 > 0.005 > honest["dcr_zero_rate"]
+    # DCR share: equal train/holdout sizes -> 0.5 expected; a 10 % leak adds about 0.05
+    assert honest["dcr_share_expected"] == 0.5
+    assert abs(honest["dcr_share_excess"]) < 0.05 and honest["dcr_p_value"] > 0.01
+    assert leak["dcr_share_excess"] > 0.05 and leak["dcr_p_value"] < 0.001
+    # NNDR: copied rows sit on one training record
+    assert leak["nndr_synthetic_p5"] == 0.0 < honest["nndr_synthetic_p5"]
+    # membership inference: 10 % of the members are found at distance 0
+    assert honest["mia_auc"] < 0.53 < leak["mia_auc"]
+    assert honest["mia_tpr_at_1pct_fpr"] < 0.03 < 0.08 < leak["mia_tpr_at_1pct_fpr"]
+    # anonymeter-style attacks: copied targets are inferred and linked
+    assert honest["attribute_inference_risk"] < 0.04 < leak["attribute_inference_risk"]
+    assert honest["linkability_risk"] < 0.01 < leak["linkability_risk"]
+
+
+def test_privacy_metrics_table_shape(leak_results):
+    values, seconds = leak_results["honest"], leak_results["seconds"]
+    assert all(isinstance(v, float) and np.isfinite(v) for v in values.values())
+    assert {"exact_copy", "dcr", "nndr", "mia", "attribute_inference", "linkability"} <= set(
+        seconds)
+    distances = leak_results["distances"]
+    assert set(distances) == {"synthetic_to_train", "synthetic_to_holdout", "holdout_to_train"}
+
+
+@pytest.mark.slow
+def test_gaussian_copula_output_looks_private(adult):
+    """A real synthesizer's output (SDV GaussianCopula) passes where the leak fails."""
+    from pipeline.models import registry
+
+    schema, frame = adult
+    sample = frame.sample(8000, random_state=21).reset_index(drop=True)
+    train, holdout = sample.iloc[:4000], sample.iloc[4000:].reset_index(drop=True)
+    synthetic = registry.create("gaussian_copula").fit(train, schema, seed=0).sample(4000, seed=1)
+    values, _, _ = privacy.privacy_metrics(train, synthetic, holdout, schema, seed=0)
+    assert values["exact_copy_excess"] < 0.005
+    assert values["dcr_share_excess"] < 0.05
+    assert values["mia_auc"] < 0.53

@@ -1,0 +1,139 @@
+"""The validation gate as a whole: metrics -> GE suites -> verdict, report, and audits."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import cli
+from pipeline.schema import detect_schema, enforce_schema
+from pipeline.split import split_train_holdout
+from pipeline.validation.validate import validate_synthetic
+
+N_ROWS = 4000
+
+
+@pytest.fixture(scope="module")
+def adult_split(adult_frame):
+    frame = adult_frame.sample(N_ROWS, random_state=0).reset_index(drop=True)
+    schema = detect_schema(frame, "adult_small")
+    frame = enforce_schema(frame, schema)
+    train, holdout, _ = split_train_holdout(frame, schema, 0.2, seed=0)
+    return train, holdout, schema
+
+
+def independent_columns(train: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """An honest (if poor) synthesizer: every column resampled on its own."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({c: train[c].to_numpy()[rng.integers(0, len(train), len(train))]
+                         for c in train.columns}).astype(train.dtypes.to_dict())
+
+
+def with_copied_rows(synthetic: pd.DataFrame, train: pd.DataFrame, share: float) -> pd.DataFrame:
+    leaked = synthetic.copy()
+    n = int(len(leaked) * share)
+    leaked.iloc[:n] = train.sample(n, random_state=1).to_numpy()
+    return leaked.astype(train.dtypes.to_dict())
+
+
+def _validate(synthetic, adult_split, tmp_path, **kwargs):
+    train, holdout, schema = adult_split
+    return validate_synthetic(synthetic, train, holdout, schema, model="test", run_id="r",
+                              gx_dir=tmp_path / "gx", **kwargs)
+
+
+def test_a_ten_percent_copy_leak_fails_and_honest_output_does_not(adult_split, tmp_path):
+    train = adult_split[0]
+    honest = independent_columns(train, seed=5)
+    leaked = with_copied_rows(honest, train, 0.10)
+    honest_result = _validate(honest, adult_split, tmp_path)
+    leak_result = _validate(leaked, adult_split, tmp_path)
+    assert honest_result.verdict in ("pass", "warn"), honest_result.reasons
+    assert not [r for r in honest_result.reasons if r.startswith("privacy")]
+    assert leak_result.verdict == "fail"
+    failed = {f["column"] for f in leak_result.failed_expectations if f["kind"] == "privacy"}
+    assert {"exact_copy_excess", "dcr_close_rate_excess"} <= failed
+    assert (tmp_path / "gx/expectations/adult_small/metrics.json").exists()
+
+
+def test_near_copies_that_exact_matching_misses_still_fail(adult_split, tmp_path):
+    train = adult_split[0]
+    near = with_copied_rows(independent_columns(train, seed=5), train, 0.10)
+    n = int(len(near) * 0.10)
+    near.loc[: n - 1, "fnlwgt"] = near.loc[: n - 1, "fnlwgt"] + 7  # nudge one value
+    result = _validate(near, adult_split, tmp_path)
+    assert result.metrics["exact_copy_excess"] < 0.01
+    assert result.verdict == "fail"
+    failed = {f["column"] for f in result.failed_expectations if f["kind"] == "privacy"}
+    assert "dcr_close_rate_excess" in failed
+
+
+def test_thresholds_can_be_overridden_per_job(adult_split, tmp_path):
+    train = adult_split[0]
+    honest = independent_columns(train, seed=6)
+    strict = _validate(honest, adult_split, tmp_path,
+                       threshold_overrides={"column_shapes": {"min_value": 0.9999}})
+    assert strict.verdict == "warn"
+    assert any("column_shapes" in r for r in strict.reasons)
+    from pipeline.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="unknown metric 'colum_shapes'"):
+        _validate(honest, adult_split, tmp_path,
+                  threshold_overrides={"colum_shapes": {"min_value": 0.9}})
+
+
+def test_schema_conformance_failure_fails_the_model(adult_split, tmp_path):
+    train = adult_split[0]
+    broken = independent_columns(train, seed=7)
+    broken["age"] = broken["age"] + 500  # beyond the real maximum
+    result = _validate(broken, adult_split, tmp_path)
+    assert result.verdict == "fail"
+    assert any(r.startswith("schema:") and "'age'" in r for r in result.reasons)
+
+
+def test_audit_of_an_external_file(adult_path, in_project, capsys):
+    frame = pd.read_csv(adult_path, skipinitialspace=True).sample(3000, random_state=3)
+    frame.to_csv(in_project / "real.csv", index=False)
+    copied = frame.sample(2400, random_state=4)  # "synthetic" data that is real rows
+    copied.to_csv(in_project / "copied.csv", index=False)
+    code = cli.main(["validate", "--real", "real.csv", "--synthetic", "copied.csv",
+                     "--name", "adult_audit"])
+    out = capsys.readouterr().out
+    assert code == cli.EXIT_VALIDATION_FAILED
+    assert "verdict: FAIL" in out and "exact_copy_excess" in out
+    report = in_project / "data/audits/adult_audit/audit-copied.html"
+    assert report.exists()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="needs Debian's chromium (apt-get install chromium)")
+def test_report_renders_in_headless_chromium(adult_split, tmp_path):
+    from PIL import Image
+
+    from pipeline.report import render_report
+
+    train, holdout, schema = adult_split
+    synthetic = independent_columns(train, seed=8)
+    result = _validate(synthetic, adult_split, tmp_path)
+    html = render_report(dataset="adult_small", model="independent", run_id="r",
+                         verdict=result.verdict, reasons=result.reasons,
+                         metric_rows=result.metric_rows(), real=train, synthetic=synthetic,
+                         schema=schema, split_method="random", distances=result.distances,
+                         loss_history=[{"epoch": i, "loss": 1 / (i + 1)} for i in range(5)])
+    assert "https://" not in html and "<script" not in html  # opens offline
+    page = tmp_path / "report.html"
+    page.write_text(html)
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         "--window-size=1200,2000", f"--screenshot={shot}", page.as_uri()],
+        check=True, capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.std() > 10  # not a blank page
+    assert (pixels < 128).mean() > 0.01  # there is text and plots on it
