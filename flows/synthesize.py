@@ -140,7 +140,7 @@ def publish(synthetic, result, report_html: str, lineage: dict, job: JobConfig, 
     )
 
 
-@flow(name="synthesize", log_prints=True, validate_parameters=True)
+@flow(name="synthesize", validate_parameters=True)
 def synthesize(job: JobConfig) -> dict[str, Any]:
     """Ingest -> schema -> split -> fit (parallel) -> sample -> validate -> publish."""
     from prefect.runtime import flow_run

@@ -70,10 +70,7 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     try:
         return COMMANDS[args.command](args)
     except PipelineError as exc:
@@ -87,6 +84,45 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is now, so `main()` can be called again in one process
+    (tests, notebooks) after the stream it first saw was closed."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+class _HideUserErrorTraceback(logging.Filter):
+    """Prefect logs a traceback for every failed run; for a user's mistake the message
+    already says what to fix, and a traceback would bury it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], PipelineError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def configure_logging(verbose: bool) -> None:
+    """Our progress lines at INFO; libraries (httpx, GE, SDV) only when they warn."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    for run_logger in ("prefect.task_runs", "prefect.flow_runs"):
+        logger = logging.getLogger(run_logger)
+        if not any(isinstance(f, _HideUserErrorTraceback) for f in logger.filters):
+            logger.addFilter(_HideUserErrorTraceback())
+    logging.getLogger("pipeline").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -18,6 +18,10 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# Prefect binds its console log handler to sys.stderr when first imported; importing it here,
+# outside any test's capsys/capfd, keeps that stream open for the whole session.
+import prefect  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def adult_path() -> Path:
@@ -48,3 +52,19 @@ def adult_frame(adult_path) -> pd.DataFrame:
 
     frame, _ = read_source(adult_path)
     return frame
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One temporary Prefect server for the whole session (each start costs ~25 s here)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def in_project(tmp_path, monkeypatch):
+    """Run the CLI in a fresh project folder: schemas/, gx/ and data/ land in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
