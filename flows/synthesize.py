@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 # Show the pipeline's own log lines (fit progress, losses, verdicts) in Prefect's logs.
@@ -22,6 +23,7 @@ from pipeline import publish as publishing  # noqa: E402
 from pipeline.config import JobConfig  # noqa: E402
 from pipeline.errors import PipelineError  # noqa: E402
 from pipeline.schema import DatasetSchema  # noqa: E402
+from pipeline.sharding import Shard, plan_shards  # noqa: E402
 
 
 class ValidationFailed(PipelineError):
@@ -99,8 +101,23 @@ def fit(model: str, train: pd.DataFrame, schema: DatasetSchema, job: JobConfig, 
 
 
 @task(cache_policy=NO_CACHE)
-def sample(synthesizer, n: int, seed: int) -> pd.DataFrame:
-    return synthesizer.sample(n, seed=seed)
+def sample(synthesizer, rows: int, seed: int) -> pd.DataFrame:
+    return synthesizer.sample(rows, seed=seed)
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_user_error,
+      cache_policy=NO_CACHE)
+def write_shard(synthesizer, shard: Shard, staging: str, lineage: dict,
+                frame: pd.DataFrame | None = None) -> str:
+    """Sample one seeded shard (unless given) and write it as one Parquet part."""
+    from pipeline.postprocess import fill_ids
+
+    if frame is None:
+        frame = synthesizer.sample(shard.rows, seed=shard.seed)
+    fill_ids(frame, synthesizer.schema, start=shard.start)  # unique across shards
+    path = publishing.part_path(Path(staging), shard.index)
+    publishing.write_parquet_atomic(frame, path, lineage)
+    return str(path)
 
 
 @task(cache_policy=NO_CACHE)
@@ -108,36 +125,29 @@ def validate(synthetic, train, holdout, schema, model: str, run_id: str, job: Jo
     from pipeline.validation.validate import validate_synthetic
 
     return validate_synthetic(
-        synthetic,
-        train,
-        holdout,
-        schema,
-        model=model,
-        run_id=run_id,
-        gx_dir=job.gx_dir,
-        threshold_overrides=job.thresholds,
-        target=job.target,
-        seed=job.seed,
-    )
+        synthetic, train, holdout, schema, model=model, run_id=run_id, gx_dir=job.gx_dir,
+        threshold_overrides=job.thresholds, target=job.target, seed=job.seed)
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=_retry_unless_user_error,
-    cache_policy=NO_CACHE,
-)
-def publish(synthetic, result, report_html: str, lineage: dict, job: JobConfig, run_id: str):
-    return publishing.publish(
-        synthetic,
-        output_dir=job.output_dir,
-        dataset=job.name,
-        model=result.model,
-        run_id=run_id,
-        lineage=lineage,
-        quarantine=result.verdict == "fail",
-        report_html=report_html,
-    )
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_user_error,
+      cache_policy=NO_CACHE)
+def finish(staging: str, result, report_html: str, lineage: dict, job: JobConfig, run_id: str):
+    return publishing.finish_publish(
+        Path(staging), output_dir=job.output_dir, dataset=job.name, model=result.model,
+        run_id=run_id, lineage=lineage, quarantine=result.verdict == "fail",
+        report_html=report_html)
+
+
+def task_runner_for(job: JobConfig):
+    """Local threads by default; an existing Dask cluster when the job names one. Chosen
+    per job (not per flow definition) so deployments and triggers can use either."""
+    if job.dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=job.dask_address)
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=max(2, len(job.models)))
 
 
 @flow(name="synthesize", validate_parameters=True)
@@ -150,25 +160,15 @@ def synthesize(job: JobConfig) -> dict[str, Any]:
     schema, frame = prepare_schema(frame, job)
     train, holdout, split_method = split(frame, schema, job)
     n = job.rows or default_sample_size(train, schema)
-    fits = {m: fit.submit(m, train, schema, job, ingest_report.fingerprint) for m in job.models}
-    results = []
-    for future in fits.values():
-        synthesizer, artifact_dir, reused = future.result()
-        results.append(
-            _sample_validate_publish(
-                synthesizer,
-                artifact_dir,
-                reused,
-                n,
-                train,
-                holdout,
-                schema,
-                split_method,
-                ingest_report,
-                job,
-                run_id,
-            )
-        )
+    with task_runner_for(job) as runner:
+        fits = {m: runner.submit(fit, {"model": m, "train": train, "schema": schema, "job": job,
+                                       "fingerprint": ingest_report.fingerprint})
+                for m in job.models}
+        results = [
+            _sample_validate_publish(runner, *future.result(), n, train, holdout, schema,
+                                     split_method, ingest_report, job, run_id)
+            for future in fits.values()
+        ]
     summary = build_summary(job, run_id, ingest_report, schema, split_method, results)
     from flows.reporting import announce
 
@@ -176,75 +176,70 @@ def synthesize(job: JobConfig) -> dict[str, Any]:
     failed = [r for r in results if r["verdict"] == "fail"]
     if failed:
         raise ValidationFailed(
-            "; ".join(
-                f"{r['model']} failed validation: {'; '.join(r['reasons'][:3])}" for r in failed
-            ),
-            summary,
-        )
+            "; ".join(f"{r['model']} failed validation: {'; '.join(r['reasons'][:3])}"
+                      for r in failed), summary)
     return summary
 
 
-def _sample_validate_publish(
-    synthesizer,
-    artifact_dir,
-    reused,
-    n,
-    train,
-    holdout,
-    schema,
-    split_method,
-    ingest_report,
-    job,
-    run_id,
-) -> dict[str, Any]:
+@flow(name="synthesize-many", validate_parameters=True)
+def synthesize_many(job_files: list[str]) -> list[dict[str, Any]]:
+    """Run several job files, each as a `synthesize` subflow; one failure does not stop the
+    others, and the parent fails at the end if any did."""
+    summaries, failures = [], []
+    for path in job_files:
+        job = JobConfig.from_yaml(path)
+        state = synthesize(job, return_state=True)
+        if state.is_failed():
+            failures.append(f"{path}: {state.message}")
+        else:
+            summaries.append(state.result())
+    if failures:
+        raise PipelineError("; ".join(failures))
+    return summaries
+
+
+def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train, holdout,
+                             schema, split_method, ingest_report, job, run_id) -> dict[str, Any]:
+    """Validate the first shard, then write every shard (in parallel) with the verdict in its
+    lineage, then move the run into the published or quarantine area."""
     from pipeline.models.base import library_versions
     from pipeline.report import render_report
 
     model = synthesizer.name
-    synthetic = sample(synthesizer, n, job.seed)
-    result = validate(synthetic, train, holdout, schema, model, run_id, job)
+    shards = plan_shards(n, job.shard_rows, job.seed)
+    first = sample(synthesizer, shards[0].rows, shards[0].seed)
+    checked = first if len(first) <= job.validation_rows else first.sample(
+        job.validation_rows, random_state=job.seed)
+    result = validate(checked, train, holdout, schema, model, run_id, job)
     lineage = {
-        "run_id": run_id,
-        "dataset": job.name,
-        "model": model,
-        "seed": job.seed,
-        "source": job.source,
-        "source_fingerprint": ingest_report.fingerprint,
-        "verdict": result.verdict,
-        "model_artifact": artifact_dir,
-        "library_versions": library_versions(),
-        "parameters": job.model_params.get(model, {}),
+        "run_id": run_id, "dataset": job.name, "model": model, "seed": job.seed,
+        "source": job.source, "source_fingerprint": ingest_report.fingerprint,
+        "verdict": result.verdict, "model_artifact": artifact_dir,
+        "library_versions": library_versions(), "parameters": job.model_params.get(model, {}),
+        "shards": len(shards),
     }
+    staging = str(publishing.staging_directory(job.output_dir, job.name, model, run_id))
+    writes = [runner.submit(write_shard, {"synthesizer": synthesizer, "shard": shard,
+                                          "staging": staging, "lineage": lineage,
+                                          "frame": first if shard.index == 0 else None})
+              for shard in shards]
+    for future in writes:
+        future.result()
     html = render_report(
-        dataset=job.name,
-        model=model,
-        run_id=run_id,
-        verdict=result.verdict,
-        reasons=result.reasons,
-        metric_rows=result.metric_rows(),
-        real=train,
-        synthetic=synthetic,
-        schema=schema,
-        split_method=split_method,
-        distances=result.distances,
-        loss_history=synthesizer.loss_history,
-        failed_expectations=result.failed_expectations,
-        lineage=lineage,
-    )
-    manifest = publish(synthetic, result, html, lineage, job, run_id)
+        dataset=job.name, model=model, run_id=run_id, verdict=result.verdict,
+        reasons=result.reasons, metric_rows=result.metric_rows(), real=train,
+        synthetic=checked, schema=schema, split_method=split_method,
+        distances=result.distances, loss_history=synthesizer.loss_history,
+        failed_expectations=result.failed_expectations, lineage=lineage)
+    manifest = finish(staging, result, html, lineage, job, run_id)
     return {
-        "model": model,
-        "verdict": result.verdict,
-        "reasons": result.reasons,
-        "rows": len(synthetic),
-        "path": manifest["path"],
+        "model": model, "verdict": result.verdict, "reasons": result.reasons,
+        "rows": manifest["rows"], "path": manifest["path"], "parts": manifest["files"],
         "manifest": f"{manifest['path']}/{publishing.MANIFEST}",
         "report": f"{manifest['path']}/{publishing.REPORT}",
-        "metrics": result.metrics,
-        "metric_rows": result.metric_rows(),
-        "validation_seconds": result.seconds,
-        "fit_seconds": synthesizer.fit_seconds,
-        "reused_model": reused,
+        "metrics": result.metrics, "metric_rows": result.metric_rows(),
+        "validation_seconds": result.seconds, "validated_rows": len(checked),
+        "fit_seconds": synthesizer.fit_seconds, "reused_model": reused,
         "docs": result.docs_url,
     }
 
@@ -265,11 +260,7 @@ def make_run_id(flow_run_id: str | None) -> str:
 
 def build_summary(job, run_id, ingest_report, schema, split_method, results) -> dict[str, Any]:
     return {
-        "dataset": job.name,
-        "run_id": run_id,
-        "source": job.source,
-        "ingest": ingest_report.summary(),
-        "schema": str(job.schema_path()),
-        "split": split_method,
-        "models": results,
+        "dataset": job.name, "run_id": run_id, "source": job.source,
+        "ingest": ingest_report.summary(), "schema": str(job.schema_path()),
+        "split": split_method, "models": results,
     }

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_options(run)
 
     demo = commands.add_parser("demo", help="run the flow on the built-in demo table")
-    demo.add_argument("--model", help="model(s), comma-separated (default: gaussian_copula)")
+    demo.add_argument("--model", help="model(s), comma-separated (default: gmm)")
     demo.add_argument("--output-dir", default="data")
 
     validate = commands.add_parser(
@@ -177,11 +177,23 @@ def write_demo_data(output_dir: Path) -> Path:
 
 
 def run_job(job) -> int:
+    check_local_source(job.source)
     from flows.synthesize import synthesize
 
     summary = synthesize(job)
     print_summary(summary)
     return 0
+
+
+def check_local_source(source: str) -> None:
+    """Fail at once on a missing local file, before paying for Prefect's server start."""
+    if "://" in source and not source.startswith("file://"):
+        return
+    path = Path(source.removeprefix("file://"))
+    if not path.exists():
+        raise PipelineError(f"source {source} does not exist; check the path or URL")
+    if path.is_dir():
+        raise PipelineError(f"source {source} is a directory; give one CSV or Parquet file")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -231,7 +243,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         for reason in r["reasons"]:
             print(f"          - {reason}")
         where = "parquet  " if r["verdict"] != "fail" else "QUARANTINE"
-        print(f"{where} {r['path']}/part-00000.parquet")
+        print(f"{where} {r['path']}/part-*.parquet")
+        print(f"parts     {len(r['parts'])} file(s), {r['validated_rows']} rows validated")
         print(f"manifest  {r['manifest']}")
         print(f"report    {r['report']}")
     if summary["models"] and summary["models"][0].get("docs"):

@@ -22,7 +22,7 @@ class JobConfig(BaseModel):
 
     name: str = Field(description="dataset name: schemas/<name>.yaml and output folders")
     source: str = Field(description="CSV or Parquet: local path or fsspec URL")
-    models: list[str] = Field(default_factory=lambda: ["gaussian_copula"])
+    models: list[str] = Field(default_factory=lambda: ["gmm"])
     rows: int | None = Field(
         default=None,
         ge=1,
@@ -40,6 +40,12 @@ class JobConfig(BaseModel):
     output_dir: str = "data"
     schema_dir: str = "schemas"
     gx_dir: str = Field(default="gx", description="Great Expectations file context (suites)")
+    shard_rows: int = Field(default=1_000_000, ge=1000,
+                            description="rows per Parquet part; larger samples are sharded")
+    validation_rows: int = Field(default=100_000, ge=100,
+                                 description="synthetic rows validated (a random sample)")
+    dask_address: str | None = Field(default=None, description="scheduler of an existing Dask "
+                                     "cluster (tcp://host:8786) to run fits and shards on")
 
     @field_validator("name")
     @classmethod

@@ -116,17 +116,16 @@ def complete_sequences(
             out[spec.name] = pd.array([f"syn-{prefix}-{i:08d}" for i in codes], dtype="string")
 
 
-def fill_ids(df: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator) -> None:
-    """Unique ids over the whole sample (not per chunk); never the real ids' values."""
+def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0) -> None:
+    """Unique ids over the whole sample (rows start.. of it), never the real ids' values."""
+    positions = np.arange(start, start + len(df))
     for spec in schema.columns:
         if spec.role != Role.id:
             continue
-        n = len(df)
         if spec.integer:
-            df[spec.name] = pd.array(np.arange(1, n + 1), dtype="Int64")
+            df[spec.name] = pd.array(positions + 1, dtype="Int64")
         else:
-            prefix = "".join(rng.choice(list("abcdefghjkmnpqrstuvwxyz"), size=4))
-            df[spec.name] = pd.array([f"syn-{prefix}-{i:08d}" for i in range(n)], dtype="string")
+            df[spec.name] = pd.array([f"syn-{i:09d}" for i in positions], dtype="string")
 
 
 def fake_values(spec: ColumnSpec, n: int, rng: np.random.Generator) -> pd.Series:

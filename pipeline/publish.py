@@ -73,37 +73,46 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
-def publish(
-    df: pd.DataFrame,
+def staging_directory(output_dir: str | Path, dataset: str, model: str, run_id: str) -> Path:
+    """Where a run's parts are written before its verdict decides where they go."""
+    return Path(output_dir) / ".staging" / dataset / f"model={model}" / f"run={run_id}"
+
+
+def part_path(staging: Path, index: int) -> Path:
+    return staging / f"part-{index:05d}.parquet"
+
+
+def finish_publish(
+    staging: Path,
     *,
     output_dir: str | Path,
     dataset: str,
     model: str,
     run_id: str,
     lineage: dict[str, Any],
-    quarantine: bool = False,
+    quarantine: bool,
     report_html: str | None = None,
 ) -> dict[str, Any]:
-    """Write one model's synthetic table with its manifest (and report); return the manifest."""
+    """Add manifest and report to the staged parts, then move the run folder into place in
+    one rename, so a glob over the dataset never sees a run with parts missing."""
+    import pyarrow.parquet as pq
+
     area = "quarantine" if quarantine else "published"
     final_dir = run_directory(output_dir, area, dataset, model, run_id)
     if final_dir.exists():
         raise PipelineError(f"{final_dir} already exists; run ids must be unique per dataset")
-    # Build the whole run folder beside its final place, then rename it in one step, so a
-    # glob over the dataset never sees a run with some parts missing.
-    staging = final_dir.with_name(f".{final_dir.name}.staging-{os.getpid()}")
     try:
-        parts = []
-        for i, start in enumerate(range(0, max(len(df), 1), PART_ROWS)):
-            part = staging / f"part-{i:05d}.parquet"
-            write_parquet_atomic(df.iloc[start : start + PART_ROWS], part, lineage)
-            parts.append(part.name)
+        parts = sorted(p.name for p in staging.glob("part-*.parquet"))
+        if not parts:
+            raise PipelineError(f"nothing to publish: no parts in {staging}")
+        rows = sum(pq.ParquetFile(staging / p).metadata.num_rows for p in parts)
+        columns = pq.read_schema(staging / parts[0]).to_string(show_schema_metadata=False)
         manifest = {
             **lineage,
             "area": area,
-            "rows": len(df),
-            "columns": {c: str(t) for c, t in df.dtypes.items()},
+            "rows": rows,
             "files": parts,
+            "arrow_schema": columns.splitlines(),
             "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if report_html is not None:
@@ -117,6 +126,30 @@ def publish(
         raise
     manifest["path"] = str(final_dir)
     return manifest
+
+
+def publish(
+    df: pd.DataFrame,
+    *,
+    output_dir: str | Path,
+    dataset: str,
+    model: str,
+    run_id: str,
+    lineage: dict[str, Any],
+    quarantine: bool = False,
+    report_html: str | None = None,
+) -> dict[str, Any]:
+    """Write one model's synthetic table in parts with its manifest (and report)."""
+    staging = staging_directory(output_dir, dataset, model, run_id)
+    try:
+        for i, start in enumerate(range(0, max(len(df), 1), PART_ROWS)):
+            write_parquet_atomic(df.iloc[start : start + PART_ROWS], part_path(staging, i), lineage)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return finish_publish(staging, output_dir=output_dir, dataset=dataset, model=model,
+                          run_id=run_id, lineage=lineage, quarantine=quarantine,
+                          report_html=report_html)
 
 
 def read_lineage(path: str | Path) -> dict[str, Any]:

@@ -112,7 +112,7 @@ class Synthesizer(ABC):
             if size == 0:
                 break
         out = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
-        regenerate_ids(out, schema, rng)
+        regenerate_ids(out, schema)
         return out
 
     def save(self, directory: Path) -> Path:
@@ -202,10 +202,10 @@ def finish_output(
     return complete_to_schema(raw, schema, rng)
 
 
-def regenerate_ids(df: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator) -> None:
+def regenerate_ids(df: pd.DataFrame, schema: DatasetSchema) -> None:
     from pipeline.postprocess import fill_ids
 
-    fill_ids(df, schema, rng)
+    fill_ids(df, schema)
 
 
 def available_models(time_series: bool | None = None) -> list[str]:
