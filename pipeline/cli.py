@@ -52,6 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--seed", type=int, default=0)
     validate.add_argument("--output-dir", default="data")
 
+    serve = commands.add_parser(
+        "serve", help="serve job files as Prefect deployments (schedules, triggers)")
+    serve.add_argument("job_files", nargs="*", help="job files (default: flows/jobs/*.yaml)")
+
+    trigger = commands.add_parser(
+        "trigger", help="run a served deployment now: synth trigger NAME --param rows=1000")
+    trigger.add_argument("name", help="deployment name (the job's name)")
+    trigger.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a job setting (repeatable), e.g. models=gmm,ctgan")
+    trigger.add_argument("--no-wait", action="store_true", help="return once scheduled")
+
+    many = commands.add_parser("many", help="run several job files as subflows of one run")
+    many.add_argument("job_files", nargs="+")
+
     commands.add_parser("models", help="list the available models")
     return parser
 
@@ -66,6 +80,8 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sequence-key", help="time series: the entity column")
     parser.add_argument("--sequence-index", help="time series: the time/order column")
     parser.add_argument("--output-dir", help="where models and published data go (data)")
+    parser.add_argument("--dask", dest="dask_address", metavar="ADDRESS",
+                        help="run fits and shards on an existing Dask cluster (tcp://host:8786)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_VALIDATION_FAILED
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as exc:
+        # transient I/O errors were retried by the flow; this one persisted
+        print(f"error: {exc} (after retries; check the source or the network)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -215,6 +235,41 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_VALIDATION_FAILED if outcome["verdict"] == "fail" else 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.deployments import serve_jobs
+
+    serve_jobs(args.job_files or None)
+    return 0
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    from flows.deployments import parse_params, trigger
+
+    flow_run = trigger(args.name, parse_params(args.param), wait=not args.no_wait)
+    state = flow_run.state
+    print(f"flow run {flow_run.name} ({flow_run.id}): {state.name if state else 'scheduled'}")
+    if state is not None and state.is_failed():
+        print(f"FAILED: {state.message}", file=sys.stderr)
+        return EXIT_VALIDATION_FAILED
+    return 0
+
+
+def cmd_many(args: argparse.Namespace) -> int:
+    from flows.synthesize import synthesize_many
+
+    for path in args.job_files:
+        check_job_file(path)
+    for summary in synthesize_many(args.job_files):
+        print_summary(summary)
+    return 0
+
+
+def check_job_file(path: str) -> None:
+    from pipeline.config import JobConfig
+
+    check_local_source(JobConfig.from_yaml(path).source)
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pipeline.models.registry import MODELS
 
@@ -253,7 +308,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"latest    {summary['latest']}")
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "validate": cmd_validate, "models": cmd_models}
+COMMANDS = {
+    "run": cmd_run, "demo": cmd_demo, "validate": cmd_validate, "serve": cmd_serve,
+    "trigger": cmd_trigger, "many": cmd_many, "models": cmd_models,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -44,6 +44,8 @@ class JobConfig(BaseModel):
                             description="rows per Parquet part; larger samples are sharded")
     validation_rows: int = Field(default=100_000, ge=100,
                                  description="synthetic rows validated (a random sample)")
+    schedule: str | None = Field(default=None, description="cron schedule when served as a "
+                                 "deployment, e.g. '0 2 * * *' for a nightly batch")
     dask_address: str | None = Field(default=None, description="scheduler of an existing Dask "
                                      "cluster (tcp://host:8786) to run fits and shards on")
 

@@ -106,8 +106,11 @@ def _read_bytes(source: str) -> bytes:
             f"cannot open {source}: {exc}. Install the filesystem package it names "
             "(for s3:// URLs: pip install s3fs)"
         ) from None
-    except (OSError, ValueError) as exc:
+    except PermissionError:
+        raise PipelineError(f"no permission to read {source}") from None
+    except ValueError as exc:
         raise PipelineError(f"cannot read {source}: {exc}") from None
+    # Other OSErrors (connection resets, timeouts) may pass: the flow's task retries them.
 
 
 def _parse(raw: bytes, source: str) -> pd.DataFrame:

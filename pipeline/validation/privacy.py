@@ -265,6 +265,14 @@ def _close_rows(synthetic_to_train: np.ndarray, holdout_to_train: np.ndarray) ->
             "close_rate_excess": rate - baseline}
 
 
+def _auc_low(auc: float, n_pos: int, n_neg: int) -> float:
+    """One-sided 99 % lower bound of an AUC (Hanley & McNeil's standard error)."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc)
+                + (n_neg - 1) * (q2 - auc * auc)) / max(n_pos * n_neg, 1)
+    return float(auc - 2.326 * np.sqrt(max(variance, 0.0)))
+
+
 def _wilson_low(successes: int, n: int) -> float:
     centre, half = _wilson(successes, n, confidence=0.98)
     return centre - half
@@ -483,6 +491,7 @@ def privacy_metrics(
         "nndr_holdout_p50": ratio["holdout_p50"],
         "mia_auc": mia["auc"],
         "mia_tpr_at_1pct_fpr": mia["tpr_at_1pct_fpr"],
+        "mia_auc_low": _auc_low(mia["auc"], mia["n_members"], mia["n_non_members"]),
         "attribute_inference_risk": inference["risk"],
         "attribute_inference_risk_ci_high": inference["risk_ci_high"],
         "attribute_inference_risk_ci_low": 2 * inference["risk"] - inference["risk_ci_high"],

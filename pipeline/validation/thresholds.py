@@ -5,7 +5,7 @@ analysts read); a failed fidelity bound only warns. A job file overrides bounds 
 
     thresholds:
       column_shapes: {min_value: 0.9}
-      mia_auc: {max_value: 0.55}
+      mia_auc_low: {max_value: 0.52}
 """
 
 from __future__ import annotations
@@ -74,11 +74,12 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         "Share of synthetic rows nearer to a training record than the nearest 1% of holdout "
         "rows are, minus that 1%. Copied and near-copied rows (one value nudged, which exact "
         "matching misses) all land there: a 10% leak scores ~0.10, honest output ~0."),
-    "mia_auc": Threshold(
-        "privacy", None, 0.60,
-        "Distance-based membership-inference AUC (train vs holdout by distance to the nearest "
-        "synthetic row); 0.5 is no signal. Catches gross memorisation; a 10% copy leak on "
-        "Adult only reaches ~0.56, and is caught by exact_copy_excess and DCR instead."),
+    "mia_auc_low": Threshold(
+        "privacy", None, 0.55,
+        "Distance-based membership-inference AUC (train vs holdout records, scored by distance "
+        "to the nearest synthetic row; 0.5 is no signal), lower end of its one-sided 99% "
+        "interval so that 40-row holdouts do not fail on noise. Above 0.55 an attacker tells "
+        "members from non-members measurably better than chance."),
     "attribute_inference_risk_ci_low": Threshold(
         "privacy", None, 0.05,
         "Anonymeter-style attribute-inference risk (attack success on training targets beyond "
