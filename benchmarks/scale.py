@@ -1,0 +1,155 @@
+"""Scale figures: GMM rows straight to Parquet, fit time and validation time as data grows.
+
+The worker tasks here run in fresh processes (see worker.py), so each peak RSS belongs to one
+job: the Parquet figure's process only loads the fitted model and writes, it never fits.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.profiling import phase_seconds, top_functions
+
+GMM_SAMPLE_PHASES: list[tuple[str, list[tuple[str, str]]]] = [
+    ("gmm: categorical draws (cumulative sums per row)",
+     [("pipeline/models/gmm.py", "_draw_categorical")]),
+    ("gmm: Gaussian draws (per-row Cholesky product)",
+     [("pipeline/models/gmm.py", "_draw_continuous")]),
+    ("gmm: decoding codes to values (inverse CDF, labels)",
+     [("pipeline/models/gmm.py", "decode")]),
+    ("postprocess: cast to schema dtypes, dependencies (complete_to_schema)",
+     [("pipeline/postprocess.py", "complete_to_schema")]),
+    ("pandas concat of chunks", [("pandas/core/reshape/concat.py", "concat")]),
+]
+
+
+def growth_exponent(sizes: list[float], seconds: list[float]) -> float | None:
+    """Slope of log(seconds) on log(size): 1 = linear, 2 = quadratic."""
+    points = [(s, t) for s, t in zip(sizes, seconds) if s and t and t > 0]
+    if len(points) < 2:
+        return None
+    x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+    return round(float(np.polyfit(x, y, 1)[0]), 3)
+
+
+# --- worker tasks ----------------------------------------------------------------------------
+def fit_only(payload: dict[str, Any]) -> dict[str, Any]:
+    """Fit one of our models; optionally save it for a sampling process to load."""
+    from benchmarks.contenders import current_rss_mb, warm_up
+    from pipeline.models.registry import create
+
+    warm_up((), payload["model"])
+    model = create(payload["model"], **payload.get("params", {}))
+    rss_before = current_rss_mb()
+    started = time.perf_counter()
+    model.fit(payload["train"], payload["schema"], seed=payload["seed"])
+    seconds = time.perf_counter() - started
+    if payload.get("save_dir"):
+        model.save(Path(payload["save_dir"]))
+    return {
+        "fit_seconds": round(seconds, 3),
+        "rows": len(payload["train"]),
+        "rss_before_fit_mb": rss_before,
+        "n_components": getattr(model, "n_components_", None),
+        "n_states": getattr(model, "n_states_", None),
+        "iterations": len(model.loss_history),
+    }
+
+
+def sample_to_parquet(payload: dict[str, Any]) -> dict[str, Any]:
+    """Load a fitted model and write `rows` rows to one Parquet file, chunk by chunk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from benchmarks.contenders import current_rss_mb
+    from pipeline.models.base import Synthesizer
+    from pipeline.sharding import plan_shards
+
+    model = Synthesizer.load(Path(payload["model_dir"]))
+    path = Path(payload["out_path"])
+    shards = plan_shards(payload["rows"], payload["chunk"], payload["seed"])
+    phase = {"sample": 0.0, "to_arrow": 0.0, "write": 0.0}
+    rss_after_load, rss_max = current_rss_mb(), 0.0
+    writer = None
+    started = time.perf_counter()
+    for shard in shards:
+        t0 = time.perf_counter()
+        frame = model.sample(shard.rows, seed=shard.seed)
+        t1 = time.perf_counter()
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        t2 = time.perf_counter()
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table)
+        t3 = time.perf_counter()
+        phase["sample"] += t1 - t0
+        phase["to_arrow"] += t2 - t1
+        phase["write"] += t3 - t2
+        rss_max = max(rss_max, current_rss_mb())
+        del frame, table
+    writer.close()
+    total = time.perf_counter() - started
+    size = path.stat().st_size
+    rows_written = pq.ParquetFile(path).metadata.num_rows
+    path.unlink()
+    return {
+        "rows": rows_written,
+        "chunk_rows": payload["chunk"],
+        "chunks": len(shards),
+        "seconds": round(total, 3),
+        "rows_per_second": round(rows_written / total, 1),
+        "phase_seconds": {k: round(v, 3) for k, v in phase.items()},
+        "sample_only_rows_per_second": round(rows_written / phase["sample"], 1),
+        "parquet_bytes": size,
+        "rss_after_model_load_mb": rss_after_load,
+        "rss_max_between_chunks_mb": rss_max,
+        "chunk_profile": _profile_chunk(model, payload["chunk"], payload["seed"]),
+    }
+
+
+def _profile_chunk(model, rows: int, seed: int) -> dict[str, Any]:
+    """Where one chunk's sampling time goes (model draws vs postprocessing)."""
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    model.sample(rows, seed=seed + 1)
+    profiler.disable()
+    total = time.perf_counter() - started
+    stats = pstats.Stats(profiler)
+    return {
+        "rows": rows,
+        "profiled_seconds": round(total, 3),
+        "phases": phase_seconds(stats, GMM_SAMPLE_PHASES, total,
+                                remainder="remainder (component draw, frame assembly, ids)"),
+        "top_functions": top_functions(stats, 10),
+    }
+
+
+def validate(payload: dict[str, Any]) -> dict[str, Any]:
+    """Time fidelity_metrics and privacy_metrics (the pipeline's validate step) as they are."""
+    from pipeline.validation.fidelity import fidelity_metrics
+    from pipeline.validation.privacy import privacy_metrics
+
+    train, synthetic, holdout = payload["train"], payload["synthetic"], payload["holdout"]
+    schema, seed = payload["schema"], payload["seed"]
+    started = time.perf_counter()
+    _, fidelity_seconds = fidelity_metrics(
+        train, synthetic, holdout, schema, target=payload.get("target"), seed=seed
+    )
+    middle = time.perf_counter()
+    _, privacy_seconds, _ = privacy_metrics(train, synthetic, holdout, schema, seed=seed)
+    ended = time.perf_counter()
+    return {
+        "train_rows": len(train), "synthetic_rows": len(synthetic), "holdout_rows": len(holdout),
+        "fidelity_seconds": round(middle - started, 3),
+        "privacy_seconds": round(ended - middle, 3),
+        "seconds": round(ended - started, 3),
+        "metric_seconds": {k: round(v, 3) for k, v in {**fidelity_seconds,
+                                                        **privacy_seconds}.items()},
+    }
