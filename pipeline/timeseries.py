@@ -1,0 +1,188 @@
+"""Time-series input checks, the sequence-aware train/holdout split, and index helpers.
+
+A time series is one row per (entity, step): `sequence_key` names the entity (absent: one long
+series) and `sequence_index` orders the steps. Every model and metric reads sequences through
+`check_time_series`, so a bad index is refused once, with the rows named.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import PipelineError
+from pipeline.schema import DatasetSchema, Role
+
+# With fewer entities, holding out whole ones would leave too few to learn from (nyc_weather
+# has 3 airports), so the last part of every sequence is held out instead.
+MIN_ENTITIES_FOR_ENTITY_SPLIT = 10
+
+
+def check_time_series(df: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """Refuse data that cannot be read as sequences; return it sorted by (entity, index).
+
+    The index is parsed (datetime or number) in the returned copy; rows keep their labels so
+    that errors further on can still name the caller's rows.
+    """
+    key, index = schema.sequence_key, schema.sequence_index
+    if index is None:
+        raise PipelineError(
+            f"schema {schema.name!r} has no sequence_index; it is not a time series"
+        )
+    for field, column in (("sequence_key", key), ("sequence_index", index)):
+        if column is not None and column not in df.columns:
+            raise PipelineError(
+                f"{field} {column!r} of schema {schema.name!r} is not a column of the data; "
+                f"columns are {list(df.columns)}. Fix the schema's {field} or the data."
+            )
+    out = df.copy()
+    out[index] = _parsed_index(df[index], schema)
+    if key is not None:
+        _refuse_rows(df[key].isna(), df, key, "has missing entity keys")
+    pairs = [key, index] if key else [index]
+    duplicated = out.duplicated(pairs, keep=False)
+    if duplicated.any():
+        shown = out.loc[duplicated, pairs].drop_duplicates().head(3).to_dict("records")
+        rows = ", ".join(str(r) for r in out.index[duplicated][:6])
+        raise PipelineError(
+            f"time series {schema.name!r} has {int(duplicated.sum())} rows sharing an "
+            f"({'entity, ' if key else ''}index) pair, e.g. {shown} in rows {rows}; each step of "
+            "a sequence must appear once. Drop or aggregate the duplicates"
+            + ("." if key else ", or set sequence_key if the data holds several entities.")
+        )
+    return out.sort_values(pairs, kind="stable")
+
+
+def _parsed_index(values: pd.Series, schema: DatasetSchema) -> pd.Series:
+    name = schema.sequence_index
+    _refuse_rows(values.isna(), values.to_frame(), name, "has missing values")
+    role = schema.column(name).role
+    if role == Role.datetime:
+        if pd.api.types.is_datetime64_any_dtype(values):
+            return values
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        except (TypeError, ValueError) as exc:  # e.g. zoned and naive timestamps mixed
+            raise PipelineError(
+                f"sequence_index {name!r} cannot be sorted: {exc}. Give every value in one "
+                "format (all with or all without a time zone)."
+            ) from None
+        if not pd.api.types.is_datetime64_any_dtype(parsed):  # pandas keeps mixed zones as objects
+            zoned = parsed.map(lambda v: getattr(v, "tzinfo", None) is not None)
+            odd = zoned != zoned.mode().iloc[0]
+            _refuse_rows(odd, values.to_frame(), name, "mixes values with and without a time zone")
+        _refuse_rows(parsed.isna(), values.to_frame(), name, "has values that are not dates")
+        return parsed
+    if role == Role.numerical:
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            return values
+        parsed = pd.to_numeric(values, errors="coerce")
+        _refuse_rows(parsed.isna(), values.to_frame(), name, "has values that are not numbers")
+        return parsed
+    raise PipelineError(
+        f"sequence_index {name!r} has role {role.value}; a sequence index must be a date/time "
+        "or a number. Edit the schema or choose another index column."
+    )
+
+
+def _refuse_rows(bad: pd.Series, df: pd.DataFrame, column: str, problem: str) -> None:
+    if not bool(bad.any()):
+        return
+    rows = df.index[bad.to_numpy()]
+    values = df.loc[rows[:3], column].tolist()
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    raise PipelineError(
+        f"sequence column {column!r} {problem}: row(s) "
+        f"{', '.join(str(r) for r in rows[:5])}{more} (values {values}). The steps of a "
+        "sequence must be ordered: fix or drop those rows."
+    )
+
+
+def split_sequences(
+    df: pd.DataFrame, schema: DatasetSchema, holdout_fraction: float = 0.2, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(train, holdout, method): whole entities apart when there are enough, else the tails.
+
+    Rows of one step never land on both sides, and neither do whole entities when the split
+    is by entity, so a model cannot have seen a holdout sequence.
+    """
+    if not 0 < holdout_fraction < 1:
+        raise PipelineError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
+    ordered = check_time_series(df, schema).reset_index(drop=True)
+    key = schema.sequence_key
+    entities = pd.unique(ordered[key]) if key else np.array([0])
+    if key and len(entities) >= MIN_ENTITIES_FOR_ENTITY_SPLIT:
+        n_out = max(1, int(round(len(entities) * holdout_fraction)))
+        chosen = np.random.default_rng(seed).permutation(len(entities))[:n_out]
+        held = ordered[key].isin(entities[chosen])
+        method = f"whole sequences: {n_out} of {len(entities)} entities held out (seed {seed})"
+    else:
+        position = sequence_positions(ordered, schema)
+        length = position.groupby(ordered[key] if key else 0).transform("size")
+        n_tail = np.floor(length * holdout_fraction).clip(lower=1).where(length > 1, 0)
+        held = position >= length - n_tail
+        what = f"each of {len(entities)} sequences" if key else "the series"
+        method = f"sequence tails: last {holdout_fraction:.0%} of {what} held out"
+    train = ordered[~held.to_numpy()].reset_index(drop=True)
+    holdout = ordered[held.to_numpy()].reset_index(drop=True)
+    return train, holdout, method
+
+
+# --- helpers shared by the time-series models and metrics -----------------------------------
+def sequence_positions(ordered: pd.DataFrame, schema: DatasetSchema) -> pd.Series:
+    """0-based step number within each sequence of a frame sorted by `check_time_series`."""
+    if schema.sequence_key is None:
+        return pd.Series(np.arange(len(ordered)), index=ordered.index)
+    return ordered.groupby(schema.sequence_key, sort=False).cumcount()
+
+
+def sequence_ids(ordered: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
+    """0-based sequence number per row, in order of appearance (one series: all 0)."""
+    if schema.sequence_key is None:
+        return np.zeros(len(ordered), dtype=np.int64)
+    return pd.factorize(ordered[schema.sequence_key])[0].astype(np.int64)
+
+
+def index_steps(ordered: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
+    """Index differences between consecutive steps of each sequence, as float units.
+
+    Datetime steps are in seconds; the first step of each sequence is left out.
+    """
+    values = ordered[schema.sequence_index]
+    if pd.api.types.is_datetime64_any_dtype(values):
+        numbers = index_as_seconds(values)
+    else:
+        numbers = values.to_numpy(dtype=float)
+    ids = sequence_ids(ordered, schema)
+    same = ids[1:] == ids[:-1]
+    return np.diff(numbers)[same]
+
+
+def index_as_seconds(values: pd.Series) -> np.ndarray:
+    """Seconds since the epoch (naive values as UTC), exact for any datetime unit."""
+    as_ns = pd.to_datetime(values)
+    if as_ns.dt.tz is not None:
+        as_ns = as_ns.dt.tz_convert("UTC").dt.tz_localize(None)
+    return (as_ns - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy()
+
+
+def modal_step(steps: np.ndarray) -> float | None:
+    """The most common positive step (the cadence: 3600 s for hourly data)."""
+    positive = steps[steps > 0]
+    if len(positive) == 0:
+        return None
+    values, counts = np.unique(np.round(positive, 6), return_counts=True)
+    return float(values[np.argmax(counts)])
+
+
+def cadence_share(ordered: pd.DataFrame, schema: DatasetSchema) -> float:
+    """Share of steps taken at the modal interval (1.0: no gaps)."""
+    steps = index_steps(ordered, schema)
+    mode = modal_step(steps)
+    if mode is None:
+        return float("nan")
+    return float(np.mean(np.isclose(steps, mode)))

@@ -1,0 +1,192 @@
+"""The HMM time-series synthesizer on small slices of real data (nyc_weather, store sales)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.errors import PipelineError
+from pipeline.models import registry
+from pipeline.models.base import Synthesizer
+from pipeline.models.hmm import HiddenMarkovModel
+from pipeline.schema import Role, detect_schema, enforce_schema
+from pipeline.timeseries import check_time_series, index_steps
+from pipeline.validation.sequence_metrics import mean_autocorrelation
+
+ROOT = Path(__file__).resolve().parents[1]
+WEATHER = ROOT.parent / "shared" / "data" / "nyc_weather.csv"
+STORES = (
+    ROOT / ".venv/lib/python3.11/site-packages/sdmetrics/demos/timeseries/timeseries_real.csv"
+)
+FAST = {"n_states": 3, "max_iter": 8}
+
+
+@pytest.fixture(scope="module")
+def weather() -> pd.DataFrame:
+    """2 airports x 500 hours of nyc_weather."""
+    df = pd.read_csv(WEATHER)
+    df["time_hour"] = pd.to_datetime(df["time_hour"])
+    two = df[df["origin"].isin(["EWR", "JFK"])]
+    return two.groupby("origin").head(500).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def schema(weather):
+    return detect_schema(weather, "nyc_weather", sequence_key="origin", sequence_index="time_hour")
+
+
+@pytest.fixture(scope="module")
+def fitted(weather, schema) -> HiddenMarkovModel:
+    return HiddenMarkovModel(**FAST).fit(weather, schema, seed=0)
+
+
+@pytest.fixture(scope="module")
+def sample(fitted) -> pd.DataFrame:
+    return fitted.sample(4, seed=1)
+
+
+def test_registered_under_hmm_for_time_series_only():
+    assert isinstance(registry.create("hmm"), HiddenMarkovModel)
+    assert "hmm" in registry.names(time_series=True)
+    assert "hmm" not in registry.names(time_series=False)
+
+
+def test_same_seed_same_output_other_seed_other_output(fitted, sample):
+    pd.testing.assert_frame_equal(sample, fitted.sample(4, seed=1))
+    assert not sample.equals(fitted.sample(4, seed=2))
+
+
+def test_same_data_and_seed_fit_the_same_model(weather, schema, sample):
+    again = HiddenMarkovModel(**FAST).fit(weather, schema, seed=0)
+    pd.testing.assert_frame_equal(sample, again.sample(4, seed=1))
+
+
+def test_save_and_load_give_the_same_samples(fitted, sample, tmp_path):
+    fitted.save(tmp_path / "hmm")
+    loaded = Synthesizer.load(tmp_path / "hmm")
+    pd.testing.assert_frame_equal(sample, loaded.sample(4, seed=1))
+    assert loaded.card()["n_states"] == 3
+
+
+def test_output_follows_the_schema(sample, schema, weather):
+    enforce_schema(sample, schema, what="synthetic data")  # dtypes, categories, nullability
+    assert list(sample.columns) == schema.names()
+    # keys are new, one per sequence, never the real airports
+    assert sample["origin"].nunique() == 4
+    assert not set(sample["origin"]) & set(weather["origin"])
+    ordered = check_time_series(sample, schema)  # no duplicate (entity, index) pairs
+    for _, seq in ordered.groupby("origin"):
+        assert seq["time_hour"].is_monotonic_increasing
+        assert len(seq) == 500  # the real length distribution: both airports have 500 steps
+    # hourly stays hourly, with gaps at about the real rate
+    steps = index_steps(ordered, schema)
+    assert np.median(steps) == 3600
+    real_gaps = np.mean(index_steps(check_time_series(weather, schema), schema) != 3600)
+    assert np.mean(steps != 3600) == pytest.approx(real_gaps, abs=0.03)
+    assert ordered["time_hour"].min() >= weather["time_hour"].min()
+
+
+def test_calendar_columns_agree_with_the_synthetic_index(sample):
+    local = sample["time_hour"].dt.tz_convert("America/New_York")
+    for part in ("year", "month", "day", "hour"):
+        assert (sample[part].astype(int) == getattr(local.dt, part)).all()
+
+
+def test_missing_values_at_the_real_rate(fitted, weather):
+    many = fitted.sample(20, seed=3)
+    for column in ("wind_gust", "pressure", "wind_dir"):
+        real = weather[column].isna().mean()
+        assert many[column].isna().mean() == pytest.approx(real, abs=0.12), column
+    for column in ("precip", "visib", "temp"):  # complete in the slice: complete in the output
+        if weather[column].notna().all():
+            assert many[column].notna().all(), column
+    # point masses stay exact: precipitation is mostly exactly zero
+    assert (many["precip"] == 0).mean() == pytest.approx((weather["precip"] == 0).mean(), abs=0.1)
+
+
+def test_autoregressive_emissions_keep_hourly_temperature_smooth(fitted, schema, weather):
+    many = check_time_series(fitted.sample(10, seed=4), schema)
+    real = mean_autocorrelation(check_time_series(weather, schema), schema, "temp", 1)
+    synthetic = mean_autocorrelation(many, schema, "temp", 1)
+    assert synthetic == pytest.approx(real, abs=0.05)
+
+
+def test_plain_hmm_loses_the_smoothness(weather, schema):
+    plain = HiddenMarkovModel(n_states=3, max_iter=8, autoregressive=False, seasonal=False)
+    plain.fit(weather, schema, seed=0)
+    many = check_time_series(plain.sample(10, seed=4), schema)
+    assert mean_autocorrelation(many, schema, "temp", 1) < 0.98
+    assert plain.card()["lags"] == []
+
+
+def test_loss_history_and_card(fitted):
+    assert len(fitted.loss_history) >= 2
+    assert all(np.isfinite(h["neg_log_likelihood_per_step"]) for h in fitted.loss_history)
+    assert fitted.card()["lags"] == [1, 2, 24]
+
+
+def test_state_count_chosen_by_bic(weather, schema):
+    model = HiddenMarkovModel(max_states=2, max_iter=3, selection_max_iter=3)
+    model.fit(weather, schema, seed=0)
+    assert set(model.selection_) == {1, 2}
+    assert model.n_states_ == min(model.selection_, key=model.selection_.get)
+
+
+def test_single_series_without_a_sequence_key(weather):
+    one = weather[weather["origin"] == "EWR"].drop(columns="origin").reset_index(drop=True)
+    schema = detect_schema(one, "ewr", sequence_index="time_hour")
+    model = HiddenMarkovModel(**FAST, length=48).fit(one, schema, seed=0)
+    out = model.sample(1, seed=0)
+    assert len(out) == 48 and out["time_hour"].is_monotonic_increasing
+    enforce_schema(out, schema, what="synthetic data")
+
+
+def test_public_key_categories_are_an_opt_in(weather, schema):
+    public = schema.model_copy(deep=True)
+    key = public.column("origin")
+    key.role, key.categories = Role.categorical, ["EWR", "JFK", "LGA"]
+    model = HiddenMarkovModel(n_states=2, max_iter=3).fit(weather, public, seed=0)
+    out = model.sample(3, seed=0)
+    assert sorted(out["origin"].unique()) == ["EWR", "JFK", "LGA"]
+    with pytest.raises(PipelineError, match="at most that many sequences"):
+        model.sample(4, seed=0)
+
+
+def test_static_columns_are_constant_per_entity_and_conditionable():
+    stores = pd.read_csv(STORES)
+    stores["date"] = pd.to_datetime(stores["date"])
+    # a varying categorical column: busy days
+    stores["busy"] = np.where(stores["nb_customers"] > 150, "yes", "no")
+    schema = detect_schema(stores, "stores", sequence_key="store_id", sequence_index="date")
+    model = HiddenMarkovModel(n_states=3, max_iter=10).fit(stores, schema, seed=0)
+    out = model.sample(30, seed=0)
+    assert (out.groupby("store_id")["region"].nunique() == 1).all()
+    assert (out["day_of_week"] == out["date"].dt.dayofweek).all()
+    assert set(out["busy"]) == {"yes", "no"}
+    # California stores sell more: the static value is drawn with its sequence, not apart
+    mean_sales = out.groupby("region")["total_sales"].mean()
+    assert mean_sales["California"] > mean_sales["New York"]
+    conditioned = model.sample(5, seed=0, conditions={"region": "New York"})
+    assert (conditioned["region"] == "New York").all()
+    with pytest.raises(PipelineError, match="conditions only on static"):
+        model.sample(5, seed=0, conditions={"busy": "yes"})
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(PipelineError, match="n_states=0"):
+        HiddenMarkovModel(n_states=0)
+    with pytest.raises(PipelineError, match="unknown hmm parameter"):
+        HiddenMarkovModel(states=3)
+
+
+def test_integer_sequence_index():
+    stores = pd.read_csv(STORES)
+    stores["day"] = (pd.to_datetime(stores.pop("date")) - pd.Timestamp("2020-06-01")).dt.days
+    schema = detect_schema(stores, "stores", sequence_key="store_id", sequence_index="day")
+    out = HiddenMarkovModel(n_states=2, max_iter=5).fit(stores, schema, seed=0).sample(3, seed=0)
+    enforce_schema(out, schema, what="synthetic data")
+    for _, days in out.groupby("store_id")["day"]:
+        assert days.tolist() == list(range(7))  # every store starts on day 0, one day a step
