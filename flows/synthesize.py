@@ -63,9 +63,14 @@ def ingest(source: str):
 def prepare_schema(frame: pd.DataFrame, job: JobConfig) -> tuple[DatasetSchema, pd.DataFrame]:
     from pipeline.schema import enforce_schema, load_or_detect_schema
 
-    schema, detected = load_or_detect_schema(
-        frame, job.schema_path(), job.name, job.sequence_key, job.sequence_index
-    )
+    key, index = job.sequence_key, job.sequence_index
+    if index is None and not job.schema_path().exists() and _only_time_series(job.models):
+        from pipeline.timeseries import infer_sequence_fields
+
+        key, index = infer_sequence_fields(frame)
+        get_run_logger().info("time series inferred: sequence_key=%s, sequence_index=%s "
+                              "(set them in the job to choose others)", key, index)
+    schema, detected = load_or_detect_schema(frame, job.schema_path(), job.name, key, index)
     get_run_logger().info(
         "%s schema %s", "detected and saved" if detected else "loaded", job.schema_path()
     )
@@ -121,12 +126,15 @@ def write_shard(synthesizer, shard: Shard, staging: str, lineage: dict,
 
 
 @task(cache_policy=NO_CACHE)
-def validate(synthetic, train, holdout, schema, model: str, run_id: str, job: JobConfig):
+def validate(synthetic, train, holdout, schema, model: str, run_id: str, job: JobConfig,
+             split_method: str):
+    from pipeline.split import holdout_is_exchangeable
     from pipeline.validation.validate import validate_synthetic
 
     return validate_synthetic(
         synthetic, train, holdout, schema, model=model, run_id=run_id, gx_dir=job.gx_dir,
-        threshold_overrides=job.thresholds, target=job.target, seed=job.seed)
+        threshold_overrides=job.thresholds, target=job.target, seed=job.seed,
+        exchangeable_holdout=holdout_is_exchangeable(split_method))
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_user_error,
@@ -136,6 +144,12 @@ def finish(staging: str, result, report_html: str, lineage: dict, job: JobConfig
         Path(staging), output_dir=job.output_dir, dataset=job.name, model=result.model,
         run_id=run_id, lineage=lineage, quarantine=result.verdict == "fail",
         report_html=report_html)
+
+
+def _only_time_series(models: list[str]) -> bool:
+    from pipeline.models.registry import names
+
+    return set(models) <= set(names(time_series=True)) - set(names(time_series=False))
 
 
 def task_runner_for(job: JobConfig):
@@ -206,11 +220,13 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
     from pipeline.report import render_report
 
     model = synthesizer.name
-    shards = plan_shards(n, job.shard_rows, job.seed)
+    # sequences are not sharded: keys are regenerated per sample and would repeat across shards
+    shard_rows = n if schema.is_time_series else job.shard_rows
+    shards = plan_shards(n, shard_rows, job.seed)
     first = sample(synthesizer, shards[0].rows, shards[0].seed)
     checked = first if len(first) <= job.validation_rows else first.sample(
         job.validation_rows, random_state=job.seed)
-    result = validate(checked, train, holdout, schema, model, run_id, job)
+    result = validate(checked, train, holdout, schema, model, run_id, job, split_method)
     lineage = {
         "run_id": run_id, "dataset": job.name, "model": model, "seed": job.seed,
         "source": job.source, "source_fingerprint": ingest_report.fingerprint,

@@ -18,6 +18,12 @@ EXIT_USER_ERROR = 2
 EXIT_VALIDATION_FAILED = 3
 DEMO_NAME = "student_placements"
 DEMO_RESOURCE = "demos/single_table/student_placements_real.csv"
+# name -> (dataset name, file inside the sdmetrics package, job settings)
+DEMOS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "table": (DEMO_NAME, DEMO_RESOURCE, {}),
+    "timeseries": ("store_sales", "demos/timeseries/timeseries_real.csv",
+                   {"models": ["hmm"], "sequence_key": "store_id", "sequence_index": "date"}),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the flow on the built-in demo table")
     demo.add_argument("--model", help="model(s), comma-separated (default: gmm)")
     demo.add_argument("--output-dir", default="data")
+    demo.add_argument("--timeseries", action="store_true",
+                      help="the store-sales time series demo (100 stores x 7 days, hmm)")
 
     validate = commands.add_parser(
         "validate", help="audit a synthetic file made by any tool against the real data"
@@ -174,25 +182,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.config import JobConfig
 
-    source = write_demo_data(Path(args.output_dir))
-    values: dict[str, Any] = {
-        "name": DEMO_NAME,
-        "source": str(source),
-        "output_dir": args.output_dir,
-    }
+    name, resource, extra = DEMOS["timeseries" if args.timeseries else "table"]
+    source = write_demo_data(Path(args.output_dir), name, resource)
+    values: dict[str, Any] = {"name": name, "source": str(source),
+                              "output_dir": args.output_dir, **extra}
     if args.model:
         values["models"] = args.model
     return run_job(JobConfig.parse(values, where="demo"))
 
 
-def write_demo_data(output_dir: Path) -> Path:
-    """Copy the demo table that ships inside sdmetrics into data/demo/ (no network)."""
+def write_demo_data(output_dir: Path, name: str = DEMO_NAME,
+                    resource: str = DEMO_RESOURCE) -> Path:
+    """Copy a demo table that ships inside sdmetrics into data/demo/ (no network)."""
     from importlib.resources import files
 
-    target = output_dir / "demo" / f"{DEMO_NAME}.csv"
+    target = output_dir / "demo" / f"{name}.csv"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(files("sdmetrics").joinpath(DEMO_RESOURCE).read_bytes())
+        target.write_bytes(files("sdmetrics").joinpath(resource).read_bytes())
     return target
 
 

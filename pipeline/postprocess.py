@@ -120,7 +120,8 @@ def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0) -> None:
     """Unique ids over the whole sample (rows start.. of it), never the real ids' values."""
     positions = np.arange(start, start + len(df))
     for spec in schema.columns:
-        if spec.role != Role.id:
+        # a sequence key names whole sequences; the model regenerates it per sequence
+        if spec.role != Role.id or spec.name == schema.sequence_key:
             continue
         if spec.integer:
             df[spec.name] = pd.array(positions + 1, dtype="Int64")

@@ -77,22 +77,29 @@ def _header(dataset, model, run_id, verdict, reasons, split_method) -> str:
 
 
 def _metrics_table(rows: list[dict[str, Any]]) -> str:
+    """Gated metrics (with bounds) first; the informational ones folded underneath."""
     if not rows:
         return ""
-    body = []
-    for row in rows:
-        status = row.get("status", "")
-        cls = {"ok": "ok", "failed": "bad"}.get(status, "")
-        body.append(
-            f"<tr class={cls}><td>{html.escape(row['metric'])}</td><td>{row['kind']}</td>"
-            f"<td>{_fmt(row['value'])}</td><td>{_fmt(row.get('min_value'))}</td>"
-            f"<td>{_fmt(row.get('max_value'))}</td><td>{status}</td>"
-            f"<td class=why>{html.escape(row.get('why', ''))}</td></tr>"
-        )
-    return _section(
-        "Metrics",
-        "<table><tr><th>metric</th><th>kind</th><th>value</th><th>min</th>"
-        "<th>max</th><th>status</th><th>why this bound</th></tr>" + "".join(body) + "</table>",
+    gated = [r for r in rows if r["kind"] != "info"]
+    info = [r for r in rows if r["kind"] == "info"]
+    header = ("<tr><th>metric</th><th>kind</th><th>value</th><th>min</th><th>max</th>"
+              "<th>status</th><th>why this bound</th></tr>")
+    table = "<table>" + header + "".join(_metric_row(r) for r in gated) + "</table>"
+    if info:
+        table += (f"<details><summary>{len(info)} more metrics, reported without a bound"
+                  "</summary><table>" + header + "".join(_metric_row(r) for r in info)
+                  + "</table></details>")
+    return _section("Metrics", table)
+
+
+def _metric_row(row: dict[str, Any]) -> str:
+    status = row.get("status", "")
+    cls = {"ok": "ok", "failed": "bad"}.get(status, "")
+    return (
+        f"<tr class={cls}><td>{html.escape(row['metric'])}</td><td>{row['kind']}</td>"
+        f"<td>{_fmt(row['value'])}</td><td>{_fmt(row.get('min_value'))}</td>"
+        f"<td>{_fmt(row.get('max_value'))}</td><td>{status}</td>"
+        f"<td class=why>{html.escape(row.get('why', ''))}</td></tr>"
     )
 
 

@@ -11,6 +11,11 @@ from pipeline.schema import DatasetSchema
 MIN_ROWS = 10
 
 
+def holdout_is_exchangeable(method: str) -> bool:
+    """False for a sequence-tail holdout: a later period, not a sample of the same rows."""
+    return not method.startswith("sequence tails")
+
+
 def split_train_holdout(
     df: pd.DataFrame, schema: DatasetSchema, holdout_fraction: float = 0.2, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame, str]:

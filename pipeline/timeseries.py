@@ -186,3 +186,32 @@ def cadence_share(ordered: pd.DataFrame, schema: DatasetSchema) -> float:
     if mode is None:
         return float("nan")
     return float(np.mean(np.isclose(steps, mode)))
+
+
+def infer_sequence_fields(df: pd.DataFrame) -> tuple[str | None, str]:
+    """Guess (sequence_key, sequence_index) when a time-series model is asked for without them.
+
+    The index is the datetime column with the most distinct values; the key is the
+    lowest-cardinality text or integer column that makes (key, index) unique. No key if the
+    index alone is unique (one long series).
+    """
+    datetimes = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
+    if not datetimes:
+        raise PipelineError(
+            "a time-series model needs a time index, and no column parses as dates; give "
+            "--sequence-index COLUMN (and --sequence-key COLUMN for several entities)"
+        )
+    index = max(datetimes, key=lambda c: df[c].nunique())
+    if not df[index].duplicated().any():
+        return None, index
+    candidates = [
+        c for c in df.columns
+        if c != index and not pd.api.types.is_float_dtype(df[c])
+        and 1 < df[c].nunique() <= max(2, len(df) // 2)
+    ]
+    for key in sorted(candidates, key=lambda c: df[c].nunique()):
+        if not df.duplicated([key, index]).any():
+            return key, index
+    raise PipelineError(
+        f"{index!r} repeats, and no column tells the sequences apart; give --sequence-key"
+    )

@@ -246,3 +246,36 @@ def test_par_refuses_unknown_parameters():
 
     with pytest.raises(PipelineError, match="unknown par parameter"):
         PARModel(n_epochs=3)
+
+
+# --- integration with the flow: inferred fields and which privacy bounds gate ------------------
+def test_sequence_fields_are_inferred_for_time_series_models(
+    nyc_weather_path, demo_timeseries_path
+):
+    from pipeline.ingest import read_source
+    from pipeline.timeseries import infer_sequence_fields
+
+    weather, _ = read_source(nyc_weather_path)
+    assert infer_sequence_fields(weather) == ("origin", "time_hour")
+    sales, _ = read_source(demo_timeseries_path)
+    assert infer_sequence_fields(sales) == ("store_id", "date")
+    single = weather[weather["origin"] == "JFK"]
+    assert infer_sequence_fields(single) == (None, "time_hour")
+    with pytest.raises(PipelineError, match="no column parses as dates"):
+        infer_sequence_fields(weather.drop(columns=["time_hour"]))
+
+
+def test_privacy_gates_follow_the_kind_of_holdout():
+    from pipeline.split import holdout_is_exchangeable
+    from pipeline.validation.thresholds import resolve_thresholds
+
+    tabular = resolve_thresholds({})
+    entities = resolve_thresholds({}, time_series=True)
+    tails = resolve_thresholds({}, time_series=True, exchangeable_holdout=False)
+    privacy = {name for name, t in tabular.items() if t.kind == "privacy"}
+    assert "dcr_share_excess_low" in privacy
+    assert {n for n, t in entities.items() if t.kind == "privacy"} == privacy - {
+        "dcr_share_excess_low"}
+    assert {n for n, t in tails.items() if t.kind == "privacy"} == {"exact_copy_excess"}
+    assert not holdout_is_exchangeable("sequence tails: last 20% of each of 3 sequences")
+    assert holdout_is_exchangeable("whole sequences: 20 of 100 entities held out (seed 0)")

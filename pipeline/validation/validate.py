@@ -99,10 +99,12 @@ def validate_synthetic(
     threshold_overrides: dict[str, dict[str, float | None]] | None = None,
     target: str | None = None,
     seed: int = 0,
+    exchangeable_holdout: bool = True,
 ) -> ValidationResult:
     from pipeline.validation import suites
 
-    thresholds = resolve_thresholds(threshold_overrides or {})
+    thresholds = resolve_thresholds(threshold_overrides or {}, schema.is_time_series,
+                                    exchangeable_holdout)
     metrics, seconds, distances = compute_metrics(
         train, synthetic, holdout, schema, target=target, seed=seed
     )
