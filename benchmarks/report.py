@@ -324,7 +324,24 @@ def render(json_path: Path) -> dict[str, Path]:
             (out_dir / "latest.png").write_bytes(figure.read_bytes())
         _atomic_write(latest, markdown(results, "latest.png" if figure.exists() else None))
         paths["latest"] = latest
+        if results["budget"]["mode"] == "full":
+            embed_in_readme(markdown(results, "benchmarks/results/latest.png"
+                                     if figure.exists() else None))
     return paths
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+def embed_in_readme(table: str, readme: Path = README) -> None:
+    """Replace the README's benchmark section with a full run's table (never typed by hand)."""
+    text = readme.read_text()
+    if START not in text or END not in text:
+        return
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    _atomic_write(readme, f"{head}{START}\n{table.strip()}\n{END}{tail}")
 
 
 def _is_full(path: Path) -> bool:
