@@ -29,6 +29,7 @@ from scipy.special import logsumexp, ndtr, ndtri
 
 from pipeline.errors import PipelineError
 from pipeline.models.base import Synthesizer
+from pipeline.models.codes import category_codes
 from pipeline.schema import DatasetSchema, Role
 
 logger = logging.getLogger(__name__)
@@ -71,16 +72,7 @@ class _CategoricalCodec:
         return len(self.labels) + 1
 
     def encode(self, values: pd.Series) -> np.ndarray:
-        lookup = {str(v): i for i, v in enumerate(self.labels)}
-        text = values.astype("string")
-        codes = text.map(lookup)
-        unknown = values.notna() & codes.isna()
-        if unknown.any():
-            raise PipelineError(
-                f"column {self.column!r} holds values the schema does not list "
-                f"(e.g. {text[unknown].iloc[0]!r}); enforce the schema on the data before fitting"
-            )
-        return codes.fillna(len(self.labels)).to_numpy(dtype=np.int64)
+        return category_codes(values, self.labels, self.column)
 
     def decode(self, codes: np.ndarray) -> pd.Series:
         return pd.Series(np.array([*self.labels, None], dtype=object)[codes])

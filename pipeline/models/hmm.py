@@ -47,6 +47,7 @@ from scipy.special import logsumexp, ndtr, ndtri
 
 from pipeline.errors import PipelineError
 from pipeline.models.base import Synthesizer
+from pipeline.models.codes import category_codes
 from pipeline.schema import DatasetSchema, Role, index_in_zone
 from pipeline.timeseries import (
     check_time_series,
@@ -203,19 +204,6 @@ def _labels(role: Role, categories: list[Any] | None, values: pd.Series) -> list
     if role == Role.boolean:
         return [False, True]
     return list(categories) if categories else sorted(values.dropna().unique().tolist(), key=str)
-
-
-def _codes(values: pd.Series, labels: list[Any]) -> np.ndarray:
-    lookup = {str(v): i for i, v in enumerate(labels)}
-    text = values.astype("string")
-    codes = text.map(lookup)
-    unknown = values.notna() & codes.isna()
-    if unknown.any():
-        raise PipelineError(
-            f"column {values.name!r} holds values the schema does not list (e.g. "
-            f"{text[unknown].iloc[0]!r}); enforce the schema on the data before fitting"
-        )
-    return codes.fillna(len(labels)).to_numpy(dtype=np.int64)
 
 
 def _spikes(observed: np.ndarray) -> np.ndarray:
@@ -1008,7 +996,7 @@ class HiddenMarkovModel(Synthesizer):
             full[np.isnan(np.column_stack(raw))] = np.nan
             x[np.isnan(np.column_stack(raw))] = np.nan
         tokens = [c.numeric[j].tokens(raw[j]) for j in c.token_columns]
-        tokens += [_codes(ordered[col], lab) for col, lab in zip(c.categorical, c.labels)]
+        tokens += [category_codes(ordered[col], lab) for col, lab in zip(c.categorical, c.labels)]
         token_arr = np.column_stack(tokens) if tokens else np.zeros((n, 0), dtype=np.int64)
         observed = ~np.isnan(x)
         first = np.r_[True, seq[1:] != seq[:-1]]
@@ -1033,7 +1021,7 @@ class HiddenMarkovModel(Synthesizer):
         if c.static_num:
             static_num[heads[c.static_num].isna().to_numpy()] = np.nan
         static_cat = [
-            _codes(heads[col], lab) for col, lab in zip(c.static_cat, c.static_cat_labels)
+            category_codes(heads[col], lab) for col, lab in zip(c.static_cat, c.static_cat_labels)
         ]
         index_numbers = (
             index_as_seconds(ordered[schema.sequence_index]) if self._index.is_datetime
