@@ -84,7 +84,8 @@ def _budget_line(b: dict) -> str:
     adult = "all of the 80 % split" if b["train_rows"] is None else f"{b['train_rows']:,} rows"
     return (
         f"Budget: {b['repetitions']} repetition(s) per timing (median, each in a fresh "
-        f"process); Adult training rows: {adult}; CTGAN {b['ctgan_epochs']} epochs, TVAE "
+        f"process, contenders interleaved repetition by repetition); Adult training rows: "
+        f"{adult}; CTGAN {b['ctgan_epochs']} epochs, TVAE "
         f"{b['tvae_epochs']} epochs, PAR {b['par_epochs']} epochs, batch size "
         f"{b['batch_size']}, {b['threads']} thread(s) for every contender; CPU only."
     )

@@ -49,38 +49,63 @@ def say(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-# --- one contender ---------------------------------------------------------------------------
-def run_contender(
-    contender: Contender, dataset: bdata.Dataset, budget: Budget, work: Path, seed: int
-) -> dict[str, Any]:
-    """Fit and sample `repetitions` times, each in a fresh process; keep the first output."""
-    row: dict[str, Any] = {
-        "name": contender.name, "kind": contender.family, "model": contender.model,
-        "parameters": contender.params, "pair": contender.pair,
-    }
-    reason = unavailable(contender)
-    if reason:
-        say(f"{dataset.name}: {contender.name} skipped ({reason})")
-        return {**row, "status": "skipped", "reason": reason}
+# --- contenders --------------------------------------------------------------------------------
+def run_contenders(
+    contenders: list[Contender], dataset: bdata.Dataset, budget: Budget, work: Path, seed: int
+) -> list[dict[str, Any]]:
+    """Fit and sample each contender `repetitions` times, each time in a fresh process.
+
+    Repetition-major order (every contender once, then every contender again) so that a slow
+    spell on a shared machine lands on ours and raw SDV alike instead of skewing one ratio.
+    """
+    rows = {c.name: _row_head(c) for c in contenders}
+    runs: dict[str, list[dict]] = {c.name: [] for c in contenders}
+    live = []
+    for contender in contenders:
+        reason = unavailable(contender)
+        if reason:
+            say(f"{dataset.name}: {contender.name} skipped ({reason})")
+            rows[contender.name].update(status="skipped", reason=reason)
+        else:
+            live.append(contender)
+    for rep in range(budget.repetitions):
+        for contender in list(live):
+            result = _run_once(contender, dataset, budget, work, seed, keep_output=rep == 0)
+            if result["status"] != "ok":
+                say(f"{dataset.name}: {contender.name} {result['status']}: {result['reason']}")
+                rows[contender.name].update(status=result["status"], reason=result["reason"])
+                live.remove(contender)
+                continue
+            say(f"{dataset.name}: {contender.name} run {rep + 1}/{budget.repetitions}: fit "
+                f"{result['fit_seconds']:.1f} s, sample {result['sample_seconds']:.1f} s, peak "
+                f"{result['peak_rss_mb']:.0f} MB")
+            runs[contender.name].append(result)
+    for contender in live:
+        rows[contender.name].update(_summary(runs[contender.name]))
+    return [rows[c.name] for c in contenders]
+
+
+def _row_head(contender: Contender) -> dict[str, Any]:
+    return {"name": contender.name, "kind": contender.family, "model": contender.model,
+            "parameters": contender.params, "pair": contender.pair}
+
+
+def _run_once(contender: Contender, dataset: bdata.Dataset, budget: Budget, work: Path,
+              seed: int, keep_output: bool) -> dict[str, Any]:
     train = (bdata.plain_frame(dataset.train, dataset.schema)
              if contender.family == "sdv" else dataset.train)
     n = dataset.n_sequences() if dataset.is_time_series else len(dataset.train)
-    runs = []
-    for rep in range(budget.repetitions):
-        payload = {"contender": contender.to_dict(), "train": train, "schema": dataset.schema,
-                   "seed": seed, "sample_seed": SAMPLE_SEED, "n": n, "keep_output": rep == 0}
-        result = run_isolated("fit_sample", payload, work, budget.worker_timeout, budget.threads)
-        if result["status"] != "ok":
-            say(f"{dataset.name}: {contender.name} {result['status']}: {result['reason']}")
-            return {**row, "status": result["status"], "reason": result["reason"]}
-        say(f"{dataset.name}: {contender.name} run {rep + 1}/{budget.repetitions}: fit "
-            f"{result['fit_seconds']:.1f} s, sample {result['sample_seconds']:.1f} s, peak "
-            f"{result['peak_rss_mb']:.0f} MB")
-        runs.append(result)
+    payload = {"contender": contender.to_dict(), "train": train, "schema": dataset.schema,
+               "seed": seed, "sample_seed": SAMPLE_SEED, "n": n, "keep_output": keep_output}
+    return run_isolated("fit_sample", payload, work, budget.worker_timeout, budget.threads)
+
+
+def _summary(runs: list[dict]) -> dict[str, Any]:
+    """Medians of the timings; the output scored is the first repetition's."""
     fit = [r["fit_seconds"] for r in runs]
     sample = [r["sample_seconds"] for r in runs]
     rows = runs[0]["rows"]
-    row.update({
+    return {
         "status": "ok",
         "repetitions": len(runs),
         "fit_seconds": statistics.median(fit),
@@ -93,9 +118,8 @@ def run_contender(
         "rss_before_fit_mb": runs[0]["rss_before_fit_mb"],
         "warmup_seconds": runs[0]["warmup_seconds"],
         "info": runs[0]["info"],
-    })
-    row["_synthetic"] = runs[0]["synthetic"]
-    return row
+        "_synthetic": runs[0]["synthetic"],
+    }
 
 
 def _score(row: dict, dataset: bdata.Dataset, budget: Budget, seed: int) -> None:
@@ -116,11 +140,9 @@ def _score(row: dict, dataset: bdata.Dataset, budget: Budget, seed: int) -> None
 
 # --- sections --------------------------------------------------------------------------------
 def run_tabular(dataset: bdata.Dataset, budget: Budget, work: Path, seed: int) -> dict:
-    rows = []
-    for contender in tabular_contenders(budget):
-        row = run_contender(contender, dataset, budget, work, seed)
+    rows = run_contenders(tabular_contenders(budget), dataset, budget, work, seed)
+    for row in rows:
         _score(row, dataset, budget, seed)
-        rows.append(row)
     values, seconds = score_ceiling(dataset, budget, seed)
     rows.append({"name": "holdout", "kind": "ceiling", "model": "real holdout rows",
                  "status": "ok", "metrics": values, "metric_seconds": seconds})
@@ -129,11 +151,9 @@ def run_tabular(dataset: bdata.Dataset, budget: Budget, work: Path, seed: int) -
 
 
 def run_timeseries(dataset: bdata.Dataset, budget: Budget, work: Path, seed: int) -> dict:
-    rows = []
-    for contender in timeseries_contenders(budget):
-        row = run_contender(contender, dataset, budget, work, seed)
+    rows = run_contenders(timeseries_contenders(budget), dataset, budget, work, seed)
+    for row in rows:
         _score(row, dataset, budget, seed)
-        rows.append(row)
     ceiling = {"name": "holdout", "kind": "ceiling", "model": "real holdout rows",
                "status": "ok", "_synthetic": dataset.holdout}
     _score(ceiling, dataset, budget, seed)

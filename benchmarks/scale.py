@@ -17,7 +17,7 @@ import numpy as np
 from benchmarks.profiling import phase_seconds, top_functions
 
 GMM_SAMPLE_PHASES: list[tuple[str, list[tuple[str, str]]]] = [
-    ("gmm: categorical draws (cumulative sums per row)",
+    ("gmm: categorical draws (one searchsorted over per-component CDFs)",
      [("pipeline/models/gmm.py", "_draw_categorical")]),
     ("gmm: Gaussian draws (per-row Cholesky product)",
      [("pipeline/models/gmm.py", "_draw_continuous")]),

@@ -211,3 +211,17 @@ def test_quality_targets_on_full_adult(adult_path):
     result = run(seed=0)
     assert result["column_shapes"] >= 0.97, result
     assert result["column_pair_trends"] >= 0.92, result
+
+
+def test_categorical_draws_follow_each_components_probabilities():
+    from pipeline.models.gmm import _draw_categorical
+
+    probs = np.array([[0.2, 0.0, 0.8, 0.0], [0.0, 3.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    rng = np.random.default_rng(0)
+    components = rng.integers(0, 3, 120_000)
+    codes = _draw_categorical(probs, components, rng)
+    for k in range(3):
+        share = np.bincount(codes[components == k], minlength=4) / (components == k).sum()
+        expected = probs[k] / probs[k].sum()
+        assert np.abs(share - expected).max() < 0.01
+        assert (share[expected == 0] == 0).all()  # a zero-probability code is never drawn

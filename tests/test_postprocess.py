@@ -43,3 +43,22 @@ def test_dependencies_hold_in_every_models_output(people):
         both = synthetic["education"].notna()
         assert (observed[both] == pd.to_numeric(expected[both])).all(), model
         assert list(synthetic.columns) == schema.names()
+
+
+def test_cast_drops_unknown_categories_and_rounds_integers_from_any_input():
+    from pipeline.postprocess import cast_column
+    from pipeline.schema import ColumnSpec
+
+    spec = ColumnSpec(name="colour", role=Role.categorical, categories=["red", "blue"])
+    as_objects = pd.Series(["red", "green", None, "blue"], dtype=object)
+    as_category = as_objects.astype("category")
+    for values in (as_objects, as_category):
+        out = cast_column(values, spec)
+        assert str(out.dtype) == "string"
+        assert out.isna().tolist() == [False, True, True, False]
+        assert out[0] == "red" and out[3] == "blue"
+    counts = ColumnSpec(name="n", role=Role.numerical, integer=True, minimum=0, maximum=10)
+    out = cast_column(pd.Series([1.6, -3.0, None, 12.2]), counts)
+    assert str(out.dtype) == "Int64"
+    assert out.tolist()[:2] == [2, 0] and out.isna().tolist() == [False, False, True, False]
+    assert out[3] == 10
