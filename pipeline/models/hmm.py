@@ -72,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     "smoothing": 1.0,  # pseudo-counts per state for token and static distributions
     "state_tokens": False,  # token chains per state (True) or one chain shared by all states
     "length": None,  # fixed length of sampled sequences; None: the real length distribution
+    "calibrate": True,  # map each numeric column's simulated scores back onto N(0, 1)
 }
 STATE_GRID = (1, 2, 4, 6, 8, 12, 16, 24, 32)
 LOG_2PI = float(np.log(2 * np.pi))
@@ -90,6 +91,9 @@ MAX_DESIGN_TOKENS = 20
 MIN_DESIGN_ROWS, MIN_DESIGN_SHARE = 30, 0.005
 # Scores are kept inside this range while sampling, whatever a state's regression does.
 Z_LIMIT = 6.0
+# Marginal calibration: rows simulated once after fitting, and the score levels compared.
+CALIBRATION_ROWS = 60_000
+CALIBRATION_LEVELS = ndtr(np.linspace(-4.0, 4.0, 161))
 # An explosive state's autoregression is scaled to this spectral radius (stationary samples).
 MAX_AR_RADIUS = 0.999
 # Seasonal cycles (seconds) and the Fourier harmonics kept for each.
@@ -914,6 +918,43 @@ class HiddenMarkovModel(Synthesizer):
         has_numeric = params.ar_cov.shape[1] > 0
         self._step_chol = np.linalg.cholesky(params.ar_cov) if has_numeric else params.ar_cov
         self._first_chol = np.linalg.cholesky(params.first_cov) if has_numeric else params.ar_cov
+        self._calibration = None
+        if settings["calibrate"] and self._codec.numeric:
+            self._calibration = self._fit_calibration(np.random.default_rng(seed))
+
+    def _fit_calibration(self, rng: np.random.Generator) -> np.ndarray | None:
+        """Quantiles of each numeric column's simulated continuous scores, at fixed levels.
+
+        Why: an autoregressive chain's long-run spread and level need not equal the data's
+        (a slow column such as pressure drifts), so shapes suffered while the dynamics were
+        right. Sampling maps scores through these quantiles onto N(0, 1), the training
+        scores' distribution: a fixed monotone map per column, learnt once here, so it keeps
+        the ranks and the autocorrelation and does not depend on how much is sampled later.
+        """
+        mean_length = float(np.dot(self._index.lengths, self._index.length_probs))
+        n = int(np.clip(np.ceil(CALIBRATION_ROWS / max(mean_length, 1.0)), 1, 256))
+        lengths, index_numbers = self._index.sample(n, rng, None)
+        first_state, _ = self._draw_statics(n, rng, {})
+        scores: list[np.ndarray] = []
+        self._draw_steps(first_state, lengths, index_numbers, rng, record=scores)
+        x = np.concatenate(scores)
+        quantiles = []
+        for j in range(x.shape[1]):
+            continuous = x[~np.isnan(x[:, j]), j]
+            if len(continuous) < 100:  # too few to say anything: leave the column as drawn
+                quantiles.append(ndtri(CALIBRATION_LEVELS))
+            else:
+                quantiles.append(np.quantile(continuous, CALIBRATION_LEVELS))
+        return np.array(quantiles)
+
+    def _calibrated(self, x: np.ndarray) -> np.ndarray:
+        calibration = getattr(self, "_calibration", None)  # None in models saved before it
+        if calibration is None:
+            return x
+        target = ndtri(CALIBRATION_LEVELS)
+        return np.column_stack(
+            [np.interp(x[:, j], calibration[j], target) for j in range(x.shape[1])]
+        )
 
     def _settings(self) -> dict[str, Any]:
         unknown = sorted(set(self.params) - set(DEFAULTS))
@@ -935,6 +976,7 @@ class HiddenMarkovModel(Synthesizer):
             ("autoregressive", isinstance(s["autoregressive"], bool)),
             ("seasonal", isinstance(s["seasonal"], bool)),
             ("state_tokens", isinstance(s["state_tokens"], bool)),
+            ("calibrate", isinstance(s["calibrate"], bool)),
             ("tol", _is_number(s["tol"], strict=False)),
             ("min_variance", _is_number(s["min_variance"], strict=True)),
             ("smoothing", _is_number(s["smoothing"], strict=True)),
@@ -1143,8 +1185,13 @@ class HiddenMarkovModel(Synthesizer):
         lengths: np.ndarray,
         index_numbers: list[np.ndarray],
         rng: np.random.Generator,
+        record: list[np.ndarray] | None = None,
     ) -> dict[str, Any]:
-        """Run the chain for all sequences together, one step at a time."""
+        """Run the chain for all sequences together, one step at a time.
+
+        `record` collects each step's raw continuous scores (NaN off the continuous token)
+        for the calibration; the output values are calibrated, the chain's own inputs not.
+        """
         p, c = self._params, self._codec
         n, d, n_chan = len(lengths), len(c.numeric), len(p.token_first)
         t_max = int(lengths.max()) if n else 0
@@ -1179,7 +1226,10 @@ class HiddenMarkovModel(Synthesizer):
             x = mean + np.einsum("nij,nj->ni", chol, rng.standard_normal((n, d)))
             x = np.clip(x, -Z_LIMIT, Z_LIMIT)
             values = self._values(x, tokens[t])
-            values_all[t] = values
+            values_all[t] = self._values(self._calibrated(x), tokens[t]) if d else values
+            if record is not None:
+                live = t < lengths
+                record.append(np.where(self._continuous_token(tokens[t]), x, np.nan)[live])
             scores = np.column_stack(
                 [col.transform.forward(values[:, j]) for j, col in enumerate(c.numeric)]
             ) if d else values
@@ -1194,6 +1244,14 @@ class HiddenMarkovModel(Synthesizer):
         for j, (col, labels) in enumerate(zip(c.categorical, c.labels)):
             out[col] = np.array(list(labels) + [None], dtype=object)[rows_tok[:, offset + j]]
         return out
+
+    def _continuous_token(self, tokens: np.ndarray) -> np.ndarray:
+        """(n, d): whether each numeric column's value this step is its continuous part."""
+        c = self._codec
+        mask = np.ones((len(tokens), len(c.numeric)), dtype=bool)
+        for i, j in enumerate(c.token_columns):
+            mask[:, j] = tokens[:, i] == 0
+        return mask
 
     def _values(self, x: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """Column values of one step from its continuous scores and its tokens."""
