@@ -11,6 +11,7 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.models import registry
 from pipeline.models.base import Synthesizer
+from pipeline.models.derived import fit_cubic
 from pipeline.models.hmm import HiddenMarkovModel
 from pipeline.schema import Role, detect_schema, enforce_schema
 from pipeline.timeseries import check_time_series, index_steps
@@ -210,3 +211,29 @@ def test_calibration_pulls_each_columns_marginal_back_to_the_data(fitted, weathe
     many = check_time_series(fitted.sample(10, seed=4), schema)
     real = mean_autocorrelation(check_time_series(weather, schema), schema, "temp", 1)
     assert mean_autocorrelation(many, schema, "temp", 1) == pytest.approx(real, abs=0.05)
+
+
+def test_dew_point_stays_below_temperature_and_humidity_follows_them(fitted, weather, schema):
+    """Without the ordered pair the chain puts dew point above temperature; with it, never;
+    humidity (or the gap) is recomputed from the others, so the three stay consistent."""
+    unordered = HiddenMarkovModel(**FAST, keep_order=False, derive=False)
+    unordered.fit(weather, schema, seed=0)
+    loose = unordered.sample(10, seed=6)
+    assert (loose["dewp"] > loose["temp"]).mean() > 0.005
+    many = fitted.sample(10, seed=6)
+    assert (many["dewp"] <= many["temp"] + 1e-9).all()
+    card = fitted.card()
+    assert card["ordered_pairs"] == [{"low": "dewp", "high": "temp", "modelled_as_gap": "dewp"}]
+    assert len(card["derived_columns"]) == 1
+    assert sorted([card["derived_columns"][0]["column"], *card["derived_columns"][0]["from"]]) \
+        == ["dewp", "humid", "temp"]
+    # humidity as the real data relates it to temperature and dew point (R^2 of a cubic)
+    def r2_on(frame: pd.DataFrame) -> float:
+        values = frame[["humid", "temp", "dewp"]].to_numpy(dtype=float)
+        real = fit_cubic(weather[["humid", "temp", "dewp"]].to_numpy(dtype=float), 0, [1, 2])
+        predicted = real.predict(values, np.zeros(len(values)))
+        known = ~np.isnan(predicted) & ~np.isnan(values[:, 0])
+        return float(np.corrcoef(predicted[known], values[known, 0])[0, 1] ** 2)
+
+    assert r2_on(many) > 0.95
+    assert r2_on(many) > r2_on(loose) + 0.05

@@ -25,6 +25,12 @@ The model: every sequence walks one shared chain of K hidden states. At each ste
   jointly with their sequence (California stores sell more); their distributions are smoothed
   by pseudo-counts so a rare entity's values are not replayed.
 
+Column relations the chain would break are kept by construction: a column that never exceeds
+another and approaches it (dew point under temperature) is modelled as the gap between them
+(`ordered_pairs`), and a column that is a smooth function of others in the same row (humidity
+of temperature and dew point) is recomputed from them at every sampled step (`derived`), so
+the lagged inputs of the next step are consistent too.
+
 Scores: targets use a rank-Gaussian map of the values off the point masses, lagged inputs and
 drivers a map of all values; a lagged input is the last observed value (carried through
 missing steps; 0, the median, before the first), built the same way when sampling, so the
@@ -48,6 +54,8 @@ from scipy.special import logsumexp, ndtr, ndtri
 from pipeline.errors import PipelineError
 from pipeline.models.base import Synthesizer
 from pipeline.models.codes import category_codes
+from pipeline.models.derived import DerivedColumn, find_derived
+from pipeline.models.ordered_pairs import OrderedPair, find_ordered_pairs
 from pipeline.schema import DatasetSchema, Role, index_in_zone
 from pipeline.timeseries import (
     check_time_series,
@@ -73,6 +81,8 @@ DEFAULTS: dict[str, Any] = {
     "state_tokens": False,  # token chains per state (True) or one chain shared by all states
     "length": None,  # fixed length of sampled sequences; None: the real length distribution
     "calibrate": True,  # map each numeric column's simulated scores back onto N(0, 1)
+    "derive": True,  # recompute columns that are a function of others (pipeline/models/derived)
+    "keep_order": True,  # model a column that never exceeds another as the gap (ordered_pairs)
 }
 STATE_GRID = (1, 2, 4, 6, 8, 12, 16, 24, 32)
 LOG_2PI = float(np.log(2 * np.pi))
@@ -847,7 +857,7 @@ class HiddenMarkovModel(Synthesizer):
 
     Parameters (all optional; see DEFAULTS): n_states (None = BIC up to max_states),
     max_states, autoregressive, lags, seasonal, max_iter, selection_max_iter, tol,
-    min_variance, smoothing, length.
+    min_variance, smoothing, length, calibrate, derive, keep_order.
     """
 
     name: ClassVar[str] = "hmm"
@@ -867,6 +877,16 @@ class HiddenMarkovModel(Synthesizer):
         card["n_states"] = getattr(self, "n_states_", None)
         card["lags"] = getattr(self, "lags_", None)
         card["state_selection_bic"] = getattr(self, "selection_", None)
+        names = [col.name for col in self._codec.numeric] if hasattr(self, "_codec") else []
+        card["derived_columns"] = [
+            {"column": names[f.target], "from": [names[j] for j in f.inputs],
+             "r2": round(f.r2, 4), "residual_sd": round(f.residual_sd, 4)}
+            for f in getattr(self, "_derived", [])
+        ]
+        card["ordered_pairs"] = [
+            {"low": p.low, "high": p.high, "modelled_as_gap": p.gap_column}
+            for p in getattr(self, "_pairs", [])
+        ]
         return card
 
     # --- fitting ------------------------------------------------------------------------------
@@ -881,12 +901,16 @@ class HiddenMarkovModel(Synthesizer):
         settings = self._settings()
         ordered = check_time_series(train, schema).reset_index(drop=True)
         seq = sequence_ids(ordered, schema)
+        self._pairs = self._find_pairs(ordered, schema) if settings["keep_order"] else []
+        for pair in self._pairs:
+            ordered = pair.to_gap(ordered)
         heads = ordered[np.r_[True, seq[1:] != seq[:-1]]]
         self._codec = _build_codec(ordered, schema, heads)
         self._index = _IndexModel.fit(ordered, schema, seq, settings["seasonal"])
         self.lags_ = self._lags(settings)
         self._key_labels = self._public_keys(schema)
         data = self._arrays(ordered, schema, seq, heads)
+        self._derived = self._find_derived(ordered, data) if settings["derive"] else []
         settings["_channel_sizes"] = self._codec.channel_sizes
         settings["_lags"] = self.lags_
         settings["_step_allowed"] = self._step_allowed(data)
@@ -923,6 +947,46 @@ class HiddenMarkovModel(Synthesizer):
         self._calibration = None
         if settings["calibrate"] and self._codec.numeric:
             self._calibration = self._fit_calibration(np.random.default_rng(seed))
+
+    @staticmethod
+    def _find_pairs(ordered: pd.DataFrame, schema: DatasetSchema) -> list[OrderedPair]:
+        columns = [
+            c.name for c in schema.columns
+            if c.name in ordered.columns and c.role == Role.numerical and not c.static
+            and not c.derived_from_index and c.name != schema.sequence_index
+        ]
+        pairs = find_ordered_pairs(ordered, columns)
+        for pair in pairs:
+            log.info(
+                "hmm: %s <= %s on every row: %s is modelled as the gap", pair.low, pair.high,
+                pair.gap_column,
+            )
+        return pairs
+
+    def _find_derived(self, ordered: pd.DataFrame, data: _Data) -> list[DerivedColumn]:
+        """Varying numeric columns that are a smooth function of others in the same row.
+
+        Candidates are the plain numeric columns (no point masses, not datetimes); the rest
+        have tokens the function would not reproduce."""
+        columns = self._codec.numeric
+        values = np.column_stack(
+            [_numbers(ordered[col.name], col.is_datetime) for col in columns]
+        ) if columns else np.zeros((len(ordered), 0))
+        candidates = [
+            j for j, col in enumerate(columns) if not col.is_datetime and not len(col.spikes)
+        ]
+        before = np.vstack([np.full((1, values.shape[1]), np.nan), values[:-1]])
+        before[data.first] = np.nan
+        smoothness = np.array([
+            pd.Series(values[:, j]).corr(pd.Series(before[:, j])) for j in range(values.shape[1])
+        ])
+        derived = find_derived(values, candidates, np.nan_to_num(smoothness, nan=1.0))
+        for fit in derived:
+            log.info(
+                "hmm: %s is recomputed from %s (R^2 %.4f), not modelled on its own",
+                columns[fit.target].name, [columns[j].name for j in fit.inputs], fit.r2,
+            )
+        return derived
 
     def _fit_calibration(self, rng: np.random.Generator) -> np.ndarray | None:
         """Quantiles of each numeric column's simulated continuous scores, at fixed levels.
@@ -979,6 +1043,8 @@ class HiddenMarkovModel(Synthesizer):
             ("seasonal", isinstance(s["seasonal"], bool)),
             ("state_tokens", isinstance(s["state_tokens"], bool)),
             ("calibrate", isinstance(s["calibrate"], bool)),
+            ("derive", isinstance(s["derive"], bool)),
+            ("keep_order", isinstance(s["keep_order"], bool)),
             ("tol", _is_number(s["tol"], strict=False)),
             ("min_variance", _is_number(s["min_variance"], strict=True)),
             ("smoothing", _is_number(s["smoothing"], strict=True)),
@@ -1125,6 +1191,8 @@ class HiddenMarkovModel(Synthesizer):
         lengths, index_numbers = self._index.sample(n, rng, self.params.get("length"))
         first_state, statics = self._draw_statics(n, rng, conditions)
         frame = pd.DataFrame(self._draw_steps(first_state, lengths, index_numbers, rng))
+        for pair in getattr(self, "_pairs", []):  # absent in models saved before it
+            frame = pair.from_gap(frame)
         seq = np.repeat(np.arange(n), lengths)
         for name, values in statics.items():
             frame[name] = values[seq]
@@ -1229,6 +1297,10 @@ class HiddenMarkovModel(Synthesizer):
             x = np.clip(x, -Z_LIMIT, Z_LIMIT)
             values = self._values(x, tokens[t])
             values_all[t] = self._values(self._calibrated(x), tokens[t]) if d else values
+            for fit in getattr(self, "_derived", []):  # absent in models saved before it
+                noise = rng.standard_normal(n)
+                values[:, fit.target] = fit.predict(values, noise)
+                values_all[t][:, fit.target] = fit.predict(values_all[t], noise)
             if record is not None:
                 live = t < lengths
                 record.append(np.where(self._continuous_token(tokens[t]), x, np.nan)[live])

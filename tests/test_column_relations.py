@@ -1,0 +1,79 @@
+"""Column relations the HMM keeps: derived columns and ordered pairs, on real nyc_weather."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.models.derived import find_derived
+from pipeline.models.ordered_pairs import OrderedPair, find_ordered_pairs
+
+WEATHER = Path(__file__).resolve().parents[2] / "shared" / "data" / "nyc_weather.csv"
+COLUMNS = ["temp", "dewp", "humid", "wind_speed", "pressure"]
+
+
+@pytest.fixture(scope="module")
+def jfk() -> pd.DataFrame:
+    df = pd.read_csv(WEATHER)
+    return df[df["origin"] == "JFK"].head(3000).reset_index(drop=True)
+
+
+def _smoothness(frame: pd.DataFrame) -> np.ndarray:
+    return np.array([frame[c].autocorr(1) for c in COLUMNS])
+
+
+def test_humidity_is_found_as_a_function_of_temperature_and_dew_point(jfk):
+    values = jfk[COLUMNS].to_numpy(dtype=float)
+    derived = find_derived(values, list(range(len(COLUMNS))), _smoothness(jfk))
+    assert len(derived) == 1  # the ring temp/dewp/humid yields one derived column, not three
+    fit = derived[0]
+    assert COLUMNS[fit.target] == "humid"  # the least smooth of the three
+    assert sorted(COLUMNS[j] for j in fit.inputs) == ["dewp", "temp"]
+    assert fit.r2 > 0.99
+    noise = np.zeros(len(values))
+    predicted = fit.predict(values, noise)
+    assert np.corrcoef(predicted, values[:, fit.target])[0, 1] > 0.99
+    assert predicted.max() <= jfk["humid"].max()  # never outside the observed range
+
+
+def test_unrelated_columns_are_not_derived(jfk):
+    shuffled = jfk[COLUMNS].copy()
+    shuffled["humid"] = shuffled["humid"].sample(frac=1.0, random_state=0).to_numpy()
+    values = shuffled.to_numpy(dtype=float)
+    derived = find_derived(values, list(range(len(COLUMNS))), _smoothness(shuffled))
+    # temp and dewp alone do not determine each other: nothing is derived
+    assert derived == []
+
+
+def test_a_column_missing_where_its_inputs_are_known_is_not_derived(jfk):
+    values = jfk[COLUMNS].to_numpy(dtype=float)
+    values[::50, COLUMNS.index("humid")] = np.nan  # 2 % missing, inputs known there
+    derived = find_derived(values, list(range(len(COLUMNS))), _smoothness(jfk))
+    assert all(COLUMNS[f.target] != "humid" for f in derived)
+
+
+def test_dew_point_never_above_temperature_is_an_ordered_pair(jfk):
+    pairs = find_ordered_pairs(jfk, COLUMNS)
+    assert pairs == [OrderedPair(low="dewp", high="temp", gap_column="dewp")]
+    # pressure (~1000) is above every temperature, but the bound is never approached
+    assert all("pressure" not in (p.low, p.high) for p in pairs)
+
+
+def test_one_violation_breaks_the_pair(jfk):
+    broken = jfk.copy()
+    broken.loc[10, "dewp"] = broken.loc[10, "temp"] + 1.0
+    assert find_ordered_pairs(broken, COLUMNS) == []
+
+
+def test_gap_round_trip_keeps_values_and_order(jfk):
+    pair = OrderedPair(low="dewp", high="temp", gap_column="dewp")
+    gapped = pair.to_gap(jfk)
+    assert (gapped["dewp"].dropna() >= 0).all()
+    back = pair.from_gap(gapped)
+    np.testing.assert_allclose(back["dewp"], jfk["dewp"], atol=1e-9)
+    # a negative gap (a model's draw past the bound) still gives dewp <= temp
+    gapped.loc[0, "dewp"] = -3.0
+    assert pair.from_gap(gapped).loc[0, "dewp"] == gapped.loc[0, "temp"]
