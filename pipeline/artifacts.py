@@ -32,7 +32,8 @@ def frame_fingerprint(df: pd.DataFrame) -> str:
 
 
 def artifact_key(
-    train_fingerprint: str, schema: DatasetSchema, model: str, params: dict[str, Any], seed: int
+    train_fingerprint: str, schema: DatasetSchema, model: str, params: dict[str, Any], seed: int,
+    artifact_format: int = 1,
 ) -> str:
     payload = json.dumps(
         {
@@ -41,6 +42,7 @@ def artifact_key(
             "model": model,
             "params": params,
             "seed": seed,
+            **({"format": artifact_format} if artifact_format != 1 else {}),
         },
         sort_keys=True,
         default=str,
@@ -58,12 +60,14 @@ def fit_or_load(
     source_fingerprint: str | None = None,
 ) -> tuple[Synthesizer, Path, bool]:
     """Return (fitted model, artifact dir, reused?)."""
-    key = artifact_key(frame_fingerprint(train), schema, model, params, seed)
+    synthesizer = registry.create(model, **params)
+    key = artifact_key(
+        frame_fingerprint(train), schema, model, params, seed, synthesizer.artifact_format
+    )
     directory = Path(artifact_root) / schema.name / f"{model}-{key}"
     if (directory / "model.pkl").exists():
         log.info("%s: reusing fitted model %s (same data, parameters and seed)", model, directory)
         return Synthesizer.load(directory), directory, True
-    synthesizer = registry.create(model, **params)
     synthesizer.source_fingerprint = source_fingerprint
     synthesizer.fit(train, schema, seed=seed)
     # Save beside the final name, then rename: a crash mid-save never leaves a directory

@@ -58,7 +58,7 @@ def test_a_column_missing_where_its_inputs_are_known_is_not_derived(jfk):
 def test_dew_point_never_above_temperature_is_an_ordered_pair(jfk):
     pairs = find_ordered_pairs(jfk, COLUMNS)
     assert pairs == [OrderedPair(low="dewp", high="temp", gap_column="dewp")]
-    # pressure (~1000) is above every temperature, but the bound is never approached
+    # pressure (~1000) is above every temperature, but so would any random pairing be
     assert all("pressure" not in (p.low, p.high) for p in pairs)
 
 
@@ -77,3 +77,10 @@ def test_gap_round_trip_keeps_values_and_order(jfk):
     # a negative gap (a model's draw past the bound) still gives dewp <= temp
     gapped.loc[0, "dewp"] = -3.0
     assert pair.from_gap(gapped).loc[0, "dewp"] == gapped.loc[0, "temp"]
+
+
+def test_wind_speed_under_the_gust_is_a_pair_with_the_gust_as_the_gap(jfk):
+    pairs = find_ordered_pairs(jfk, [*COLUMNS, "wind_gust"])
+    # the gust is missing 80 % of the time: it is the one rewritten (wind speed is known
+    # wherever the gust is), as wind speed plus an excess
+    assert OrderedPair(low="wind_speed", high="wind_gust", gap_column="wind_gust") in pairs

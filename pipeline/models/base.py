@@ -61,6 +61,9 @@ class Synthesizer(ABC):
     name: ClassVar[str]
     supports_tabular: ClassVar[bool] = True
     supports_time_series: ClassVar[bool] = False
+    # Bumped when a model's fitted internals change, so cached artifacts of the old layout
+    # are refitted rather than loaded (the cache key includes it).
+    artifact_format: ClassVar[int] = 1
 
     def __init__(self, **params: Any) -> None:
         self.params = params

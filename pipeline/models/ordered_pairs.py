@@ -6,11 +6,14 @@ the two as correlated columns breaks that: the HMM put the dew point above the t
 rows against 1.1 % real. Modelled instead as `temperature - dew point`, a non-negative gap
 (its score map keeps it inside the real range), the order holds on every row.
 
-A pair counts when, on the rows where both are known, `low <= high` always, the bound is
-approached (the gap's 1st percentile is under `TIGHT_SHARE` of the lower column's spread: a
-pressure of 1000 hPa is above every temperature, which says nothing), the columns are
-correlated (`MIN_CORRELATION`) and the one rewritten as a gap is known wherever it is known
-now except on a negligible share of rows. Each column is in at most one pair.
+A pair counts when, on the rows where both are known, `low <= high` always while values
+paired at random would break the order on at least `MIN_CHANCE_BREAKS` of pairs (so the
+order is a property of the rows, not of the ranges: a pressure of 1000 hPa is above every
+temperature, which says nothing), the columns are correlated (`MIN_CORRELATION`) and the one
+rewritten as a gap is known wherever it is known now except on a negligible share of rows.
+Each column is in at most one pair. nyc_weather: dew point under temperature (random pairs
+break it 30 % of the time) and wind speed under the gust (11 %); the gust is then the wind
+speed plus an excess, which tied it to the wind (correlation 0.63 -> 0.83, real 0.88).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pandas as pd
 
 MIN_ROWS = 50
 MIN_CORRELATION = 0.5
-TIGHT_SHARE = 0.1
+MIN_CHANCE_BREAKS = 0.01
 MAX_LOST = 0.001  # share of rows where the gap cannot be formed (its partner missing)
 
 
@@ -50,13 +53,20 @@ class OrderedPair:
         return out
 
 
-def _pair(frame: pd.DataFrame, low: str, high: str) -> OrderedPair | None:
+def _chance_breaks(low: np.ndarray, high: np.ndarray) -> float:
+    """P(low > high) for a low and a high drawn independently from their columns."""
+    ordered = np.sort(low)
+    return float(1.0 - np.searchsorted(ordered, high, side="right").mean() / len(ordered))
+
+
+def _pair(frame: pd.DataFrame, low: str, high: str) -> tuple[float, OrderedPair] | None:
+    """The pair and how often random pairing would break its order; None if not a pair."""
     a, b = frame[low].astype(float), frame[high].astype(float)
     both = a.notna() & b.notna()
     if both.sum() < MIN_ROWS or not (a[both] <= b[both]).all():
         return None
-    gap = (b - a)[both]
-    if a[both].std() == 0 or gap.quantile(0.01) > TIGHT_SHARE * a[both].std():
+    breaks = _chance_breaks(a[both].to_numpy(), b[both].to_numpy())
+    if breaks < MIN_CHANCE_BREAKS:
         return None
     if a[both].corr(b[both]) < MIN_CORRELATION:
         return None
@@ -66,17 +76,16 @@ def _pair(frame: pd.DataFrame, low: str, high: str) -> OrderedPair | None:
     ):
         lost = (frame[gap_column].notna() & anchor.isna()).mean()
         if lost <= MAX_LOST:
-            return OrderedPair(low, high, gap_column)
+            return breaks, OrderedPair(low, high, gap_column)
     return None
 
 
 def find_ordered_pairs(frame: pd.DataFrame, columns: list[str]) -> list[OrderedPair]:
-    """Ordered pairs among `columns` (numeric), the most correlated first."""
-    found = []
-    for x, y in itertools.permutations(columns, 2):
-        pair = _pair(frame, x, y)
-        if pair is not None:
-            found.append((frame[x].astype(float).corr(frame[y].astype(float)), pair))
+    """Ordered pairs among `columns` (numeric); where a column could join several, the pair
+    whose order random pairing breaks most often wins: in a January slice the dew point (°F)
+    is also always under the humidity (%), which only the ranges explain (random pairs break
+    it on 4 % of pairs, the dew point and temperature on 16 %)."""
+    found = [pair for x, y in itertools.permutations(columns, 2) if (pair := _pair(frame, x, y))]
     pairs: list[OrderedPair] = []
     used: set[str] = set()
     for _, pair in sorted(found, key=lambda item: -item[0]):
