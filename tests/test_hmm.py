@@ -12,7 +12,7 @@ from pipeline.errors import PipelineError
 from pipeline.models import registry
 from pipeline.models.base import Synthesizer
 from pipeline.models.derived import fit_cubic
-from pipeline.models.hmm import HiddenMarkovModel, _Contexts, _run_ages
+from pipeline.models.hmm import HiddenMarkovModel, _Contexts, _run_ages, _snap
 from pipeline.schema import Role, detect_schema, enforce_schema
 from pipeline.timeseries import check_time_series, index_steps
 from pipeline.validation.sequence_metrics import mean_autocorrelation
@@ -268,3 +268,21 @@ def test_run_ages_count_how_long_the_previous_token_lasted():
     codes = layout.code(0, np.ones(7, dtype=np.int64), age, np.zeros(7, dtype=np.int64))
     assert codes.tolist() == [40, 50, 50, 60, 60, 70, 70]  # (1 * 4 + bucket) * 10
     assert layout.size(0, 3) == 120 and layout.size(1, 3) == 30
+
+
+def test_computed_columns_take_real_values_and_keep_their_order(fitted, weather):
+    """Dew point is computed (temperature minus a gap): snapped onto the real dew points,
+    which are whole degrees Celsius in Fahrenheit, since off-grid values gave rows away."""
+    many = fitted.sample(10, seed=7)
+    real_values = set(weather["dewp"].dropna())
+    assert many["dewp"].dropna().isin(real_values).mean() > 0.99
+    assert (many["dewp"] <= many["temp"] + 1e-9).all()
+
+
+def test_snap_prefers_the_nearest_grid_value_inside_the_bounds():
+    grid = np.array([0.0, 1.0, 2.0, 3.0])
+    values = np.array([0.4, 0.6, 2.6, np.nan, 7.0, -3.0])
+    assert np.allclose(_snap(values, grid), [0, 1, 3, np.nan, 3, 0], equal_nan=True)
+    # an upper bound per row (the pair's anchor): 0.6 may not round up past 0.7
+    high = np.array([0.5, 0.7, 2.5, 1.0, np.nan, -2.0])  # last: no grid value fits, kept
+    assert np.allclose(_snap(values, grid, high=high), [0, 0, 2, np.nan, 3, -3], equal_nan=True)
