@@ -1146,11 +1146,16 @@ class HiddenMarkovModel(Synthesizer):
                 quantiles.append(np.quantile(continuous, CALIBRATION_LEVELS))
         return np.array(quantiles)
 
-    def _calibrated(self, x: np.ndarray) -> np.ndarray:
+    def _calibrated(self, x: np.ndarray, only: int | None = None) -> np.ndarray:
+        """Scores mapped onto N(0, 1); `only`: just that column (the others as they are)."""
         calibration = getattr(self, "_calibration", None)  # None in models saved before it
-        if calibration is None:
+        if calibration is None or (only is not None and only < 0):
             return x
         target = ndtri(CALIBRATION_LEVELS)
+        if only is not None:
+            out = x.copy()
+            out[:, only] = np.interp(x[:, only], calibration[only], target)
+            return out
         return np.column_stack(
             [np.interp(x[:, j], calibration[j], target) for j in range(x.shape[1])]
         )
@@ -1485,7 +1490,8 @@ class HiddenMarkovModel(Synthesizer):
                 probs = p.token_first[j][state]
             else:
                 # on the data's scale: the chain's own marginal drifts (see `_fit_calibration`)
-                bins = _driver_bin(driver, self._calibrated(now if after else carried[t - 1]))
+                bins = _driver_bin(driver, self._calibrated(now if after else carried[t - 1],
+                                                            driver.column))
                 context = layout.code(j, tokens[t - 1, :, j], ages[:, j], bins)
                 table = p.token_trans[j]
                 probs = table[np.minimum(state, len(table) - 1), context]
