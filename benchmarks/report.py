@@ -325,13 +325,29 @@ def render(json_path: Path) -> dict[str, Path]:
             (out_dir / "latest.png").write_bytes(figure.read_bytes())
         _atomic_write(latest, markdown(results, "latest.png" if figure.exists() else None))
         paths["latest"] = latest
-        if results["budget"]["mode"] == "full":
+        if publishes(results, out_dir):
             embed_in_readme(markdown(results, "benchmarks/results/latest.png"
                                      if figure.exists() else None))
     return paths
 
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+PUBLISHED = Path(__file__).resolve().parent / "results"
+
+
+def publishes(results: dict[str, Any], out_dir: Path) -> bool:
+    """Whether a run replaces the README's table: a full run of every section and contender
+    written to `benchmarks/results`. A partial rerun elsewhere (`--only timeseries --out
+    /tmp/x`) once replaced the published Adult table with its own time-series rows."""
+    from benchmarks.settings import SECTIONS
+
+    budget = results["budget"]
+    return (
+        budget["mode"] == "full"
+        and tuple(budget.get("sections") or SECTIONS) == SECTIONS
+        and not budget.get("contenders")
+        and Path(out_dir).resolve() == PUBLISHED
+    )
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 

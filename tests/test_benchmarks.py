@@ -82,3 +82,19 @@ def test_growth_exponent_is_the_log_log_slope():
     assert growth_exponent([1, 4, 16], [2.0, 8.0, 32.0]) == pytest.approx(1.0)
     assert growth_exponent([1, 4, 16], [1.0, 16.0, 256.0]) == pytest.approx(2.0)
     assert growth_exponent([1], [1.0]) is None
+
+
+def test_only_a_complete_full_run_in_the_results_folder_is_published(tiny_run, tmp_path):
+    from benchmarks.report import PUBLISHED, publishes
+    from benchmarks.settings import SECTIONS
+
+    _, _, data = tiny_run
+    full = {**data, "budget": {**data["budget"], "mode": "full", "sections": list(SECTIONS),
+                               "contenders": None}}
+    assert publishes(full, PUBLISHED)
+    assert not publishes(full, tmp_path)  # another folder
+    assert not publishes(data, PUBLISHED)  # a quick run
+    partial = {**full, "budget": {**full["budget"], "sections": ["timeseries"]}}
+    assert not publishes(partial, PUBLISHED)
+    some = {**full, "budget": {**full["budget"], "contenders": ["hmm"]}}
+    assert not publishes(some, PUBLISHED)
