@@ -56,12 +56,32 @@ class DerivedColumn:
         return out
 
 
+# The cubic's terms per input count: index tuples (i <= j <= k) of the products.
+_TERMS = {
+    k: [
+        combo for degree in range(1, DEGREE + 1)
+        for combo in itertools.combinations_with_replacement(range(k), degree)
+    ]
+    for k in range(1, MAX_INPUTS + 1)
+}
+
+
+def _n_terms(k: int) -> int:
+    return 1 + len(_TERMS[k])
+
+
 def _features(x: np.ndarray) -> np.ndarray:
-    cols = [np.ones(len(x))]
-    for degree in range(1, DEGREE + 1):
-        for combo in itertools.combinations_with_replacement(range(x.shape[1]), degree):
-            cols.append(np.prod(x[:, combo], axis=1))
-    return np.column_stack(cols)
+    """[1, x_i, x_i x_j, x_i x_j x_k] (i <= j <= k): the cubic's terms, column by column."""
+    k = x.shape[1]
+    out = np.empty((len(x), _n_terms(k)))
+    out[:, 0] = 1.0
+    for i, combo in enumerate(_TERMS[k], start=1):
+        column = x[:, combo[0]].copy()
+        for j in combo[1:]:
+            column *= x[:, j]
+        out[:, i] = column
+    return out
+
 
 
 def fit_cubic(values: np.ndarray, target: int, inputs: list[int]) -> DerivedColumn | None:

@@ -1448,11 +1448,12 @@ class HiddenMarkovModel(Synthesizer):
                 mean, chol = np.einsum("nr,ndr->nd", z, p.first[state]), self._first_chol[state]
             x = mean + np.einsum("nij,nj->ni", chol, rng.standard_normal((n, d)))
             x = np.clip(x, -Z_LIMIT, Z_LIMIT)
+            continuous = self._continuous_values(x)
             if t and any(driver.current for driver in self._drivers):
-                now = self._scores(self._values(x, tokens[t]), carried[t - 1])
+                now = self._scores(self._with_tokens(continuous.copy(), tokens[t]), carried[t - 1])
                 self._draw_tokens(t, state, tokens, ages, carried, after=True, rng=rng, now=now)
             ages = np.where(tokens[t] == tokens[t - 1], ages + 1, 1) if t else ages
-            values = self._values(x, tokens[t])
+            values = self._with_tokens(continuous, tokens[t])
             values_all[t] = self._values(self._calibrated(x), tokens[t]) if d else values
             for fit in getattr(self, "_derived", []):  # absent in models saved before it
                 noise = rng.standard_normal(n)
@@ -1518,10 +1519,18 @@ class HiddenMarkovModel(Synthesizer):
 
     def _values(self, x: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """Column values of one step from its continuous scores and its tokens."""
+        return self._with_tokens(self._continuous_values(x), tokens)
+
+    def _continuous_values(self, x: np.ndarray) -> np.ndarray:
         c = self._codec
-        values = np.column_stack(
+        return np.column_stack(
             [col.continuous.inverse(x[:, j]) for j, col in enumerate(c.numeric)]
         ) if c.numeric else x
+
+    def _with_tokens(self, values: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """The continuous values with point masses and missing values put where the tokens
+        say (in place)."""
+        c = self._codec
         for i, j in enumerate(c.token_columns):
             col, code = c.numeric[j], tokens[:, i]
             if len(col.spikes):
