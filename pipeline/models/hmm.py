@@ -972,7 +972,8 @@ class HiddenMarkovModel(Synthesizer):
     name: ClassVar[str] = "hmm"
     supports_tabular: ClassVar[bool] = False
     supports_time_series: ClassVar[bool] = True
-    artifact_format: ClassVar[int] = 2  # 2: ordered pairs, derived columns, run ages
+    # 2: ordered pairs, derived columns, run ages; 3: computed columns snapped to real values
+    artifact_format: ClassVar[int] = 3
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
