@@ -84,3 +84,14 @@ def test_wind_speed_under_the_gust_is_a_pair_with_the_gust_as_the_gap(jfk):
     # the gust is missing 80 % of the time: it is the one rewritten (wind speed is known
     # wherever the gust is), as wind speed plus an excess
     assert OrderedPair(low="wind_speed", high="wind_gust", gap_column="wind_gust") in pairs
+
+
+def test_the_search_on_a_row_sample_finds_the_same_relation(jfk, monkeypatch):
+    import pipeline.models.derived as derived
+
+    values = jfk[COLUMNS].to_numpy(dtype=float)
+    full = find_derived(values, list(range(len(COLUMNS))), _smoothness(jfk))
+    monkeypatch.setattr(derived, "SEARCH_ROWS", 300)  # search on every 10th row
+    sampled = find_derived(values, list(range(len(COLUMNS))), _smoothness(jfk))
+    assert [(f.target, f.inputs) for f in sampled] == [(f.target, f.inputs) for f in full]
+    np.testing.assert_allclose(sampled[0].coef, full[0].coef)  # refitted on all rows

@@ -30,6 +30,10 @@ MAX_INPUTS = 2
 MIN_ROWS = 50
 # A column may be missing where its inputs are known on at most this share of rows.
 MAX_OWN_MISSING = 0.001
+# The search over input sets runs on at most this many rows (evenly spaced); the chosen fit
+# is then refitted on all rows. 30 numeric columns x 465 input sets on a million rows would
+# take minutes; 20,000 rows tell a 0.99 R^2 apart as well.
+SEARCH_ROWS = 20_000
 
 
 @dataclass
@@ -128,11 +132,15 @@ def find_derived(
     """
     derived: list[DerivedColumn] = []
     modelled = list(candidates)
+    step = max(1, len(values) // SEARCH_ROWS)
     for target in sorted(candidates, key=lambda j: smoothness[j]):
         used = {j for fit in derived for j in fit.inputs}
         if target in used:
             continue  # already an input of a derived column: it stays modelled
-        fit = _best_fit(values, target, [j for j in modelled if j != target])
+        found = _best_fit(values[::step], target, [j for j in modelled if j != target])
+        if found is None or found.r2 < MIN_R2:
+            continue
+        fit = fit_cubic(values, target, found.inputs) if step > 1 else found
         if fit is None or fit.r2 < MIN_R2 or not _missing_follows_inputs(values, fit):
             continue
         derived.append(fit)
