@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks.settings import RESULTS, SECTIONS
+
 FULL_MARKER = "<!-- benchmark mode: full -->"
 
 
@@ -332,22 +334,21 @@ def render(json_path: Path) -> dict[str, Path]:
 
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-PUBLISHED = Path(__file__).resolve().parent / "results"
 
 
 def publishes(results: dict[str, Any], out_dir: Path) -> bool:
     """Whether a run replaces the README's table: a full run of every section and contender
     written to `benchmarks/results`. A partial rerun elsewhere (`--only timeseries --out
     /tmp/x`) once replaced the published Adult table with its own time-series rows."""
-    from benchmarks.settings import SECTIONS
-
     budget = results["budget"]
     return (
         budget["mode"] == "full"
         and tuple(budget.get("sections") or SECTIONS) == SECTIONS
         and not budget.get("contenders")
-        and Path(out_dir).resolve() == PUBLISHED
+        and Path(out_dir).resolve() == RESULTS
     )
+
+
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 

@@ -37,10 +37,9 @@ from benchmarks.scoring import (
     score_tabular,
     score_timeseries,
 )
-from benchmarks.settings import BUDGETS, SAMPLE_SEED, SECTIONS, SEED, Budget
+from benchmarks.settings import BUDGETS, RESULTS, SAMPLE_SEED, SECTIONS, SEED, Budget
 from benchmarks.worker import run_isolated
 
-RESULTS = Path(__file__).resolve().parent / "results"
 OVERHEAD_TARGET = 1.05
 log = logging.getLogger("benchmarks")
 

@@ -85,16 +85,16 @@ def test_growth_exponent_is_the_log_log_slope():
 
 
 def test_only_a_complete_full_run_in_the_results_folder_is_published(tiny_run, tmp_path):
-    from benchmarks.report import PUBLISHED, publishes
-    from benchmarks.settings import SECTIONS
+    from benchmarks.report import publishes
+    from benchmarks.settings import RESULTS, SECTIONS
 
     _, _, data = tiny_run
     full = {**data, "budget": {**data["budget"], "mode": "full", "sections": list(SECTIONS),
                                "contenders": None}}
-    assert publishes(full, PUBLISHED)
+    assert publishes(full, RESULTS)
     assert not publishes(full, tmp_path)  # another folder
-    assert not publishes(data, PUBLISHED)  # a quick run
+    assert not publishes(data, RESULTS)  # a quick run
     partial = {**full, "budget": {**full["budget"], "sections": ["timeseries"]}}
-    assert not publishes(partial, PUBLISHED)
+    assert not publishes(partial, RESULTS)
     some = {**full, "budget": {**full["budget"], "contenders": ["hmm"]}}
-    assert not publishes(some, PUBLISHED)
+    assert not publishes(some, RESULTS)
