@@ -70,14 +70,10 @@ _TERMS = {
 }
 
 
-def _n_terms(k: int) -> int:
-    return 1 + len(_TERMS[k])
-
-
 def _features(x: np.ndarray) -> np.ndarray:
     """[1, x_i, x_i x_j, x_i x_j x_k] (i <= j <= k): the cubic's terms, column by column."""
     k = x.shape[1]
-    out = np.empty((len(x), _n_terms(k)))
+    out = np.empty((len(x), 1 + len(_TERMS[k])))
     out[:, 0] = 1.0
     for i, combo in enumerate(_TERMS[k], start=1):
         column = x[:, combo[0]].copy()
@@ -85,7 +81,6 @@ def _features(x: np.ndarray) -> np.ndarray:
             column *= x[:, j]
         out[:, i] = column
     return out
-
 
 
 def fit_cubic(values: np.ndarray, target: int, inputs: list[int]) -> DerivedColumn | None:
@@ -108,9 +103,10 @@ def fit_cubic(values: np.ndarray, target: int, inputs: list[int]) -> DerivedColu
 
 
 def _best_fit(values: np.ndarray, target: int, pool: list[int]) -> DerivedColumn | None:
+    """The best cubic of one or two `pool` columns (which excludes the target)."""
     best = None
     for size in range(1, MAX_INPUTS + 1):
-        for inputs in itertools.combinations([j for j in pool if j != target], size):
+        for inputs in itertools.combinations(pool, size):
             fit = fit_cubic(values, target, list(inputs))
             if fit is not None and (best is None or fit.r2 > best.r2 + 1e-4):
                 best = fit
