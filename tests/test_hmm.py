@@ -286,3 +286,19 @@ def test_snap_prefers_the_nearest_grid_value_inside_the_bounds():
     # an upper bound per row (the pair's anchor): 0.6 may not round up past 0.7
     high = np.array([0.5, 0.7, 2.5, 1.0, np.nan, -2.0])  # last: no grid value fits, kept
     assert np.allclose(_snap(values, grid, high=high), [0, 0, 2, np.nan, 3, -3], equal_nan=True)
+
+
+def test_a_gap_column_is_snapped_after_its_anchor():
+    """If the anchor (here `b`) is itself computed and snapped, the gap column `a` must be
+    snapped afterwards, inside the anchor's final value, or the pair's order could break."""
+    from types import SimpleNamespace
+
+    from pipeline.models.derived import DerivedColumn
+    from pipeline.models.ordered_pairs import OrderedPair
+
+    model = HiddenMarkovModel()
+    model._codec = SimpleNamespace(numeric=[SimpleNamespace(name="a"), SimpleNamespace(name="b")])
+    model._derived = [DerivedColumn(1, [0], np.zeros(1), np.ones(1), np.zeros(4), 0.0, 0, 1, 1)]
+    model._pairs = [OrderedPair(low="a", high="b", gap_column="a")]
+    train = pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [1.0, 2.0, 3.0]})
+    assert list(model._computed_grids(train)) == ["b", "a"]

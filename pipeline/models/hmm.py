@@ -1089,9 +1089,11 @@ class HiddenMarkovModel(Synthesizer):
         (whole degrees Celsius in Fahrenheit); a detection classifier told real from synthetic
         rows by that alone at 0.90 AUC."""
         names = [col.name for col in self._codec.numeric]
-        computed = {names[f.target] for f in self._derived} | {p.gap_column for p in self._pairs}
+        gaps = {p.gap_column for p in self._pairs}
+        computed = {names[f.target] for f in self._derived} | gaps
         grids = {}
-        for name in sorted(computed):
+        # gap columns last: each is snapped inside the bound of its anchor, which must be final
+        for name in sorted(computed, key=lambda name: (name in gaps, name)):
             values = pd.to_numeric(train[name], errors="coerce").dropna().unique()
             if 0 < len(values) <= MAX_GRID_VALUES:
                 grids[name] = np.sort(values.astype(float))
