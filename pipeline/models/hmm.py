@@ -116,7 +116,8 @@ MIN_DESIGN_ROWS, MIN_DESIGN_SHARE = 30, 0.005
 Z_LIMIT = 6.0
 # Marginal calibration: rows simulated once after fitting, and the score levels compared.
 CALIBRATION_ROWS = 60_000
-CALIBRATION_LEVELS = ndtr(np.linspace(-4.0, 4.0, 161))
+CALIBRATION_SCORES = np.linspace(-4.0, 4.0, 161)  # N(0, 1) scores the quantiles map onto
+CALIBRATION_LEVELS = ndtr(CALIBRATION_SCORES)
 CALIBRATION_PASSES = 2
 # An explosive state's autoregression is scaled to this spectral radius (stationary samples).
 MAX_AR_RADIUS = 0.999
@@ -1144,7 +1145,7 @@ class HiddenMarkovModel(Synthesizer):
         for j in range(x.shape[1]):
             continuous = x[~np.isnan(x[:, j]), j]
             if len(continuous) < 100:  # too few to say anything: leave the column as drawn
-                quantiles.append(ndtri(CALIBRATION_LEVELS))
+                quantiles.append(CALIBRATION_SCORES)
             else:
                 quantiles.append(np.quantile(continuous, CALIBRATION_LEVELS))
         return np.array(quantiles)
@@ -1154,13 +1155,12 @@ class HiddenMarkovModel(Synthesizer):
         calibration = getattr(self, "_calibration", None)  # None in models saved before it
         if calibration is None or (only is not None and only < 0):
             return x
-        target = ndtri(CALIBRATION_LEVELS)
         if only is not None:
             out = x.copy()
-            out[:, only] = np.interp(x[:, only], calibration[only], target)
+            out[:, only] = np.interp(x[:, only], calibration[only], CALIBRATION_SCORES)
             return out
         return np.column_stack(
-            [np.interp(x[:, j], calibration[j], target) for j in range(x.shape[1])]
+            [np.interp(x[:, j], calibration[j], CALIBRATION_SCORES) for j in range(x.shape[1])]
         )
 
     def _settings(self) -> dict[str, Any]:
