@@ -19,12 +19,12 @@ The model: every sequence walks one shared chain of K hidden states. At each ste
   slow signal (wind direction: a weather system's wind, turned this way and that each hour)
   is predicted by such an average, which lags alone do not give (wind direction lag-24
   autocorrelation 0.09 without it, 0.17 with, 0.19 real). A column missing on most steps
-  (gusts) also enters as its fresh value of the
-  step before (`FRESH_MISSING_SHARE`), its carried value being mostly hours old. Lag 2
-  gives smooth signals their momentum (hourly pressure: lag-1 0.997 yet lag-24 0.57, which no
-  AR(1) does), the seasonal lag the day-to-day persistence, the current tokens the values that
-  go with them (a reported gust comes with strong wind), a column's own previous token frees
-  its autoregression from the point mass's score. A first step has no past: it uses the
+  (gusts) also enters as its fresh value of the step before (`FRESH_MISSING_SHARE`), its
+  carried value being mostly hours old. Lag 2 gives smooth signals their momentum (hourly
+  pressure: lag-1 0.997 yet lag-24 0.57, which no AR(1) does), the seasonal lag the
+  day-to-day persistence, the current tokens the values that go with them (a reported gust
+  comes with strong wind), a column's own previous token frees its autoregression from the
+  point mass's score. A first step has no past: it uses the
   state's regression on [tokens, 1, f(t)] fitted on all steps;
 - a dimension whose token is not continuous is unobserved: the likelihood marginalises it
   (a sub-covariance per observation pattern) and the M-step fits each column's regression on
@@ -227,6 +227,11 @@ class _Codec:
     static_transforms: list[_RankGaussian]
     static_missing: np.ndarray  # real missing rate of each numeric static column
     all_missing: list[str] = field(default_factory=list)  # never observed: output stays NA
+
+    @property
+    def smooth(self) -> np.ndarray:
+        """(d,) bool: numeric columns without point masses."""
+        return np.array([len(col.spikes) == 0 for col in self.numeric], dtype=bool)
 
     @property
     def token_columns(self) -> list[int]:
@@ -1110,8 +1115,7 @@ class HiddenMarkovModel(Synthesizer):
         else:
             k, params, self.selection_ = self._select(data, settings, seed)
         params, _, history = _run_em(data, params, settings, settings["max_iter"], f"hmm K={k}")
-        smooth = np.array([len(col.spikes) == 0 for col in self._codec.numeric], dtype=bool)
-        _stabilise(params.ar, self.lags_, smooth, self._fresh, self._memory)
+        _stabilise(params.ar, self.lags_, self._codec.smooth, self._fresh, self._memory)
         self.n_states_ = k
         self.loss_history = [
             {"iteration": i + 1, "neg_log_likelihood_per_step": -v} for i, v in enumerate(history)
@@ -1279,12 +1283,11 @@ class HiddenMarkovModel(Synthesizer):
         allowed = np.ones((d, n_lagged + len(self._own_design) + data.design.shape[1]
                            + 1 + data.feats.shape[1]), dtype=bool)
         token_cols = self._codec.token_columns
-        if getattr(self, "_memory", 0.0):
+        if self._memory:
             # a column's slow average enters its own equation only, and only for a column
             # without point masses: rain is no reading of a slow signal (with it, precip's
             # lag-1 fell to 0.40-0.43 against 0.45 real; without, 0.48-0.49)
-            smooth = np.array([len(col.spikes) == 0 for col in self._codec.numeric])
-            allowed[:, n_lagged - d : n_lagged] = np.diag(smooth)
+            allowed[:, n_lagged - d : n_lagged] = np.diag(self._codec.smooth)
         for i, (j, _) in enumerate(self._own_design):
             allowed[:, n_lagged + i] = False
             allowed[token_cols[j], n_lagged + i] = True
@@ -1369,7 +1372,7 @@ class HiddenMarkovModel(Synthesizer):
             lagged.append(np.nan_to_num(fresh, nan=0.0))
         self._memory = float(self.params.get("memory", DEFAULTS["memory"])) if lagged else 0.0
         if self._memory:
-            average = _moving_average(_carry_forward(full, first, 0), first, self._memory)
+            average = _moving_average(now, first, self._memory)
             lagged.append(np.vstack([np.zeros((1, full.shape[1])), average[:-1]]) * ~first[:, None])
         return _Data(
             x=x, observed=observed,
