@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.models.coupled_values import CoupledValue, find_coupled_values
 from pipeline.models.derived import find_derived
 from pipeline.models.ordered_pairs import OrderedPair, find_ordered_pairs
 
@@ -95,3 +96,32 @@ def test_the_search_on_a_row_sample_finds_the_same_relation(jfk, monkeypatch):
     sampled = find_derived(values, list(range(len(COLUMNS))), _smoothness(jfk))
     assert [(f.target, f.inputs) for f in sampled] == [(f.target, f.inputs) for f in full]
     np.testing.assert_allclose(sampled[0].coef, full[0].coef)  # refitted on all rows
+
+
+def _first_rows(frame: pd.DataFrame) -> np.ndarray:
+    return np.r_[True, np.zeros(len(frame) - 1, dtype=bool)]
+
+
+def test_calm_direction_is_found_as_a_state_of_the_wind_speed(jfk):
+    """Direction 0 exactly where the speed is 0. Speed dies down to 0, direction jumps there
+    from anywhere: direction is the follower, whichever column is listed first."""
+    calm = CoupledValue("wind_dir", 0.0, "wind_speed", 0.0)
+    for columns in (["wind_dir", *COLUMNS], [*COLUMNS, "wind_dir"]):
+        assert find_coupled_values(jfk, columns, _first_rows(jfk)) == [calm]
+
+
+def test_one_row_off_the_rule_is_no_coupling(jfk):
+    broken = jfk.copy()
+    windy = broken.index[broken["wind_speed"] > 5][0]
+    broken.loc[windy, "wind_dir"] = 0.0
+    assert find_coupled_values(broken, ["wind_dir", "wind_speed"], _first_rows(jfk)) == []
+
+
+def test_the_rule_puts_the_value_back_where_the_partner_is_on_its_value():
+    calm = CoupledValue("wind_dir", 0.0, "wind_speed", 0.0)
+    frame = pd.DataFrame({"wind_dir": [200.0, 210.0, np.nan, 40.0],
+                          "wind_speed": [0.0, 5.0, 0.0, np.nan]})
+    out = calm.apply(frame)
+    # a missing direction stays missing; an unknown speed sets nothing
+    np.testing.assert_array_equal(out["wind_dir"], [0.0, 210.0, np.nan, 40.0])
+    assert calm.rows(frame).tolist() == [True, False, True, False]

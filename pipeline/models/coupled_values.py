@@ -1,0 +1,113 @@
+"""Coupled values: a column that takes one value exactly on the rows where another column takes
+one value (wind direction is 0 exactly where the wind speed is 0: calm has no direction).
+
+Such a value is not a reading of the column but a state of its partner. Modelled as a reading
+it is a jump (a wind from 200 degrees, calm, 200 again reads 200, 0, 200), and a model that
+draws the two columns apart breaks the rule: the HMM sampled 7,971 rows of direction 0 with
+wind and 7,028 of calm with a direction out of 208,928 (real: none). So the follower's value
+on those rows is left out of its model (unobserved: its last reading carries over, as the wind
+keeps its direction through a calm hour), and put back wherever the partner takes its value.
+
+Which column follows: the one that jumps onto the coupled value. Wind speed dies down to 0
+(the hour before calm is light wind), the direction does not come from anywhere near 0; the
+follower is the column whose value before the coupled rows is the farther from the coupled
+value, in rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MIN_COUPLED_ROWS = 20  # fewer rows than this on a value: an accident, not a state
+MAX_VALUES_TRIED = 20  # a column's most frequent values (a state such as calm is common)
+
+
+@dataclass(frozen=True)
+class CoupledValue:
+    """`column == value` on exactly the rows where `partner == partner_value` (where
+    `column` is observed)."""
+
+    column: str
+    value: float
+    partner: str
+    partner_value: float
+
+    def rows(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows on which the rule sets the column: its partner is on its value."""
+        partner = pd.to_numeric(frame[self.partner], errors="coerce").to_numpy(dtype=float)
+        return partner == self.partner_value
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The column set to its value where the partner is on its partner value (a missing
+        value stays missing, as in the data). The partner must be final."""
+        values = pd.to_numeric(frame[self.column], errors="coerce").to_numpy(dtype=float)
+        out = frame.copy()
+        out[self.column] = np.where(self.rows(frame) & ~np.isnan(values), self.value, values)
+        return out
+
+
+def find_coupled_values(
+    frame: pd.DataFrame, columns: list[str], first: np.ndarray
+) -> list[CoupledValue]:
+    """Couplings between the numeric `columns` of rows ordered by sequence (`first`: each
+    sequence's first row). A column follows at most one partner and a follower leads none."""
+    found: dict[frozenset[str], CoupledValue] = {}
+    for column in columns:
+        for coupling in _couplings_of(frame, column, columns):
+            pair = frozenset((coupling.column, coupling.partner))
+            if pair not in found:
+                found[pair] = _follower(frame, coupling, first)
+    couplings: list[CoupledValue] = []
+    for coupling in found.values():
+        taken = {c.column for c in couplings} | {c.partner for c in couplings}
+        if coupling.column not in taken:
+            couplings.append(coupling)
+    return couplings
+
+
+def _couplings_of(frame: pd.DataFrame, column: str, columns: list[str]) -> list[CoupledValue]:
+    values = pd.to_numeric(frame[column], errors="coerce")
+    observed = values.notna().to_numpy()
+    out = []
+    for value in values.value_counts().index[:MAX_VALUES_TRIED]:
+        rows = (values == value).to_numpy()
+        if rows.sum() < MIN_COUPLED_ROWS:
+            break
+        for name in columns:
+            if name == column:
+                continue
+            partner = pd.to_numeric(frame[name], errors="coerce")
+            on_rows = partner[rows]
+            if on_rows.isna().any() or on_rows.nunique() != 1:
+                continue
+            partner_value = float(on_rows.iloc[0])
+            partner_on = (partner == partner_value).to_numpy()
+            if np.array_equal(partner_on[observed], rows[observed]):
+                out.append(CoupledValue(column, float(value), name, partner_value))
+    return out
+
+
+def _follower(frame: pd.DataFrame, coupling: CoupledValue, first: np.ndarray) -> CoupledValue:
+    """The coupling oriented so that the column which jumps onto its value follows."""
+    reverse = CoupledValue(
+        coupling.partner, coupling.partner_value, coupling.column, coupling.value
+    )
+    jump = _jump(frame[coupling.column], coupling.value, first)
+    reverse_jump = _jump(frame[coupling.partner], coupling.partner_value, first)
+    return coupling if jump >= reverse_jump else reverse
+
+
+def _jump(series: pd.Series, value: float, first: np.ndarray) -> float:
+    """Mean distance, in rank (0-1), from the value before a run on `value` to `value`."""
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    ranks = pd.Series(values).rank(pct=True).to_numpy()
+    on = values == value
+    before_ok = ~first & ~np.isnan(np.r_[np.nan, values[:-1]])
+    enters = on & before_ok & ~np.r_[False, on[:-1]]
+    if not enters.any():
+        return 0.0
+    target = float(np.nanmean(ranks[on]))
+    return float(np.mean(np.abs(np.r_[np.nan, ranks[:-1]][enters] - target)))
