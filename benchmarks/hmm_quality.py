@@ -106,6 +106,22 @@ def verdict(summary: dict, columns: list[str], skip: set[str]) -> dict[str, bool
     }
 
 
+def rule_checks(real: pd.DataFrame, synthetic: pd.DataFrame, columns: list[str]) -> dict:
+    """Rows that break the data's calm rule (direction 0 exactly where the speed is 0), and
+    the share of each column's synthetic values that the real column never takes."""
+    def calm_breaks(frame: pd.DataFrame) -> int:
+        known = frame["wind_dir"].notna() & frame["wind_speed"].notna()
+        return int(((frame["wind_dir"] == 0) != (frame["wind_speed"] == 0))[known].sum())
+
+    off_grid = {}
+    for c in columns:
+        values = synthetic[c].dropna()
+        off_grid[c] = round(float((~values.isin(set(real[c].dropna()))).mean()), 4)
+    return {"calm_rule_breaks_real": calm_breaks(real),
+            "calm_rule_breaks_synthetic": calm_breaks(synthetic),
+            "off_grid_share_synthetic": off_grid}
+
+
 def weather_study(args, results: dict) -> None:
     weather = load(WEATHER, "time_hour")
     schema = detect_schema(
@@ -119,7 +135,8 @@ def weather_study(args, results: dict) -> None:
         plain = {"autoregressive": False, "seasonal": False}
         variants.append(("hmm plain (no AR, no seasonal)", plain))
     for label, params in variants:
-        summary, synthetic = run(HiddenMarkovModel(**params), train, schema, args.sequences)
+        model = HiddenMarkovModel(**params)
+        summary, synthetic = run(model, train, schema, args.sequences)
         ordered_real = check_time_series(train, schema)
         clean = ordered_real[~(ordered_real["wind_speed"] > WIND_ERROR_MPH)]
         synth = check_time_series(synthetic, schema)
@@ -134,6 +151,12 @@ def weather_study(args, results: dict) -> None:
                                      "wind_speed", 1), 4
             ),
         }
+        summary["extra"].update(rule_checks(train, synthetic, columns))
+        if label == "hmm":  # the same fit, another draw: how close to the limits the edge is
+            other = sequence_metrics(train, model.sample(args.sequences, seed=2), schema)
+            summary["extra"]["lag1_abs_diff_sample_seed_2"] = {
+                c: round(other[f"seq_lag1_{c}_abs_diff"], 4) for c in columns
+            }
         summary["targets"] = verdict(summary, columns, skip=set())
         summary["targets_wind_speed_error_aside"] = verdict(summary, columns, skip={"wind_speed"})
         results[f"nyc_weather / {label}"] = summary
