@@ -54,12 +54,13 @@ def find_coupled_values(
 ) -> list[CoupledValue]:
     """Couplings between the numeric `columns` of rows ordered by sequence (`first`: each
     sequence's first row). A column follows at most one partner and a follower leads none."""
+    values = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in columns}
     found: dict[frozenset[str], CoupledValue] = {}
     for column in columns:
-        for coupling in _couplings_of(frame, column, columns):
+        for coupling in _couplings_of(values, column):
             pair = frozenset((coupling.column, coupling.partner))
             if pair not in found:
-                found[pair] = _follower(frame, coupling, first)
+                found[pair] = _follower(values, coupling, first)
     couplings: list[CoupledValue] = []
     for coupling in found.values():
         taken = {c.column for c in couplings} | {c.partner for c in couplings}
@@ -68,41 +69,45 @@ def find_coupled_values(
     return couplings
 
 
-def _couplings_of(frame: pd.DataFrame, column: str, columns: list[str]) -> list[CoupledValue]:
-    values = pd.to_numeric(frame[column], errors="coerce")
-    observed = values.notna().to_numpy()
+def _couplings_of(values: dict[str, np.ndarray], column: str) -> list[CoupledValue]:
+    x = values[column]
+    observed = ~np.isnan(x)
+    distinct, counts = np.unique(x[observed], return_counts=True)
+    frequent = np.argsort(-counts, kind="stable")[:MAX_VALUES_TRIED]
     out = []
-    for value in values.value_counts().index[:MAX_VALUES_TRIED]:
-        rows = (values == value).to_numpy()
-        if rows.sum() < MIN_COUPLED_ROWS:
-            break
-        for name in columns:
+    for value in distinct[frequent[counts[frequent] >= MIN_COUPLED_ROWS]]:
+        on_value = x == value
+        rows = np.flatnonzero(on_value)
+        for name, partner in values.items():
             if name == column:
                 continue
-            partner = pd.to_numeric(frame[name], errors="coerce")
-            on_rows = partner[rows]
-            if on_rows.isna().any() or on_rows.nunique() != 1:
+            # a look at the first rows settles most candidates before the full check
+            head = partner[rows[:64]]
+            if np.isnan(head).any() or (head != head[0]).any():
                 continue
-            partner_value = float(on_rows.iloc[0])
-            partner_on = (partner == partner_value).to_numpy()
-            if np.array_equal(partner_on[observed], rows[observed]):
-                out.append(CoupledValue(column, float(value), name, partner_value))
+            on_rows = partner[rows]
+            if np.isnan(on_rows).any() or (on_rows != on_rows[0]).any():
+                continue
+            partner_on = partner == on_rows[0]
+            if np.array_equal(partner_on[observed], on_value[observed]):
+                out.append(CoupledValue(column, float(value), name, float(on_rows[0])))
     return out
 
 
-def _follower(frame: pd.DataFrame, coupling: CoupledValue, first: np.ndarray) -> CoupledValue:
+def _follower(
+    values: dict[str, np.ndarray], coupling: CoupledValue, first: np.ndarray
+) -> CoupledValue:
     """The coupling oriented so that the column which jumps onto its value follows."""
     reverse = CoupledValue(
         coupling.partner, coupling.partner_value, coupling.column, coupling.value
     )
-    jump = _jump(frame[coupling.column], coupling.value, first)
-    reverse_jump = _jump(frame[coupling.partner], coupling.partner_value, first)
+    jump = _jump(values[coupling.column], coupling.value, first)
+    reverse_jump = _jump(values[coupling.partner], coupling.partner_value, first)
     return coupling if jump >= reverse_jump else reverse
 
 
-def _jump(series: pd.Series, value: float, first: np.ndarray) -> float:
+def _jump(values: np.ndarray, value: float, first: np.ndarray) -> float:
     """Mean distance, in rank (0-1), from the value before a run on `value` to `value`."""
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     ranks = pd.Series(values).rank(pct=True).to_numpy()
     on = values == value
     before_ok = ~first & ~np.isnan(np.r_[np.nan, values[:-1]])
