@@ -137,11 +137,39 @@ def test_loss_history_and_card(fitted):
     assert fitted.card()["lags"] == [1, 2, 24]
 
 
-def test_state_count_chosen_by_bic(weather, schema):
-    model = HiddenMarkovModel(max_states=2, max_iter=3, selection_max_iter=3)
+def test_state_count_chosen_by_bic_then_by_simulated_persistence(weather, schema):
+    by_bic = HiddenMarkovModel(
+        max_states=4, max_iter=3, selection_max_iter=3, check_persistence=False
+    ).fit(weather, schema, seed=0)
+    assert set(by_bic.selection_) == {1, 2, 4}
+    bic_choice = min(by_bic.selection_, key=by_bic.selection_.get)
+    assert by_bic.n_states_ == bic_choice
+    assert by_bic.card()["state_selection_persistence_error"] is None
+    model = HiddenMarkovModel(max_states=4, max_iter=3, selection_max_iter=3)
     model.fit(weather, schema, seed=0)
-    assert set(model.selection_) == {1, 2}
-    assert model.n_states_ == min(model.selection_, key=model.selection_.get)
+    assert model.selection_ == by_bic.selection_
+    errors = model.card()["state_selection_persistence_error"]
+    # every K up to BIC's choice simulated, the one keeping lag-1 autocorrelations best kept
+    assert set(errors) == {k for k in model.selection_ if k <= bic_choice}
+    assert all(0 <= e < 1 for e in errors.values())
+    assert model.n_states_ == min(errors, key=errors.get)
+
+
+def test_lag1_stays_inside_each_sequence_and_skips_missing_steps():
+    rng = np.random.default_rng(0)
+    x = np.zeros(4000)
+    for t in range(1, len(x)):
+        x[t] = 0.8 * x[t - 1] + rng.standard_normal()
+    first = np.zeros(len(x), dtype=bool)
+    first[[0, 2000]] = True
+    # the second sequence is shifted far away: a pair across the boundary would show
+    shifted = np.where(np.arange(len(x)) >= 2000, x + 100, x)
+    holes = shifted.copy()
+    holes[::7] = np.nan
+    scores = np.column_stack([shifted, holes, np.ones(len(x))])
+    lag1 = hmm._lag1(scores, first)
+    assert lag1[0] == pytest.approx(0.8, abs=0.03) and lag1[1] == pytest.approx(0.8, abs=0.03)
+    assert np.isnan(lag1[2])  # no spread, no correlation
 
 
 def test_single_series_without_a_sequence_key(weather):
