@@ -125,3 +125,22 @@ def test_the_rule_puts_the_value_back_where_the_partner_is_on_its_value():
     # a missing direction stays missing; an unknown speed sets nothing
     np.testing.assert_array_equal(out["wind_dir"], [0.0, 210.0, np.nan, 40.0])
     assert calm.rows(frame).tolist() == [True, False, True, False]
+
+
+def test_a_follower_leads_no_other_column():
+    """Three columns on 0 together: each follows at most one partner and no follower is
+    anyone's partner, so putting values back never depends on the order of the rules."""
+    rng = np.random.default_rng(0)
+    speed = np.round(np.clip(10 * np.sin(np.arange(400) / 8.0) + 3, 0, None))  # dies down
+    calm = speed == 0
+    frame = pd.DataFrame({
+        "speed": speed,
+        "dir_a": np.where(calm, 0.0, rng.integers(1, 36, 400) * 10.0),
+        "dir_b": np.where(calm, 0.0, rng.integers(1, 36, 400) * 10.0),
+    })
+    assert calm.sum() >= 20
+    couplings = find_coupled_values(frame, list(frame.columns), _first_rows(frame))
+    followers = [c.column for c in couplings]
+    assert len(followers) == len(set(followers)) >= 1
+    assert not set(followers) & {c.partner for c in couplings}
+    assert set(followers) <= {"dir_a", "dir_b"}  # the speed dies down to 0: it leads

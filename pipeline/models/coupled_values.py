@@ -63,8 +63,10 @@ def find_coupled_values(
                 found[pair] = _follower(values, coupling, first)
     couplings: list[CoupledValue] = []
     for coupling in found.values():
-        taken = {c.column for c in couplings} | {c.partner for c in couplings}
-        if coupling.column not in taken:
+        followers = {c.column for c in couplings}
+        if coupling.column not in followers | {c.partner for c in couplings} and (
+            coupling.partner not in followers
+        ):
             couplings.append(coupling)
     return couplings
 
