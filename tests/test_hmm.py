@@ -155,19 +155,28 @@ def test_state_count_chosen_by_bic_then_by_simulated_persistence(weather, schema
     assert model.n_states_ == min(errors, key=errors.get)
 
 
-def test_lag1_stays_inside_each_sequence_and_skips_missing_steps():
+def test_persistence_criterion_stays_inside_each_sequence_and_skips_missing_steps():
+    """The K check's lag-1 (`_value_lag1`): ranks, per sequence, missing steps skipped."""
+    from types import SimpleNamespace
+
     rng = np.random.default_rng(0)
     x = np.zeros(4000)
     for t in range(1, len(x)):
         x[t] = 0.8 * x[t - 1] + rng.standard_normal()
-    first = np.zeros(len(x), dtype=bool)
-    first[[0, 2000]] = True
     # the second sequence is shifted far away: a pair across the boundary would show
     shifted = np.where(np.arange(len(x)) >= 2000, x + 100, x)
     holes = shifted.copy()
     holes[::7] = np.nan
-    scores = np.column_stack([shifted, holes, np.ones(len(x))])
-    lag1 = hmm._lag1(scores, first)
+    frame = pd.DataFrame({
+        "s": np.repeat(["a", "b"], 2000), "t": np.tile(np.arange(2000), 2),
+        "shifted": shifted, "holes": holes, "flat": np.ones(len(x)),
+    })
+    model = HiddenMarkovModel()
+    model.schema = detect_schema(frame, "ar1", sequence_key="s", sequence_index="t")
+    model._codec = SimpleNamespace(numeric=[
+        SimpleNamespace(name=c, is_datetime=False) for c in ("shifted", "holes", "flat")
+    ])
+    lag1 = model._value_lag1(frame)
     assert lag1[0] == pytest.approx(0.8, abs=0.03) and lag1[1] == pytest.approx(0.8, abs=0.03)
     assert np.isnan(lag1[2])  # no spread, no correlation
 
@@ -366,7 +375,7 @@ def test_a_gap_column_is_snapped_after_its_anchor():
     model._derived = [DerivedColumn(1, [0], np.zeros(1), np.ones(1), np.zeros(4), 0.0, 0, 1, 1)]
     model._pairs = [OrderedPair(low="a", high="b", gap_column="a")]
     train = pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [1.0, 2.0, 3.0]})
-    assert list(model._value_grids(train)) == ["b", "a"]
+    assert list(model._value_grids(train, {})) == ["b", "a"]
 
 
 def test_moving_average_restarts_with_each_sequence():

@@ -80,6 +80,7 @@ from pipeline.timeseries import (
     sequence_ids,
     sequence_positions,
 )
+from pipeline.validation.sequence_metrics import mean_autocorrelation
 
 log = logging.getLogger(__name__)
 
@@ -431,7 +432,6 @@ class _IndexModel:
 @dataclass
 class _Data:
     x: np.ndarray  # (N, d) continuous scores, NaN where missing or on a point mass
-    full: np.ndarray  # (N, d) scores of every value (a point mass at its edge), NaN if missing
     observed: np.ndarray  # (N, d) x is not NaN: the Gaussian sees this value
     lagged: np.ndarray  # (N, n_lags * d + f [+ d]) last observed value at or before t - lag;
     # then the value at t - 1 of each of the f sparse columns where observed, else 0 (`_fresh`);
@@ -485,29 +485,6 @@ def _moving_average(x: np.ndarray, first: np.ndarray, decay: float) -> np.ndarra
     for start, stop in zip(starts, np.r_[starts[1:], len(x)]):
         seg = x[start:stop]
         out[start:stop] = lfilter([1 - decay], [1, -decay], seg, axis=0, zi=decay * seg[:1])[0]
-    return out
-
-
-def _lag1(scores: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """(d,) lag-1 autocorrelation of each column over the steps whose value and the one
-    before it in the same sequence are known, each sequence's pairs centred on their own
-    means: a level that differs between sequences is no persistence (NaN: too few pairs or
-    no spread)."""
-    out = np.full(scores.shape[1], np.nan)
-    seq = (np.cumsum(first) - 1)[1:]
-    same = ~first[1:]
-    for j in range(scores.shape[1]):
-        now, before = scores[1:, j], scores[:-1, j]
-        ok = same & ~np.isnan(now) & ~np.isnan(before)
-        if ok.sum() < 3:
-            continue
-        ids = seq[ok]
-        counts = np.maximum(np.bincount(ids), 1)
-        a = now[ok] - (np.bincount(ids, now[ok]) / counts)[ids]
-        b = before[ok] - (np.bincount(ids, before[ok]) / counts)[ids]
-        spread = np.sqrt(np.mean(a * a) * np.mean(b * b))
-        if spread > 1e-12:
-            out[j] = float(np.mean(a * b) / spread)
     return out
 
 
@@ -1150,7 +1127,7 @@ class HiddenMarkovModel(Synthesizer):
         self._key_labels = self._public_keys(schema)
         data = self._arrays(ordered, schema, seq, heads, hidden)
         self._derived = self._find_derived(ordered, data) if settings["derive"] else []
-        self._grids = self._value_grids(train)
+        self._grids = self._value_grids(original, hidden)
         settings["_channel_sizes"] = self._codec.channel_sizes
         settings["_context_sizes"] = [
             self._contexts.size(j, size) for j, size in enumerate(self._codec.channel_sizes)
@@ -1199,13 +1176,17 @@ class HiddenMarkovModel(Synthesizer):
         self._first_chol = np.linalg.cholesky(params.first_cov) if has_numeric else params.ar_cov
 
     @staticmethod
-    def _find_pairs(ordered: pd.DataFrame, schema: DatasetSchema) -> list[OrderedPair]:
-        columns = [
+    def _varying_numeric(ordered: pd.DataFrame, schema: DatasetSchema) -> list[str]:
+        """The plain numeric columns that vary within a sequence: candidates for relations."""
+        return [
             c.name for c in schema.columns
             if c.name in ordered.columns and c.role == Role.numerical and not c.static
             and not c.derived_from_index and c.name != schema.sequence_index
         ]
-        pairs = find_ordered_pairs(ordered, columns)
+
+    @classmethod
+    def _find_pairs(cls, ordered: pd.DataFrame, schema: DatasetSchema) -> list[OrderedPair]:
+        pairs = find_ordered_pairs(ordered, cls._varying_numeric(ordered, schema))
         for pair in pairs:
             log.info(
                 "hmm: %s <= %s on every row: %s is modelled as the gap", pair.low, pair.high,
@@ -1218,12 +1199,7 @@ class HiddenMarkovModel(Synthesizer):
     ) -> list[CoupledValue]:
         # a gap column holds gaps here but values in the output, where the rule is applied
         gaps = {p.gap_column for p in self._pairs}
-        columns = [
-            c.name for c in schema.columns
-            if c.name in ordered.columns and c.role == Role.numerical and not c.static
-            and not c.derived_from_index and c.name != schema.sequence_index
-            and c.name not in gaps
-        ]
+        columns = [c for c in self._varying_numeric(ordered, schema) if c not in gaps]
         couplings = find_coupled_values(ordered, columns, first)
         for c in couplings:
             log.info(
@@ -1232,9 +1208,12 @@ class HiddenMarkovModel(Synthesizer):
             )
         return couplings
 
-    def _value_grids(self, train: pd.DataFrame) -> dict[str, np.ndarray]:
-        """The real values of each varying numeric column when they are few: sampled values
-        are snapped onto them.
+    def _value_grids(
+        self, real: pd.DataFrame, hidden: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """The real values of each varying numeric column when they are few, leaving out the
+        rows a rule sets (`hidden`, row-aligned with `real`): sampled values are snapped onto
+        them.
 
         Why: a score mapped back through the quantile knots lands between two real values
         when it falls between their probability ranges, and a computed column (a gap's, a
@@ -1246,9 +1225,8 @@ class HiddenMarkovModel(Synthesizer):
         names = [col.name for col in self._codec.numeric if not col.is_datetime]
         grids = {}
         # gap columns last: each is snapped inside the bound of its anchor, which must be final
-        hidden = {c.column: c.rows(train) for c in getattr(self, "_couplings", [])}
         for name in sorted(names, key=lambda name: (name in gaps, name)):
-            values = pd.to_numeric(train[name], errors="coerce")
+            values = pd.to_numeric(real[name], errors="coerce")
             if name in hidden:  # the rule's value is not one to snap onto
                 values = values[~hidden[name]]
             values = values.dropna().unique()
@@ -1475,7 +1453,7 @@ class HiddenMarkovModel(Synthesizer):
             average = _moving_average(now, first, self._memory)
             lagged.append(np.vstack([np.zeros((1, full.shape[1])), average[:-1]]) * ~first[:, None])
         return _Data(
-            x=x, full=full, observed=observed,
+            x=x, observed=observed,
             lagged=np.hstack(lagged) if lagged else np.zeros((n, 0)),
             feats=self._index.features(index_numbers), first=first,
             tokens=token_arr, contexts=contexts, seq=seq,
@@ -1505,7 +1483,7 @@ class HiddenMarkovModel(Synthesizer):
         grid = [k for k in STATE_GRID if k <= settings["max_states"]]
         bic: dict[int, float] = {}
         fitted: dict[int, _Params] = {}
-        best_k, best, worse = grid[0], None, 0
+        best_k, worse = grid[0], 0
         for k in grid:
             params = _initial_params(data, k, seed, z_step, z_first, settings)
             params, loglik, _ = _run_em(
@@ -1516,8 +1494,8 @@ class HiddenMarkovModel(Synthesizer):
             bic[k] = round(float(-2 * loglik + n_free * np.log(data.n_rows)), 1)
             log.info("hmm: K=%d BIC %.1f", k, bic[k])
             fitted[k] = params
-            if best is None or bic[k] < bic[best_k]:
-                best_k, best, worse = k, params, 0
+            if k == grid[0] or bic[k] < bic[best_k]:
+                best_k, worse = k, 0
             else:
                 worse += 1
                 if worse == 2:
@@ -1548,15 +1526,16 @@ class HiddenMarkovModel(Synthesizer):
         return float(np.nanmean(gaps)) if np.isfinite(gaps).any() else 0.0
 
     def _value_lag1(self, frame: pd.DataFrame) -> np.ndarray:
-        """(d,) lag-1 autocorrelation within sequences of each numeric column's values, as
-        ranks: one outlier (nyc_weather's 1048 mph wind, which a simulation may draw or not)
-        swayed the Pearson gap of wind speed between 0.1 and 0.6 from one K to the next."""
+        """(d,) lag-1 autocorrelation of each numeric column's values as ranks, within each
+        sequence and averaged over them (`mean_autocorrelation`, the reported metric). Ranks:
+        one outlier (nyc_weather's 1048 mph wind, which a simulation may draw or not) swayed
+        the Pearson gap of wind speed between 0.1 and 0.6 from one K to the next."""
+        schema = self._fitted_schema()
         columns = [col.name for col in self._codec.numeric if not col.is_datetime]
-        ranks = np.column_stack([
-            pd.Series(_numbers(frame[c], False)).rank().to_numpy() for c in columns
-        ]) if columns else np.zeros((len(frame), 0))
-        seq = sequence_ids(frame, self._fitted_schema())
-        return _lag1(ranks, np.r_[True, seq[1:] != seq[:-1]])
+        ranked = frame.copy()
+        for c in columns:
+            ranked[c] = pd.Series(_numbers(frame[c], False), index=frame.index).rank()
+        return np.array([mean_autocorrelation(ranked, schema, c, 1) for c in columns])
 
     # --- sampling -----------------------------------------------------------------------------
     def _sample(self, n: int, rng: np.random.Generator, conditions: dict[str, Any]) -> pd.DataFrame:
