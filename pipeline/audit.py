@@ -11,6 +11,7 @@ from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.ingest import read_source
+from pipeline.names import check_dataset_name
 from pipeline.publish import write_text_atomic
 from pipeline.schema import enforce_schema, load_or_detect_schema
 from pipeline.split import split_train_holdout
@@ -32,6 +33,7 @@ def audit(
     from pipeline.report import render_report
     from pipeline.validation.validate import validate_synthetic
 
+    check_dataset_name(name)  # before anything is read or written under the name
     real_frame, _ = read_source(real)
     schema, _ = load_or_detect_schema(real_frame, Path(schema_dir) / f"{name}.yaml", name)
     real_frame = enforce_schema(real_frame, schema, what=f"real file {real}")

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import PipelineError
 
+# Telemetry stays off however `synth` is started (the Makefile exports the same values); a
+# value the user set wins. Prefect and GX read these when first imported.
+ENV_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "False",
+}
 EXIT_USER_ERROR = 2
 EXIT_VALIDATION_FAILED = 3
 DEMO_NAME = "student_placements"
@@ -92,7 +100,14 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
                         help="run fits and shards on an existing Dask cluster (tcp://host:8786)")
 
 
+def apply_env_defaults() -> None:
+    """Set ENV_DEFAULTS where the environment does not say otherwise."""
+    for key, value in ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
 def main(argv: list[str] | None = None) -> int:
+    apply_env_defaults()
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
@@ -224,6 +239,9 @@ def check_local_source(source: str) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from pipeline.names import check_dataset_name
+
+    check_dataset_name(args.name, where="--name")
     from pipeline.audit import audit
 
     outcome = audit(

@@ -5,7 +5,6 @@ One pydantic model validates CLI flags, YAML job files and Prefect flow paramete
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from pipeline.errors import PipelineError
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+from pipeline.names import name_problem
 
 
 class JobConfig(BaseModel):
@@ -52,8 +50,9 @@ class JobConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not NAME.match(value):
-            raise ValueError("use letters, digits, '_', '-' or '.' (at most 64), no spaces")
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("models", mode="before")

@@ -36,6 +36,9 @@ DATE_FORMATS = (
     "%Y/%m/%d",
 )
 PARQUET_MAGIC = b"PAR1"
+# Latin-1 and Windows' cp1252 differ only in these bytes: control characters in Latin-1 (never
+# in real text), the euro sign and curly quotes in cp1252.
+CP1252_ONLY_BYTES = re.compile(rb"[\x80-\x9f]")
 
 
 class IngestReport(BaseModel):
@@ -51,9 +54,15 @@ class IngestReport(BaseModel):
     dates: dict[str, str] = Field(default_factory=dict)
     booleans: list[str] = Field(default_factory=list)
     timezone_to_utc: list[str] = Field(default_factory=list)
+    # the text encoding a CSV was decoded with (None for Parquet)
+    encoding: str | None = None
+    # columns in which every value is missing: kept all missing, never modelled
+    empty: list[str] = Field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"{self.rows} rows x {self.columns} columns"]
+        if self.encoding not in (None, "utf-8"):
+            parts.append(f"decoded as {self.encoding} (not valid UTF-8)")
         if self.trimmed:
             parts.append(f"trimmed spaces in {len(self.trimmed)} column(s)")
         if self.missing_markers:
@@ -65,6 +74,10 @@ class IngestReport(BaseModel):
             parts.append(f"dates parsed: {', '.join(self.dates)}")
         if self.booleans:
             parts.append(f"booleans parsed: {', '.join(self.booleans)}")
+        if self.empty:
+            parts.append(
+                f"no values at all in {', '.join(self.empty)} (kept all missing, not modelled)"
+            )
         return "; ".join(parts)
 
 
@@ -75,7 +88,7 @@ def read_source(source: str | Path) -> tuple[pd.DataFrame, IngestReport]:
     fingerprint = "sha256:" + hashlib.sha256(raw).hexdigest()
     if not raw.strip():
         raise PipelineError(f"{source} is empty; give a CSV with a header row and data rows")
-    frame = _parse(raw, source)
+    frame, encoding = _parse(raw, source)
     if frame.shape[1] == 0:
         raise PipelineError(f"{source} has no columns; is it a CSV with a header row?")
     if frame.empty:
@@ -84,7 +97,11 @@ def read_source(source: str | Path) -> tuple[pd.DataFrame, IngestReport]:
         )
     frame.columns = _clean_column_names(frame.columns, source)
     report = IngestReport(
-        source=source, fingerprint=fingerprint, rows=len(frame), columns=frame.shape[1]
+        source=source,
+        fingerprint=fingerprint,
+        rows=len(frame),
+        columns=frame.shape[1],
+        encoding=encoding,
     )
     return normalise(frame, report), report
 
@@ -113,17 +130,15 @@ def _read_bytes(source: str) -> bytes:
     # Other OSErrors (connection resets, timeouts) may pass: the flow's task retries them.
 
 
-def _parse(raw: bytes, source: str) -> pd.DataFrame:
+def _parse(raw: bytes, source: str) -> tuple[pd.DataFrame, str | None]:
+    """The frame and the text encoding it was decoded with (None for Parquet)."""
     if raw[:4] == PARQUET_MAGIC:
-        return _parse_parquet(raw, source)
+        return _parse_parquet(raw, source), None
     if b"\x00" in raw[:4096]:
         raise PipelineError(
             f"{source} is neither CSV nor Parquet (it looks binary); give a .csv or .parquet file"
         )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")  # old exports; every byte decodes, nothing is lost
+    text, encoding = _decode(raw)
     try:
         frame = pd.read_csv(
             io.StringIO(text), dtype=str, keep_default_na=False, sep=_delimiter(text)
@@ -135,7 +150,21 @@ def _parse(raw: bytes, source: str) -> pd.DataFrame:
             f"{source} does not look tabular (one column, no delimiter found); "
             "give a CSV with a header row, or a Parquet file"
         )
-    return frame
+    return frame, encoding
+
+
+def _decode(raw: bytes) -> tuple[str, str]:
+    """The text and its encoding: UTF-8 (a BOM dropped) if valid, else cp1252 or Latin-1."""
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if CP1252_ONLY_BYTES.search(raw):
+        try:
+            return raw.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            pass  # five bytes cp1252 leaves undefined; Latin-1 keeps them as they are
+    return raw.decode("latin-1"), "latin-1"
 
 
 def _delimiter(text: str) -> str:
@@ -189,6 +218,8 @@ def normalise(frame: pd.DataFrame, report: IngestReport) -> pd.DataFrame:
         series = frame[col]
         if series.dtype == object:
             series = _normalise_text(series, col, report)
+        if series.isna().all():
+            report.empty.append(col)
         out[col] = series
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 

