@@ -8,8 +8,8 @@ from typing import Any
 
 from pipeline.publish import write_text_atomic
 
-KEY_METRICS = ("column_shapes", "column_pair_trends", "detection_auc", "exact_copy_excess",
-               "dcr_close_rate_excess", "dcr_share_excess_low", "mia_auc_low")
+KEY_METRICS = ("column_shapes", "column_pair_trends", "detection_auc", "exact_copy_rate",
+               "exact_copy_p_value", "near_copy_p_value", "dcr_share_p_value", "mia_p_value")
 
 
 def announce(summary: dict[str, Any]) -> None:

@@ -134,7 +134,8 @@ def validate(synthetic, train, holdout, schema, model: str, run_id: str, job: Jo
     return validate_synthetic(
         synthetic, train, holdout, schema, model=model, run_id=run_id, gx_dir=job.gx_dir,
         threshold_overrides=job.thresholds, target=job.target, seed=job.seed,
-        exchangeable_holdout=holdout_is_exchangeable(split_method))
+        exchangeable_holdout=holdout_is_exchangeable(split_method),
+        quasi_identifiers=job.quasi_identifiers)
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_user_error,
@@ -245,7 +246,8 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         dataset=job.name, model=model, run_id=run_id, verdict=result.verdict,
         reasons=result.reasons, metric_rows=result.metric_rows(), real=train,
         synthetic=checked, schema=schema, split_method=split_method,
-        distances=result.distances, loss_history=synthesizer.loss_history,
+        distances=result.distances, findings=result.findings,
+        loss_history=synthesizer.loss_history,
         failed_expectations=result.failed_expectations, lineage=lineage)
     manifest = finish(staging, result, html, lineage, job, run_id)
     return {

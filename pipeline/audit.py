@@ -64,7 +64,8 @@ def audit(
         dataset=name, model=f"audit of {synthetic}", run_id=run_id, verdict=result.verdict,
         reasons=result.reasons, metric_rows=result.metric_rows(), real=reference,
         synthetic=synthetic_frame, schema=schema, split_method=split_method,
-        distances=result.distances, failed_expectations=result.failed_expectations,
+        distances=result.distances, findings=result.findings,
+        failed_expectations=result.failed_expectations,
     )
     report = Path(output_dir) / "audits" / name / f"{run_id}.html"
     write_text_atomic(report, html)

@@ -29,6 +29,10 @@ class JobConfig(BaseModel):
     seed: int = Field(default=0, ge=0)
     holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
     target: str | None = Field(default=None, description="column for the ML-utility metric")
+    quasi_identifiers: list[str] | None = Field(
+        default=None,
+        description="columns an attacker may know of a person (singling-out test); "
+        "default: the low-cardinality columns")
     sequence_key: str | None = None
     sequence_index: str | None = None
     model_params: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -32,6 +32,7 @@ def render_report(
     loss_history: list[dict[str, float]] | None = None,
     failed_expectations: list[dict[str, Any]] | None = None,
     lineage: dict[str, Any] | None = None,
+    findings: list[str] | None = None,
 ) -> str:
     import matplotlib
 
@@ -40,6 +41,8 @@ def render_report(
         _header(dataset, model, run_id, verdict, reasons, split_method),
         _metrics_table(metric_rows),
         _failed_table(failed_expectations or []),
+        _section("Privacy in words", "<ul>" + "".join(
+            f"<li>{html.escape(f)}</li>" for f in findings) + "</ul>") if findings else "",
         _section(
             "Column distributions: real (train) vs synthetic",
             _column_plots(real, synthetic, schema),

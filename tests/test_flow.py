@@ -84,12 +84,12 @@ def test_privacy_failure_is_quarantined_and_fails_the_run(in_project, capsys):
     source = cli.write_demo_data(Path("data"))
     job = {"name": "strict", "source": str(source), "models": ["gaussian_copula"],
            # an impossible privacy bound: every model must fail it
-           "thresholds": {"mia_auc_low": {"max_value": 0.0}}}
+           "thresholds": {"mia_p_value": {"min_value": 1.01}}}
     Path("strict.yaml").write_text(yaml.safe_dump(job))
     code = cli.main(["run", "strict.yaml"])
     captured = capsys.readouterr()
     assert code == cli.EXIT_VALIDATION_FAILED
-    assert "QUARANTINE" in captured.out and "mia_auc_low" in captured.err
+    assert "QUARANTINE" in captured.out and "mia_p_value" in captured.err
     assert list((in_project / "data/quarantine/strict").rglob("part-00000.parquet"))
     assert not (in_project / "data/published/strict").exists()
 

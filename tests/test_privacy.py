@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.schema import detect_schema, enforce_schema
-from pipeline.validation import privacy
+from pipeline.validation import attacks, evidence, privacy, record_matches
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +97,69 @@ def test_unequal_sizes_set_the_expected_share(placements):
 
 
 def test_risk_interval_by_hand():
-    centre, half = privacy._wilson(0, 10)
+    centre, half = attacks.wilson(0, 10)
     # Wilson at 95 %: upper bound of 0/10 is z^2 / (n + z^2) = 0.2775
     assert centre + half == pytest.approx(1.959964**2 / (10 + 1.959964**2), rel=1e-5)
-    same = privacy._risk(30, 30, 100)
+    same = attacks.risk(30, 30, 100)
     assert same["risk"] == pytest.approx(0.0) and same["risk_ci_low"] < 0 < same["risk_ci_high"]
+
+
+def test_a_tie_goes_to_train_by_the_tied_records_not_the_pooled_sizes():
+    """A query equal to 2 training and 1 holdout record is a training row's neighbour with
+    odds 2/3, whatever the sizes of train and holdout (pooled odds here would be 100/110)."""
+    train = pd.DataFrame({"c": ["a"] * 2 + ["b"] * 98})
+    holdout = pd.DataFrame({"c": ["a"] + ["z"] * 9})
+    schema = detect_schema(pd.concat([train, holdout]), "ties")
+    synthetic = pd.DataFrame({"c": ["a"] * 3000})
+    near = privacy.dcr(train, synthetic, holdout, schema, seed=0)
+    assert near["n_ties"] == 3000
+    assert near["share"] == pytest.approx(2 / 3, abs=0.03)
+
+
+def test_near_copies_by_hand():
+    """Five fields allow one difference; numbers match within about 2 %, categories exactly."""
+    train = pd.DataFrame({"x": [100.0, 500.0, 900.0], "y": [1.0, 2.0, 3.0],
+                          "a": ["p", "q", "r"], "b": ["s", "t", "u"], "c": ["v", "w", "v"]})
+    schema = detect_schema(train, "near_hand")
+    synthetic = pd.DataFrame({
+        "x": [101.0, 500.0, 700.0, 900.0], "y": [1.0, 2.0, 2.5, 3.0],
+        "a": ["p", "zz", "q", "zz"], "b": ["s", "t", "t", "zz"], "c": ["v", "w", "w", "v"]})
+    holdout = synthetic.iloc[:0]
+    found = record_matches.near_copies(train, synthetic, holdout, schema,
+                                       ["x", "y", "a", "b", "c"], seed=0)
+    assert found["allowed_differences"] == 1
+    # row 0: equal but a 1 % nudge; row 1: one category off; row 2: two fields off
+    # (x is 40 % away, a differs); row 3: two categories off
+    assert found["n_near"] == [1, 2]
+    assert found["n_checked"] == 4
+
+
+def test_singling_out_counts_unique_quasi_identifier_combinations(placements):
+    schema, train, holdout = placements
+    rare = privacy.singling_out_rate(train, train, holdout, schema)
+    assert "gender" in rare["quasi_identifiers"] and "mba_perc" not in rare["quasi_identifiers"]
+    # train against itself: exactly its unique combinations are singled out
+    assert rare["rate"] == pytest.approx(rare["unique_training_share"])
+
+
+def test_quasi_identifiers_can_be_chosen_and_are_checked(placements):
+    schema, train, holdout = placements
+    chosen = privacy.singling_out_rate(train, train, holdout, schema, ["gender", "degree_type"])
+    assert chosen["quasi_identifiers"] == ["gender", "degree_type"]
+    with pytest.raises(PipelineError, match="not modelled columns"):
+        privacy.singling_out_rate(train, train, holdout, schema, ["shoe_size"])
+
+
+def test_evidence_tests_by_hand():
+    # 30 copies in 1,000 rows against 1 in 1,000 holdout rows is a leak; 2 against 1 is not
+    assert evidence.count_excess_p_value(30, 1000, 1, 1000) < 1e-6
+    assert evidence.count_excess_p_value(2, 1000, 1, 1000) > 0.3
+    assert evidence.share_p_value(500, 1000, 0.5) > 0.4
+    assert evidence.auc_p_value(0.5, 1000, 1000, 0.55) > 0.99
+    # an attack no better than its control shows no risk; a far better one does
+    assert evidence.risk_p_value(300, 300, 1000, 0.05) > 0.9
+    assert evidence.risk_p_value(600, 300, 1000, 0.05) < 1e-6
+    assert evidence.corrected_minimum([0.01, 0.5, 0.9]) == pytest.approx(0.03)
 
 
 def test_missing_modelled_column_is_refused(placements):
@@ -137,8 +195,11 @@ def test_ten_percent_leak_is_flagged(leak_results):
     assert leak["dcr_zero_rate"] >= 0.10 > 0.005 > honest["dcr_zero_rate"]
     # DCR share: equal train/holdout sizes -> 0.5 expected; a 10 % leak adds about 0.05
     assert honest["dcr_share_expected"] == 0.5
-    assert abs(honest["dcr_share_excess"]) < 0.05 and honest["dcr_p_value"] > 0.01
-    assert leak["dcr_share_excess"] > 0.05 and leak["dcr_p_value"] < 0.001
+    assert abs(honest["dcr_share_excess"]) < 0.05 and honest["dcr_share_p_value"] > 0.01
+    assert leak["dcr_share_excess"] > 0.05 and leak["dcr_share_p_value"] < 0.001
+    # every record-level test sees the copies; none sees anything in the honest set
+    for test in ("exact_copy", "near_copy", "dcr_close"):
+        assert leak[f"{test}_p_value"] < 1e-6 and honest[f"{test}_p_value"] > 0.01
     # NNDR: copied rows sit on one training record
     assert leak["nndr_synthetic_p5"] == 0.0 < honest["nndr_synthetic_p5"]
     # membership inference: 10 % of the members are found at distance 0
@@ -152,8 +213,9 @@ def test_ten_percent_leak_is_flagged(leak_results):
 def test_privacy_metrics_table_shape(leak_results):
     values, seconds = leak_results["honest"], leak_results["seconds"]
     assert all(isinstance(v, float) and np.isfinite(v) for v in values.values())
-    assert {"exact_copy", "dcr", "nndr", "mia", "attribute_inference", "linkability"} <= set(
-        seconds)
+    assert {"exact_copy", "near_copy", "singling_out", "dcr", "nndr", "mia",
+            "attribute_inference", "linkability"} <= set(seconds)
+    assert all(0 <= values[name] <= 1 for name in values if name.endswith("_p_value"))
     distances = leak_results["distances"]
     assert set(distances) == {"synthetic_to_train", "synthetic_to_holdout", "holdout_to_train"}
 
@@ -168,6 +230,6 @@ def test_gaussian_copula_output_looks_private(adult):
     train, holdout = sample.iloc[:4000], sample.iloc[4000:].reset_index(drop=True)
     synthetic = registry.create("gaussian_copula").fit(train, schema, seed=0).sample(4000, seed=1)
     values, _, _ = privacy.privacy_metrics(train, synthetic, holdout, schema, seed=0)
-    assert values["exact_copy_excess"] < 0.005
+    assert values["exact_copy_excess"] < 0.005 and values["near_copy_p_value"] > 0.01
     assert values["dcr_share_excess"] < 0.05
     assert values["mia_auc"] < 0.53

@@ -273,9 +273,12 @@ def test_privacy_gates_follow_the_kind_of_holdout():
     entities = resolve_thresholds({}, time_series=True)
     tails = resolve_thresholds({}, time_series=True, exchangeable_holdout=False)
     privacy = {name for name, t in tabular.items() if t.kind == "privacy"}
-    assert "dcr_share_excess_low" in privacy
-    assert {n for n, t in entities.items() if t.kind == "privacy"} == privacy - {
-        "dcr_share_excess_low"}
-    assert {n for n, t in tails.items() if t.kind == "privacy"} == {"exact_copy_excess"}
+    row_level = {"dcr_share_p_value", "near_copy_p_value", "singling_out_p_value"}
+    assert row_level <= privacy
+    assert {n for n, t in entities.items() if t.kind == "privacy"} == privacy - row_level
+    assert {n for n, t in tails.items() if t.kind == "privacy"} == {"exact_copy_p_value"}
+    # the family-wise level is split over the tests actually gated
+    assert tails["exact_copy_p_value"].min_value == pytest.approx(
+        len(privacy) * tabular["exact_copy_p_value"].min_value)
     assert not holdout_is_exchangeable("sequence tails: last 20% of each of 3 sequences")
     assert holdout_is_exchangeable("whole sequences: 20 of 100 entities held out (seed 0)")

@@ -56,7 +56,10 @@ def test_a_ten_percent_copy_leak_fails_and_honest_output_does_not(adult_split, t
     assert not [r for r in honest_result.reasons if r.startswith("privacy")]
     assert leak_result.verdict == "fail"
     failed = {f["column"] for f in leak_result.failed_expectations if f["kind"] == "privacy"}
-    assert {"exact_copy_excess", "dcr_close_rate_excess"} <= failed
+    assert {"exact_copy_p_value", "dcr_close_p_value"} <= failed
+    # the report says it in words, naming the share copied and the worst-inferred column
+    words = " ".join(leak_result.findings)
+    assert "exact copies of a training record (10." in words and "Guessing" in words
     assert (tmp_path / "gx/expectations/adult_small/metrics.json").exists()
 
 
@@ -66,10 +69,10 @@ def test_near_copies_that_exact_matching_misses_still_fail(adult_split, tmp_path
     n = int(len(near) * 0.10)
     near.loc[: n - 1, "fnlwgt"] = near.loc[: n - 1, "fnlwgt"] + 7  # nudge one value
     result = _validate(near, adult_split, tmp_path)
-    assert result.metrics["exact_copy_excess"] < 0.01
+    assert result.metrics["exact_copy_rate"] < 0.01
     assert result.verdict == "fail"
     failed = {f["column"] for f in result.failed_expectations if f["kind"] == "privacy"}
-    assert "dcr_close_rate_excess" in failed
+    assert {"near_copy_p_value", "dcr_close_p_value"} <= failed
 
 
 def test_thresholds_can_be_overridden_per_job(adult_split, tmp_path):
@@ -104,7 +107,7 @@ def test_audit_of_an_external_file(adult_path, in_project, capsys):
                      "--name", "adult_audit"])
     out = capsys.readouterr().out
     assert code == cli.EXIT_VALIDATION_FAILED
-    assert "verdict: FAIL" in out and "exact_copy_excess" in out
+    assert "verdict: FAIL" in out and "exact_copy_p_value" in out
     report = in_project / "data/audits/adult_audit/audit-copied.html"
     assert report.exists()
 

@@ -23,6 +23,8 @@ DISCRETE = (Role.categorical, Role.boolean)
 MAX_MODEL_CATEGORIES = 250
 # Entries in one block of the (queries x reference) score matrix: 32 MB of float32.
 BLOCK_ENTRIES = 8_000_000
+# Squared distances closer than this are one distance (float64 rounding is ~1e-15 here).
+TIE_TOLERANCE = 1e-9
 
 
 def compared_columns(schema: DatasetSchema, *frames: pd.DataFrame) -> list[str]:
@@ -207,7 +209,8 @@ class DistanceEncoder:
 
     def dims(self, columns: list[str]) -> np.ndarray:
         """Indices of the embedding coordinates that belong to `columns`."""
-        return np.concatenate([np.arange(self.width)[self.blocks[c]] for c in columns])
+        return np.concatenate([np.arange(self.width)[self.blocks[c]] for c in columns]
+                              + [np.empty(0, dtype="int64")])
 
 
 # --- exact nearest-neighbour search ----------------------------------------------------------
@@ -261,6 +264,26 @@ def nearest_index_per_view(
             np.subtract(full, score, out=score)
             found[view][rows] = np.argmin(score, axis=1)
     return found
+
+
+def nearest_with_ties(queries: np.ndarray, reference: np.ndarray, k: int = 1):
+    """Indices of the k nearest reference rows (n, k), and how many reference rows share the
+    nearest distance (n,). In float64, so that rows at equal distances tie exactly and are
+    counted: a tie between a training and a holdout record must be split by their numbers."""
+    k = min(k, len(reference))
+    q = np.column_stack([-2.0 * queries, np.ones(len(queries))])
+    r = np.column_stack([reference, np.einsum("ij,ij->i", reference, reference)])
+    idx = np.empty((len(queries), k), dtype="int64")
+    ties = np.empty(len(queries), dtype="int64")
+    for rows in _row_blocks(len(q), len(r)):
+        score = q[rows] @ r.T
+        best = score.min(axis=1)
+        ties[rows] = np.count_nonzero(score <= best[:, None] + TIE_TOLERANCE, axis=1)
+        for j in range(k):
+            idx[rows, j] = np.argmin(score, axis=1)
+            if j + 1 < k:
+                score[np.arange(len(score)), idx[rows, j]] = np.inf
+    return idx, ties
 
 
 def exact_distances(queries: np.ndarray, reference: np.ndarray, idx: np.ndarray) -> np.ndarray:

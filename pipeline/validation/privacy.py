@@ -1,17 +1,17 @@
 """Privacy metrics: does the synthetic data give away the records it was trained on?
 
-Every metric compares the synthetic data's closeness to the training rows with its closeness to
-holdout rows the model never saw: a generator that learnt the population, not the records, is
-as close to one as to the other. Distances are the mixed-type distance of
-`encoding.DistanceEncoder` (numbers scaled by the training range, a differing category = 1,
-missing handled as its own value), found by exact brute-force search over the FULL train and
-holdout sets; only the synthetic rows checked are subsampled, so copied rows are never missed
-by the search itself.
+Every metric compares the synthetic data's closeness to the training rows with the closeness
+of holdout rows the model never saw: a generator that learnt the population, not the
+records, is as close to one as to the other. Each gated metric is the p-value of a one-sided
+test of that comparison (`evidence.py`), so the gate fails on evidence, not on a fixed margin
+that a small leak in a large table stays under.
 
-The attribute-inference and linkability attacks follow Giomi et al. (2022), "A Unified
-Framework for Quantifying Privacy Risk in Synthetic Data" (the anonymeter paper): the same
-attack is run on training targets and on holdout ("control") targets, and
-risk = (attack rate - control rate) / (1 - control rate), rates with Wilson intervals.
+Record-level tests (`record_matches.py`) count exact copies, near copies (all fields but one
+or two equal) and rows singling out a record unique on its quasi-identifiers. Distance tests
+use the mixed-type distance of `encoding.DistanceEncoder` (numbers scaled by the training
+range, a differing category = 1, missing a value of its own), found by exact search over the
+FULL train and holdout sets; only the synthetic rows checked are subsampled. The
+anonymeter-style attacks are in `attacks.py`.
 """
 
 from __future__ import annotations
@@ -22,49 +22,95 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.schema import DatasetSchema, Role
+from pipeline.errors import PipelineError
+from pipeline.schema import DatasetSchema
+from pipeline.validation import attacks, record_matches
 from pipeline.validation.encoding import (
-    CONTINUOUS,
     DistanceEncoder,
-    canonical_frame,
-    column_values,
     compared_columns,
     exact_distances,
-    nearest_index_per_view,
     nearest_indices,
+    nearest_with_ties,
+)
+from pipeline.validation.evidence import (
+    auc_p_value,
+    corrected_minimum,
+    count_excess_p_value,
+    share_p_value,
 )
 
 MAX_SYNTHETIC_CHECKED = 10_000
 MAX_MIA_RECORDS = 5_000
-N_ATTACKS = 1_000
-CONFIDENCE = 0.95
-# Attribute inference: a numeric guess within 5 % of the true value counts as correct.
-NUMERIC_TOLERANCE = 0.05
 PERCENTILES = (1, 5, 25, 50)
+# The DCR share may exceed its chance value by this much (on the 0..1 excess scale) before it
+# counts as evidence: generalising models sit a little nearer the data they learnt from.
+DCR_SHARE_MARGIN = 0.02
+# Membership inference: an AUC up to 0.5 + this is no more than a weak, population-level signal.
+MIA_MARGIN = 0.05
+# "Close" rows: nearer to a training record than this quantile of holdout rows are.
+CLOSE_QUANTILE = 0.01
 
 
-# --- exact copies --------------------------------------------------------------------------
-def _row_hashes(df: pd.DataFrame, schema: DatasetSchema, columns: list[str]) -> np.ndarray:
-    frame = canonical_frame(df, schema, columns)
-    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+def _fields(schema: DatasetSchema, *frames: pd.DataFrame) -> list[str]:
+    # The time index is shared by every entity (everyone has a 2013-03-01 09:00 reading): it
+    # is no personal attribute, and with a sequence-tail holdout it would make holdout rows
+    # look far from everything for reasons of calendar alone.
+    return [c for c in compared_columns(schema, *frames) if c != schema.sequence_index]
 
 
-def exact_copy_rate(
-    train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, schema: DatasetSchema
-) -> dict:
+# --- record-level matches ------------------------------------------------------------------
+def exact_copy_rate(train, synthetic, holdout, schema: DatasetSchema) -> dict:
     """Share of synthetic rows identical to some training row (modelled columns, missing equals
-    missing), beside the same share for holdout rows: real data's own chance duplicates."""
+    missing), beside the same share for holdout rows: real data's own chance duplicates.
+    `p_value`: one-sided tests that the synthetic share exceeds real data's chance rate
+    (holdout rows and, left out in turn, training rows; see `record_matches`), for copies of
+    any record and of records unique in train (where most rows are common profiles, only the
+    second can see a leak), the smaller p-value corrected for two."""
     columns = compared_columns(schema, train, synthetic, holdout)
-    train_hashes = _row_hashes(train, schema, columns)
-    copied = np.isin(_row_hashes(synthetic, schema, columns), train_hashes)
-    holdout_copied = np.isin(_row_hashes(holdout, schema, columns), train_hashes)
-    rate, baseline = float(copied.mean()), float(holdout_copied.mean())
+    found = record_matches.exact_copies(train, synthetic, holdout, schema, columns)
+    n, n_reference = found["n_synthetic"], found["n_reference"]
+    p_values = [
+        count_excess_p_value(found["n_copies"], n, found["n_reference_copies"], n_reference),
+        count_excess_p_value(found["n_unique_copies"], n, found["n_reference_unique_copies"],
+                             n_reference),
+    ]
+    return {**found, "excess": found["rate"] - found["holdout_rate"],
+            "p_values": p_values, "p_value": corrected_minimum(p_values)}
+
+
+def near_copy_rate(train, synthetic, holdout, schema: DatasetSchema, seed: int = 0) -> dict:
+    """Synthetic rows that pin down one training record on all fields but up to
+    `allowed_differences` (numbers within a small tolerance), against holdout rows. One test
+    per number of differing fields; `p_value` is the smallest, corrected for their number."""
+    columns = _fields(schema, train, synthetic, holdout)
+    found = record_matches.near_copies(train, synthetic, holdout, schema, columns, seed)
+    p_values = [
+        count_excess_p_value(hits, found["n_checked"], reference, found["n_holdout_checked"])
+        for hits, reference in zip(found["n_near"], found["n_holdout_near"], strict=True)
+    ]
+    return {**found, "p_values": p_values, "p_value": corrected_minimum(p_values)}
+
+
+def singling_out_rate(train, synthetic, holdout, schema: DatasetSchema,
+                      quasi_identifiers: list[str] | None = None) -> dict:
+    """Synthetic rows carrying the quasi-identifier combination of exactly one training record,
+    against holdout rows. Default quasi-identifiers: the low-cardinality columns."""
+    columns = _fields(schema, train, synthetic, holdout)
+    if quasi_identifiers is None:
+        qis = record_matches.default_quasi_identifiers(train, schema, columns)
+    else:
+        unknown = [c for c in quasi_identifiers if c not in columns]
+        if unknown:
+            raise PipelineError(
+                f"quasi_identifiers {unknown} are not modelled columns of {schema.name!r}; "
+                f"choose among {columns}")
+        qis = list(quasi_identifiers)
+    found = record_matches.singling_out(train, synthetic, holdout, schema, qis)
     return {
-        "rate": rate,
-        "holdout_rate": baseline,
-        "excess": rate - baseline,
-        "n_copies": int(copied.sum()),
-        "n_synthetic": len(synthetic),
+        **found,
+        "excess": found["rate"] - found["holdout_rate"],
+        "p_value": count_excess_p_value(found["n_singled_out"], found["n_synthetic"],
+                                        found["n_holdout_singled_out"], found["n_holdout"]),
     }
 
 
@@ -80,12 +126,7 @@ class _Space:
 
 
 def _space(train, synthetic, holdout, schema) -> _Space:
-    # The time index is shared by every entity (everyone has a 2013-03-01 09:00 reading): it
-    # is no personal attribute, and with a sequence-tail holdout it would make holdout rows
-    # look far from everything for reasons of calendar alone.
-    columns = [c for c in compared_columns(schema, train, synthetic, holdout)
-               if c != schema.sequence_index]
-    encoder = DistanceEncoder.fit(train, schema, columns)
+    encoder = DistanceEncoder.fit(train, schema, _fields(schema, train, synthetic, holdout))
     return _Space(encoder, *(encoder.transform(df) for df in (train, synthetic, holdout)))
 
 
@@ -96,12 +137,15 @@ def _nearest(queries: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
 
 @dataclass
 class _Neighbourhood:
-    """Nearest-neighbour distances that DCR and NNDR share."""
+    """Nearest-neighbour distances (and how many records tie at the nearest) that DCR and
+    NNDR share."""
 
     n_train: int
     n_holdout: int
     synthetic_to_train: np.ndarray  # (n_checked, 2)
     synthetic_to_holdout: np.ndarray  # (n_checked,)
+    train_ties: np.ndarray  # (n_checked,) training records at the nearest training distance
+    holdout_ties: np.ndarray  # (n_checked,) holdout records at the nearest holdout distance
     holdout_to_train: np.ndarray  # (n_holdout_checked, 2)
 
 
@@ -109,11 +153,15 @@ def _neighbourhood(space: _Space, seed: int, max_synthetic: int) -> _Neighbourho
     rng = np.random.default_rng(seed)
     syn = space.synthetic[_subsample(len(space.synthetic), max_synthetic, rng)]
     hold = space.holdout[_subsample(len(space.holdout), max_synthetic, rng)]
+    to_train, train_ties = nearest_with_ties(syn, space.train, k=2)
+    to_holdout, holdout_ties = nearest_with_ties(syn, space.holdout, k=1)
     return _Neighbourhood(
         n_train=len(space.train),
         n_holdout=len(space.holdout),
-        synthetic_to_train=_nearest(syn, space.train, k=2),
-        synthetic_to_holdout=_nearest(syn, space.holdout, k=1)[:, 0],
+        synthetic_to_train=exact_distances(syn, space.train, to_train),
+        synthetic_to_holdout=exact_distances(syn, space.holdout, to_holdout)[:, 0],
+        train_ties=train_ties,
+        holdout_ties=holdout_ties,
         holdout_to_train=_nearest(hold, space.train, k=2),
     )
 
@@ -123,36 +171,30 @@ def _subsample(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
 
 
 # --- distance to closest record ------------------------------------------------------------
-def dcr(
-    train: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    holdout: pd.DataFrame,
-    schema: DatasetSchema,
-    seed: int,
-    max_synthetic: int = MAX_SYNTHETIC_CHECKED,
-) -> dict:
+def dcr(train, synthetic, holdout, schema: DatasetSchema, seed: int,
+        max_synthetic: int = MAX_SYNTHETIC_CHECKED) -> dict:
     """Distance to closest record, synthetic -> train, against synthetic -> holdout.
 
     `share`: share of the checked synthetic rows whose nearest real record is a training row.
     If the generator's output is as exchangeable with train as with holdout rows, the nearest of
     the pooled n_train + n_holdout records is equally likely to be any of them, so the expected
-    share is n_train / (n_train + n_holdout) (0.5 for equal sizes); ties are split at random in
-    that proportion. `share_excess` rescales to 0 = as expected, 1 = always train, which for a
-    leak is about the share of copied rows. `p_value`: one-sided binomial test of share >
-    expected. Distance arrays for histograms are under `distances`.
+    share is n_train / (n_train + n_holdout) (0.5 for equal sizes). A tie goes to train with
+    the share of tied records that are training records (a tie's own odds, not the pooled
+    ones, which would favour train whenever both sides tie). `share_excess` rescales to
+    0 = as expected, 1 = always train. `p_value`: one-sided test of share_excess >
+    DCR_SHARE_MARGIN. Distance arrays for histograms are under `distances`.
     """
     space = _space(train, synthetic, holdout, schema)
     return _dcr_from(_neighbourhood(space, seed, max_synthetic), seed)
 
 
 def _dcr_from(hood: _Neighbourhood, seed: int) -> dict:
-    from scipy.stats import binomtest
-
     to_train, to_holdout = hood.synthetic_to_train[:, 0], hood.synthetic_to_holdout
     expected = hood.n_train / (hood.n_train + hood.n_holdout)
     ties = to_train == to_holdout
+    train_odds = hood.train_ties / (hood.train_ties + hood.holdout_ties)
     rng = np.random.default_rng(seed)
-    closer = (to_train < to_holdout) | (ties & (rng.random(len(ties)) < expected))
+    closer = (to_train < to_holdout) | (ties & (rng.random(len(ties)) < train_odds))
     n_closer, n = int(closer.sum()), len(closer)
     share = n_closer / n
     holdout_to_train = hood.holdout_to_train[:, 0]
@@ -160,11 +202,8 @@ def _dcr_from(hood: _Neighbourhood, seed: int) -> dict:
         "share": share,
         "expected_share": expected,
         "share_excess": (share - expected) / (1 - expected),
-        "p_value": float(binomtest(n_closer, n, expected, alternative="greater").pvalue),
-        # one-sided 99 % lower bound of the excess: on small data the share is noisy, and a
-        # privacy gate must not fail a model on noise alone
-        "share_excess_low": (_wilson_low(n_closer, n) - expected) / (1 - expected),
-        **_close_rows(to_train, hood.holdout_to_train[:, 0]),
+        "p_value": share_p_value(n_closer, n, expected + DCR_SHARE_MARGIN * (1 - expected)),
+        **_close_rows(to_train, holdout_to_train),
         "n_ties": int(ties.sum()),
         "zero_rate": float(np.mean(to_train == 0)),
         "holdout_zero_rate": float(np.mean(holdout_to_train == 0)),
@@ -184,15 +223,24 @@ def _dcr_from(hood: _Neighbourhood, seed: int) -> dict:
     return result
 
 
+def _close_rows(synthetic_to_train: np.ndarray, holdout_to_train: np.ndarray) -> dict:
+    """Synthetic rows nearer to a training record than the nearest 1 % of holdout rows are,
+    against those holdout rows. Copies and near-copies (values nudged) land there whatever
+    their number; honest output sits no nearer than unseen real rows do."""
+    cutoff = float(np.quantile(holdout_to_train, CLOSE_QUANTILE))
+    n_close = int(np.sum(synthetic_to_train <= cutoff))
+    n_holdout_close = int(np.sum(holdout_to_train <= cutoff))
+    rate = n_close / len(synthetic_to_train)
+    baseline = n_holdout_close / len(holdout_to_train)
+    return {"close_rate": rate, "close_rate_holdout": baseline,
+            "close_rate_excess": rate - baseline,
+            "close_p_value": count_excess_p_value(n_close, len(synthetic_to_train),
+                                                  n_holdout_close, len(holdout_to_train))}
+
+
 # --- nearest-neighbour distance ratio ------------------------------------------------------
-def nndr(
-    train: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    holdout: pd.DataFrame,
-    schema: DatasetSchema,
-    seed: int,
-    max_synthetic: int = MAX_SYNTHETIC_CHECKED,
-) -> dict:
+def nndr(train, synthetic, holdout, schema: DatasetSchema, seed: int,
+         max_synthetic: int = MAX_SYNTHETIC_CHECKED) -> dict:
     """Nearest / second-nearest training-record distance ratio, synthetic rows against holdout
     rows. A ratio near 0 means a row sits on one specific training record; synthetic
     percentiles well below the holdout's mean records are singled out. A row at distance 0 has
@@ -223,18 +271,13 @@ def _nndr_from(hood: _Neighbourhood) -> dict:
 
 
 # --- membership inference ------------------------------------------------------------------
-def membership_inference_auc(
-    train: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    holdout: pd.DataFrame,
-    schema: DatasetSchema,
-    seed: int,
-    max_records: int = MAX_MIA_RECORDS,
-) -> dict:
+def membership_inference_auc(train, synthetic, holdout, schema: DatasetSchema, seed: int,
+                             max_records: int = MAX_MIA_RECORDS) -> dict:
     """Distance-based membership inference: the attacker calls a record a member the closer it
     is to its nearest synthetic record. AUC of that score on equal-sized samples of training
     (members) and holdout (non-members) records; 0.5 = no signal. `tpr_at_1pct_fpr`: members
-    caught when only 1 % of non-members are wrongly accused."""
+    caught when only 1 % of non-members are wrongly accused. `p_value`: one-sided test of
+    AUC > 0.5 + MIA_MARGIN."""
     return _mia_from(_space(train, synthetic, holdout, schema), seed, max_records)
 
 
@@ -248,185 +291,15 @@ def _mia_from(space: _Space, seed: int, max_records: int) -> dict:
     distance = _nearest(np.vstack([members, others]), space.synthetic, k=1)[:, 0]
     labels = np.r_[np.ones(n), np.zeros(n)]
     fpr, tpr, _ = roc_curve(labels, -distance)
+    auc = float(roc_auc_score(labels, -distance))
     return {
-        "auc": float(roc_auc_score(labels, -distance)),
+        "auc": auc,
+        "p_value": auc_p_value(auc, n, n, 0.5 + MIA_MARGIN),
         "tpr_at_1pct_fpr": float(np.interp(0.01, fpr, tpr)),
         "n_members": n,
         "n_non_members": n,
         "member_zero_rate": float(np.mean(distance[:n] == 0)),
         "non_member_zero_rate": float(np.mean(distance[n:] == 0)),
-    }
-
-
-def _close_rows(synthetic_to_train: np.ndarray, holdout_to_train: np.ndarray) -> dict:
-    """Share of synthetic rows nearer to a training record than the nearest 1 % of holdout
-    rows are, minus that 1 % itself. Copies and near-copies (one value nudged) land there
-    whatever their number; honest output sits no nearer than unseen real rows do."""
-    cutoff = float(np.quantile(holdout_to_train, 0.01))
-    baseline = float(np.mean(holdout_to_train <= cutoff))
-    rate = float(np.mean(synthetic_to_train <= cutoff))
-    return {"close_rate": rate, "close_rate_holdout": baseline,
-            "close_rate_excess": rate - baseline}
-
-
-def _auc_low(auc: float, n_pos: int, n_neg: int) -> float:
-    """One-sided 99 % lower bound of an AUC (Hanley & McNeil's standard error)."""
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    variance = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc)
-                + (n_neg - 1) * (q2 - auc * auc)) / max(n_pos * n_neg, 1)
-    return float(auc - 2.326 * np.sqrt(max(variance, 0.0)))
-
-
-def _wilson_low(successes: int, n: int) -> float:
-    centre, half = _wilson(successes, n, confidence=0.98)
-    return centre - half
-
-
-# --- anonymeter-style attacks --------------------------------------------------------------
-def _wilson(successes: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Wilson score interval for a success rate: (centre, half-width)."""
-    from scipy.stats import norm
-
-    z = norm.ppf(0.5 + confidence / 2)
-    denominator = n + z * z
-    centre = (successes + z * z / 2) / denominator
-    half = z / denominator * np.sqrt(successes * (n - successes) / n + z * z / 4)
-    return float(centre), float(half)
-
-
-def _risk(attack: float, control: float, n: int, confidence: float = CONFIDENCE) -> dict:
-    """Privacy risk from the attack's success on training targets beyond that on controls.
-
-    risk = (a - c) / (1 - c) on the Wilson centres; its interval propagates both half-widths
-    to first order (d risk / d a = 1 / (1 - c), d risk / d c = (a - 1) / (1 - c) ** 2).
-    """
-    a, a_err = _wilson(attack, n, confidence)
-    c, c_err = _wilson(control, n, confidence)
-    risk = (a - c) / (1 - c)
-    err = np.hypot(a_err / (1 - c), c_err * (1 - a) / (1 - c) ** 2)
-    return {
-        "risk": float(risk),
-        "risk_ci_low": float(max(risk - err, -1.0)),
-        "risk_ci_high": float(min(risk + err, 1.0)),
-        "attack_rate": a,
-        "control_rate": c,
-        "n_attacks": n,
-    }
-
-
-def _targets(space: _Space, seed: int, n_attacks: int) -> tuple[np.ndarray, np.ndarray, int]:
-    rng = np.random.default_rng(seed)
-    n = min(n_attacks, len(space.train), len(space.holdout))
-    return (
-        rng.choice(len(space.train), size=n, replace=False),
-        rng.choice(len(space.holdout), size=n, replace=False),
-        n,
-    )
-
-
-def attribute_inference(
-    train: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    holdout: pd.DataFrame,
-    schema: DatasetSchema,
-    seed: int,
-    n_attacks: int = N_ATTACKS,
-    secrets: list[str] | None = None,
-) -> dict:
-    """For each secret column: the attacker knows a target's other modelled columns, takes the
-    nearest synthetic record on those, and guesses its secret value (numbers: within 5 %).
-
-    `risk` pools all secret columns: attack and control rates are the mean share of a target's
-    secrets guessed right, on training vs holdout targets. Per column results are under
-    `columns` (with `baseline_rate`, a naive attacker guessing a random synthetic row's value);
-    the worst column is reported but is noisy: a maximum over many estimates, and a nearly
-    constant column (Adult's capital-loss is 0 for 95 %) has a control rate near 1, where
-    (a - c) / (1 - c) divides by almost 0."""
-    space = _space(train, synthetic, holdout, schema)
-    return _attribute_from(space, train, synthetic, holdout, schema, seed, n_attacks, secrets)
-
-
-def _attribute_from(space, train, synthetic, holdout, schema, seed, n_attacks, secrets) -> dict:
-    encoder = space.encoder
-    secrets = secrets or encoder.columns
-    train_idx, holdout_idx, n = _targets(space, seed, n_attacks)
-    queries = np.vstack([space.train[train_idx], space.holdout[holdout_idx]])
-    hidden = {s: encoder.dims([s]) for s in secrets}
-    nearest = nearest_index_per_view(queries, space.synthetic, hidden)
-    rng = np.random.default_rng(seed + 1)
-    random_rows = rng.integers(len(synthetic), size=len(queries))
-    per_column, hits = {}, []
-    for secret in secrets:
-        truth = pd.concat([train[secret].iloc[train_idx], holdout[secret].iloc[holdout_idx]])
-        role = schema.column(secret).role
-        correct = _correct_guesses(truth, synthetic[secret].iloc[nearest[secret]], encoder, role)
-        lucky = _correct_guesses(truth, synthetic[secret].iloc[random_rows], encoder, role)
-        per_column[secret] = {
-            **_risk(correct[:n].sum(), correct[n:].sum(), n),
-            "baseline_rate": float(lucky[:n].mean()),
-        }
-        hits.append(correct)
-    # Each target's share of secrets guessed right; the interval counts targets, not guesses,
-    # because one target's guesses are not independent of each other.
-    share = np.mean(hits, axis=0)
-    worst = max(per_column, key=lambda s: per_column[s]["risk"])
-    return {
-        **_risk(share[:n].sum(), share[n:].sum(), n),
-        "worst_column": worst,
-        "worst_column_risk": per_column[worst]["risk"],
-        "columns": per_column,
-    }
-
-
-def _correct_guesses(truth: pd.Series, guess: pd.Series, encoder, role) -> np.ndarray:
-    if role in CONTINUOUS:
-        t, g = column_values(truth), column_values(guess)
-        if role == Role.datetime:
-            # Datetimes: 5 % of the training span, as 5 % of "nanoseconds since 1970" is years.
-            close = np.abs(g - t) <= NUMERIC_TOLERANCE * encoder.scales[truth.name]
-        else:
-            close = np.abs(g - t) <= NUMERIC_TOLERANCE * np.abs(t)
-        return close | (np.isnan(t) & np.isnan(g))
-    return encoder.discrete_codes(truth) == encoder.discrete_codes(guess.rename(truth.name))
-
-
-def linkability(
-    train: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    holdout: pd.DataFrame,
-    schema: DatasetSchema,
-    seed: int,
-    n_attacks: int = N_ATTACKS,
-    halves: tuple[list[str], list[str]] | None = None,
-) -> dict:
-    """The attacker holds two halves of a target's columns (say from two data sources) and
-    links them if both halves have the same nearest synthetic record. Success on training
-    targets vs holdout targets gives the risk. Default halves: numeric-like columns and
-    categorical ones each dealt alternately, so both halves can tell records apart."""
-    space = _space(train, synthetic, holdout, schema)
-    return _linkability_from(space, seed, n_attacks, halves)
-
-
-def _default_halves(encoder: DistanceEncoder) -> tuple[list[str], list[str]]:
-    ordered = [c for c in encoder.columns if encoder.roles[c] in CONTINUOUS] + [
-        c for c in encoder.columns if encoder.roles[c] not in CONTINUOUS
-    ]
-    return ordered[0::2], ordered[1::2]
-
-
-def _linkability_from(space: _Space, seed: int, n_attacks: int, halves) -> dict:
-    first, second = halves or _default_halves(space.encoder)
-    train_idx, holdout_idx, n = _targets(space, seed, n_attacks)
-    queries = np.vstack([space.train[train_idx], space.holdout[holdout_idx]])
-    # Knowing only the first half = hiding the second, and vice versa.
-    nearest = nearest_index_per_view(
-        queries, space.synthetic,
-        {"first": space.encoder.dims(second), "second": space.encoder.dims(first)},
-    )
-    linked = nearest["first"] == nearest["second"]
-    return {
-        **_risk(int(linked[:n].sum()), int(linked[n:].sum()), n),
-        "halves": [list(first), list(second)],
     }
 
 
@@ -439,7 +312,8 @@ def privacy_metrics(
     *,
     seed: int = 0,
     max_synthetic: int = MAX_SYNTHETIC_CHECKED,
-    n_attacks: int = N_ATTACKS,
+    n_attacks: int = attacks.N_ATTACKS,
+    quasi_identifiers: list[str] | None = None,
     details: dict | None = None,
 ) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
     """Run every privacy metric once, sharing the embedding and the neighbour search.
@@ -448,18 +322,20 @@ def privacy_metrics(
     histograms). `seconds["dcr"]` includes the neighbour search NNDR reuses. Pass a dict as
     `details` to receive each metric's full result.
     """
-    values: dict[str, float] = {}
     seconds: dict[str, float] = {}
     details = {} if details is None else details
 
-    def timed(name: str, fn, *args):
+    def timed(name: str, fn, *args, **kwargs):
         start = time.perf_counter()
-        result = fn(*args)
+        result = fn(*args, **kwargs)
         seconds[name] = time.perf_counter() - start
         details[name] = result
         return result
 
     copies = timed("exact_copy", exact_copy_rate, train, synthetic, holdout, schema)
+    near_copies = timed("near_copy", near_copy_rate, train, synthetic, holdout, schema, seed)
+    singled = timed("singling_out", singling_out_rate, train, synthetic, holdout, schema,
+                    quasi_identifiers)
     space = timed("distance_encoding", _space, train, synthetic, holdout, schema)
     details.pop("distance_encoding")
     hood = timed("neighbour_search", _neighbourhood, space, seed, max_synthetic)
@@ -468,21 +344,27 @@ def privacy_metrics(
     seconds["dcr"] += seconds.pop("neighbour_search")
     ratio = timed("nndr", _nndr_from, hood)
     mia = timed("mia", _mia_from, space, seed, MAX_MIA_RECORDS)
-    inference = timed("attribute_inference", _attribute_from, space, train, synthetic, holdout,
-                      schema, seed, n_attacks, None)
-    link = timed("linkability", _linkability_from, space, seed, n_attacks, None)
-
-    values.update({
+    inference = timed("attribute_inference", attacks.attribute_inference, space, train,
+                      synthetic, holdout, schema, seed, n_attacks)
+    link = timed("linkability", attacks.linkability, space, seed, n_attacks)
+    values = {
         "exact_copy_rate": copies["rate"],
         "exact_copy_rate_holdout": copies["holdout_rate"],
         "exact_copy_excess": copies["excess"],
+        "exact_copy_p_value": copies["p_value"],
+        "near_copy_rate": near_copies["rate"],
+        "near_copy_rate_holdout": near_copies["holdout_rate"],
+        "near_copy_p_value": near_copies["p_value"],
+        "singling_out_rate": singled["rate"],
+        "singling_out_rate_holdout": singled["holdout_rate"],
+        "singling_out_p_value": singled["p_value"],
         "dcr_share": near["share"],
         "dcr_share_expected": near["expected_share"],
         "dcr_share_excess": near["share_excess"],
-        "dcr_p_value": near["p_value"],
-        "dcr_share_excess_low": near["share_excess_low"],
+        "dcr_share_p_value": near["p_value"],
         "dcr_close_rate": near["close_rate"],
-        "dcr_close_rate_excess": near["close_rate_excess"],
+        "dcr_close_rate_holdout": near["close_rate_holdout"],
+        "dcr_close_p_value": near["close_p_value"],
         "dcr_zero_rate": near["zero_rate"],
         "dcr_zero_rate_holdout": near["holdout_zero_rate"],
         "dcr_synthetic_p5": near["synthetic_p5"],
@@ -495,13 +377,44 @@ def privacy_metrics(
         "nndr_holdout_p50": ratio["holdout_p50"],
         "mia_auc": mia["auc"],
         "mia_tpr_at_1pct_fpr": mia["tpr_at_1pct_fpr"],
-        "mia_auc_low": _auc_low(mia["auc"], mia["n_members"], mia["n_non_members"]),
+        "mia_p_value": mia["p_value"],
         "attribute_inference_risk": inference["risk"],
         "attribute_inference_risk_ci_high": inference["risk_ci_high"],
-        "attribute_inference_risk_ci_low": 2 * inference["risk"] - inference["risk_ci_high"],
+        "attribute_inference_p_value": inference["p_value"],
         "attribute_inference_worst_column_risk": inference["worst_column_risk"],
+        "attribute_inference_worst_column_p_value": inference["worst_column_p_value"],
         "linkability_risk": link["risk"],
         "linkability_risk_ci_high": link["risk_ci_high"],
-        "linkability_risk_ci_low": 2 * link["risk"] - link["risk_ci_high"],
-    })
+        "linkability_p_value": link["p_value"],
+    }
     return values, seconds, near["distances"]
+
+
+def findings(details: dict) -> list[str]:
+    """The privacy results in sentences a data owner can read (from `details`)."""
+    out = []
+    copies = details.get("exact_copy")
+    if copies:
+        out.append(f"{copies['n_copies']:,} of {copies['n_synthetic']:,} synthetic rows are "
+                   f"exact copies of a training record ({copies['rate']:.2%}); unseen real "
+                   f"rows duplicate one at {copies['holdout_rate']:.2%}.")
+    near = details.get("near_copy")
+    if near:
+        out.append(f"{near['rate']:.2%} of the checked synthetic rows nearly copy one "
+                   f"training record (every number within about 1 %, at most "
+                   f"{near['allowed_differences']} other fields changed); unseen real rows: "
+                   f"{near['holdout_rate']:.2%}.")
+    singled = details.get("singling_out")
+    if singled and singled["quasi_identifiers"]:
+        out.append(f"{singled['rate']:.2%} of synthetic rows carry the combination of "
+                   f"{', '.join(singled['quasi_identifiers'])} of exactly one training "
+                   f"record; unseen real rows: {singled['holdout_rate']:.2%}.")
+    inference = details.get("attribute_inference")
+    if inference:
+        worst = inference["columns"][inference["worst_column"]]
+        out.append(f"Guessing a person's {inference['worst_column']!r} from their other "
+                   f"columns via the synthetic data works for {worst['attack_rate']:.1%} of "
+                   f"training records and {worst['control_rate']:.1%} of unseen ones (risk "
+                   f"{worst['risk']:.3f}; the column where the evidence of risk is "
+                   "strongest).")
+    return out

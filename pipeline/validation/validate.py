@@ -33,6 +33,7 @@ class ValidationResult:
     outcomes: list[SuiteOutcome] = field(default_factory=list)
     distances: dict[str, np.ndarray] = field(default_factory=dict)
     docs_url: str | None = None
+    findings: list[str] = field(default_factory=list)  # privacy results in sentences
 
     @property
     def failed_expectations(self) -> list[dict[str, Any]]:
@@ -66,15 +67,19 @@ def compute_metrics(
     *,
     target: str | None = None,
     seed: int = 0,
+    details: dict | None = None,
+    quasi_identifiers: list[str] | None = None,
 ) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
-    """All fidelity and privacy metrics as a flat table, their timings, and DCR distances."""
+    """All fidelity and privacy metrics as a flat table, their timings, and DCR distances;
+    each privacy metric's full result lands in `details` when a dict is passed."""
     from pipeline.validation import fidelity, privacy
 
     metrics, seconds = fidelity.fidelity_metrics(
         train, synthetic, holdout, schema, target=target, seed=seed
     )
     private, private_seconds, distances = privacy.privacy_metrics(
-        train, synthetic, holdout, schema, seed=seed
+        train, synthetic, holdout, schema, seed=seed, details=details,
+        quasi_identifiers=quasi_identifiers,
     )
     metrics.update(private)
     seconds.update(private_seconds)
@@ -100,13 +105,18 @@ def validate_synthetic(
     target: str | None = None,
     seed: int = 0,
     exchangeable_holdout: bool = True,
+    quasi_identifiers: list[str] | None = None,
 ) -> ValidationResult:
     from pipeline.validation import suites
 
     thresholds = resolve_thresholds(threshold_overrides or {}, schema.is_time_series,
                                     exchangeable_holdout)
+    from pipeline.validation.privacy import findings
+
+    details: dict = {}
     metrics, seconds, distances = compute_metrics(
-        train, synthetic, holdout, schema, target=target, seed=seed
+        train, synthetic, holdout, schema, target=target, seed=seed, details=details,
+        quasi_identifiers=quasi_identifiers,
     )
     metrics_table = pd.DataFrame([{k: float(v) for k, v in metrics.items()}])
 
@@ -144,6 +154,7 @@ def validate_synthetic(
         outcomes=outcomes,
         distances=distances,
         docs_url=suites.docs_index(context),
+        findings=findings(details),
     )
 
 
