@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: install demo test test-all lint bench bench-quick serve clean
+.PHONY: install demo test test-all lint bench bench-quick bench-leaks serve clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,11 @@ lint: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run --full
+	$(BIN)/python -m benchmarks.leaks --full
+
+# which privacy test catches which injected leak, and honest outputs' false-alarm rate
+bench-leaks: install
+	$(BIN)/python -m benchmarks.leaks
 
 bench-quick: install
 	$(BIN)/python -m benchmarks.run --quick
