@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from pipeline.errors import PipelineError
-from pipeline.names import name_problem
+from pipeline.names import validated_name
 
 
 class JobConfig(BaseModel):
@@ -54,10 +54,7 @@ class JobConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        problem = name_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+        return validated_name(value)
 
     @field_validator("models", mode="before")
     @classmethod

@@ -26,6 +26,14 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+def validated_name(value: str) -> str:
+    """`value` itself, or the ValueError a pydantic validator turns into its own error."""
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def check_dataset_name(name: object, where: str = "dataset name") -> str:
     """`name` itself, or a PipelineError that quotes it (shortened) and states the rule."""
     problem = name_problem(name)

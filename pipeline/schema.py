@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import PipelineError
-from pipeline.names import check_dataset_name, name_problem
+from pipeline.names import check_dataset_name, validated_name
 
 # Above this many distinct values a string column is not modelled as a category: one-hot
 # encoding it would explode memory in CTGAN/TVAE and it carries little population signal.
@@ -113,10 +113,7 @@ class DatasetSchema(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        problem = name_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+        return validated_name(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetSchema:

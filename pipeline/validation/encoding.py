@@ -79,6 +79,17 @@ def discrete_codes(*series: pd.Series) -> tuple[list[np.ndarray], int]:
     return out, na_code + 1
 
 
+def value_range(series: pd.Series) -> tuple[float, float, float]:
+    """(minimum, span, median) of a continuous column's present values; span 1 when there is
+    none to measure, so scaling by it never divides by 0."""
+    values = column_values(series)
+    present = values[~np.isnan(values)]
+    if not len(present):
+        return 0.0, 1.0, 0.0
+    low, span = float(present.min()), float(present.max() - present.min())
+    return low, span if span > 0 else 1.0, float(np.median(present))
+
+
 def canonical_frame(df: pd.DataFrame, schema: DatasetSchema, columns: list[str]) -> pd.DataFrame:
     """One representation per value (floats, or strings with None), so equal rows hash equal."""
     out = {}
@@ -160,15 +171,8 @@ class DistanceEncoder:
         start = 0
         for name in columns:
             if enc.roles[name] in CONTINUOUS:
-                values = column_values(df[name])
-                present = values[~np.isnan(values)]
-                low = float(present.min()) if len(present) else 0.0
-                span = float(present.max()) - low if len(present) else 0.0
-                enc.lows[name] = low
-                enc.scales[name] = span if span > 0 else 1.0
-                enc.fills[name] = (float(np.median(present)) - low) / enc.scales[name] if len(
-                    present
-                ) else 0.0
+                enc.lows[name], enc.scales[name], median = value_range(df[name])
+                enc.fills[name] = (median - enc.lows[name]) / enc.scales[name]
                 width = 2  # scaled value, missing indicator
             else:
                 seen = df[name].dropna().astype(str).unique().tolist()

@@ -19,7 +19,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.schema import DatasetSchema, Role
-from pipeline.validation.encoding import CONTINUOUS, canonical_frame, column_values
+from pipeline.validation.encoding import (
+    CONTINUOUS,
+    canonical_frame,
+    column_values,
+    value_range,
+)
 
 NUMERIC_TOLERANCE = 0.01
 # Below this share of a column's span numbers count as equal whatever their ratio (values near
@@ -88,11 +93,7 @@ class FieldCodes:
         self.vocab, self.lows, self.spans = {}, {}, {}
         for name in columns:
             if self.roles[name] in CONTINUOUS:
-                values = column_values(train[name])
-                present = values[~np.isnan(values)]
-                low = float(present.min()) if len(present) else 0.0
-                span = float(present.max()) - low if len(present) else 0.0
-                self.lows[name], self.spans[name] = low, span if span > 0 else 1.0
+                self.lows[name], self.spans[name], _ = value_range(train[name])
             else:
                 seen = train[name].dropna().astype(str).unique()
                 self.vocab[name] = {v: i for i, v in enumerate(seen)}
