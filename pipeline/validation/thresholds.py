@@ -65,10 +65,11 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
     # leak table and benchmarks/results/leaks.json).
     "exact_copy_p_value": Threshold(
         "privacy", None, None,
-        "Synthetic rows identical to a training row, against holdout rows identical to one "
-        "(real data's chance duplicates); one-sided Fisher exact test. Every copied record "
-        "counts, so a leak of a fixed number of records fails on a large table as on a small "
-        "one."),
+        "Synthetic rows identical to a training record that no other training row shares, "
+        "against real data's chance rate of that (holdout rows, and training rows left out in "
+        "turn); one-sided Fisher exact test. Every copied record counts, so a leak of a fixed "
+        "number of records fails on a large table as on a small one; copies of profiles many "
+        "people share identify nobody and do not count."),
     "near_copy_p_value": Threshold(
         "privacy", None, None,
         "Synthetic rows that nearly copy a training record standing alone (every number within "
