@@ -56,7 +56,7 @@ def test_a_ten_percent_copy_leak_fails_and_honest_output_does_not(adult_split, t
     assert not [r for r in honest_result.reasons if r.startswith("privacy")]
     assert leak_result.verdict == "fail"
     failed = {f["column"] for f in leak_result.failed_expectations if f["kind"] == "privacy"}
-    assert {"exact_copy_p_value", "dcr_close_p_value"} <= failed
+    assert {"exact_copy_p_value", "near_copy_p_value"} <= failed
     # the report says it in words, naming the share copied and the worst-inferred column
     words = " ".join(leak_result.findings)
     assert "exact copies of a training record (10." in words and "Guessing" in words

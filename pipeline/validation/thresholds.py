@@ -84,8 +84,9 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         "identifiable records raise it while common profiles do not."),
     "dcr_close_p_value": Threshold(
         "privacy", None, None,
-        "Synthetic rows nearer to a training record than the nearest 1% of holdout rows are, "
-        "against those holdout rows; Fisher test. Catches copies whose numbers were nudged."),
+        "Synthetic rows nearer to a training record than the nearest 1% of holdout rows are "
+        "(exact copies aside), against those holdout rows; Fisher test. Catches copies whose "
+        "numbers were nudged."),
     "dcr_share_p_value": Threshold(
         "privacy", None, None,
         "Share of synthetic rows whose nearest real record is in train rather than holdout; "
