@@ -233,3 +233,17 @@ def test_gaussian_copula_output_looks_private(adult):
     assert values["exact_copy_excess"] < 0.005 and values["near_copy_p_value"] > 0.01
     assert values["dcr_share_excess"] < 0.05
     assert values["mia_auc"] < 0.53
+
+
+def test_a_table_of_one_modelled_column_is_judged_without_error():
+    """One column leaves linkability no two halves and attribute inference nothing to know."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": np.arange(600), "label": rng.choice(list("abcdefgh"), 600)})
+    schema = detect_schema(frame, "one_column")
+    frame = enforce_schema(frame, schema)
+    assert schema.modelled_columns() == ["label"]
+    train, holdout = frame.iloc[:400], frame.iloc[400:].reset_index(drop=True)
+    values, _, _ = privacy.privacy_metrics(train, independent_columns(train, 300, 1), holdout,
+                                           schema, seed=0)
+    assert values["linkability_risk"] == 0.0
+    assert all(0 <= values[n] <= 1 for n in values if n.endswith("_p_value"))
