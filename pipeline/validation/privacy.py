@@ -144,6 +144,7 @@ class _Neighbourhood:
     train_ties: np.ndarray  # (n_checked,) training records at the nearest training distance
     holdout_ties: np.ndarray  # (n_checked,) holdout records at the nearest holdout distance
     holdout_to_train: np.ndarray  # (n_holdout_checked, 2)
+    holdout_train_ties: np.ndarray  # (n_holdout_checked,)
 
 
 def _neighbourhood(space: _Space, seed: int, max_synthetic: int) -> _Neighbourhood:
@@ -152,6 +153,7 @@ def _neighbourhood(space: _Space, seed: int, max_synthetic: int) -> _Neighbourho
     hold = space.holdout[_subsample(len(space.holdout), max_synthetic, rng)]
     to_train, train_ties = nearest_with_ties(syn, space.train, k=2)
     to_holdout, holdout_ties = nearest_with_ties(syn, space.holdout, k=1)
+    holdout_nearest, holdout_train_ties = nearest_with_ties(hold, space.train, k=2)
     return _Neighbourhood(
         n_train=len(space.train),
         n_holdout=len(space.holdout),
@@ -159,7 +161,8 @@ def _neighbourhood(space: _Space, seed: int, max_synthetic: int) -> _Neighbourho
         synthetic_to_holdout=exact_distances(syn, space.holdout, to_holdout)[:, 0],
         train_ties=train_ties,
         holdout_ties=holdout_ties,
-        holdout_to_train=_nearest(hold, space.train, k=2),
+        holdout_to_train=exact_distances(hold, space.train, holdout_nearest),
+        holdout_train_ties=holdout_train_ties,
     )
 
 
@@ -200,7 +203,7 @@ def _dcr_from(hood: _Neighbourhood, seed: int) -> dict:
         "expected_share": expected,
         "share_excess": (share - expected) / (1 - expected),
         "p_value": share_p_value(n_closer, n, expected + DCR_SHARE_MARGIN * (1 - expected)),
-        **_close_rows(to_train, holdout_to_train),
+        **_close_rows(to_train, hood.train_ties, holdout_to_train, hood.holdout_train_ties),
         "n_ties": int(ties.sum()),
         "zero_rate": float(np.mean(to_train == 0)),
         "holdout_zero_rate": float(np.mean(holdout_to_train == 0)),
@@ -220,16 +223,21 @@ def _dcr_from(hood: _Neighbourhood, seed: int) -> dict:
     return result
 
 
-def _close_rows(synthetic_to_train: np.ndarray, holdout_to_train: np.ndarray) -> dict:
-    """Synthetic rows nearer to a training record than the nearest 1 % of holdout rows are
-    (exact copies aside: the exact-copy test judges those), against those holdout rows.
-    Copies with nudged values land there whatever their number; honest output sits no nearer
-    than unseen real rows do. Where most real rows duplicate one (tables of a few coarse
-    columns) the quantile of all distances would be 0 and this would count common profiles."""
+def _close_rows(synthetic_to_train: np.ndarray, synthetic_ties: np.ndarray,
+                holdout_to_train: np.ndarray, holdout_ties: np.ndarray) -> dict:
+    """Synthetic rows nearer to one training record than the nearest 1 % of holdout rows are,
+    against those holdout rows. Copies with nudged values land there whatever their number;
+    honest output sits no nearer than unseen real rows do. Exact copies are left to the
+    exact-copy test, and a row whose nearest record is shared by several training rows (a
+    common profile, to which a model may well come close) is not near anyone in particular."""
     positive = holdout_to_train[holdout_to_train > 0]
     cutoff = float(np.quantile(positive, CLOSE_QUANTILE)) if len(positive) else 0.0
-    n_close = int(np.sum((synthetic_to_train > 0) & (synthetic_to_train <= cutoff)))
-    n_holdout_close = int(np.sum((holdout_to_train > 0) & (holdout_to_train <= cutoff)))
+
+    def close(distance: np.ndarray, ties: np.ndarray) -> int:
+        return int(np.sum((distance > 0) & (distance <= cutoff) & (ties == 1)))
+
+    n_close, n_holdout_close = close(synthetic_to_train, synthetic_ties), close(
+        holdout_to_train, holdout_ties)
     rate = n_close / len(synthetic_to_train)
     baseline = n_holdout_close / len(holdout_to_train)
     return {"close_rate": rate, "close_rate_holdout": baseline,
