@@ -149,8 +149,8 @@ class _Neighbourhood:
 
 def _neighbourhood(space: _Space, seed: int, max_synthetic: int) -> _Neighbourhood:
     rng = np.random.default_rng(seed)
-    syn = space.synthetic[_subsample(len(space.synthetic), max_synthetic, rng)]
-    hold = space.holdout[_subsample(len(space.holdout), max_synthetic, rng)]
+    syn = space.synthetic[record_matches.subsample(len(space.synthetic), max_synthetic, rng)]
+    hold = space.holdout[record_matches.subsample(len(space.holdout), max_synthetic, rng)]
     to_train, train_ties = nearest_with_ties(syn, space.train, k=2)
     to_holdout, holdout_ties = nearest_with_ties(syn, space.holdout, k=1)
     holdout_nearest, holdout_train_ties = nearest_with_ties(hold, space.train, k=2)
@@ -164,10 +164,6 @@ def _neighbourhood(space: _Space, seed: int, max_synthetic: int) -> _Neighbourho
         holdout_to_train=exact_distances(hold, space.train, holdout_nearest),
         holdout_train_ties=holdout_train_ties,
     )
-
-
-def _subsample(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
-    return np.arange(n) if n <= cap else np.sort(rng.choice(n, size=cap, replace=False))
 
 
 # --- distance to closest record ------------------------------------------------------------

@@ -157,37 +157,48 @@ class FieldCodes:
         return np.mean(np.abs(a - b) <= 1, axis=0)
 
 
-def near_copy_counts(queries: np.ndarray, reference: np.ndarray, allowed: int,
-                     order: np.ndarray, discrete: np.ndarray, costs: np.ndarray) -> np.ndarray:
-    """For each query row and each k <= allowed, how many reference rows it matches on all
-    but k fields, and which one where that is a single row (else -1): two (n_queries,
-    allowed + 1) arrays, exact in the codes. A mismatch of field f costs costs[f].
+class NearCopySearch:
+    """Near-copy search against fixed reference rows; the reference's one-hot product side and
+    the field order are built once and serve every batch of queries.
 
     The `discrete` fields (few distinct codes) are counted for every pair at once by a
     product of one-hot codes (BLAS); only the pairs still within `allowed` are followed
     through the other fields, the most selective first, each dropped once it has too many."""
-    onehot = _OneHot(reference[:, discrete], costs[discrete]) if discrete.any() else None
-    counts = np.zeros((len(queries), allowed + 1), dtype="int64")
-    pinned = np.full((len(queries), allowed + 1), -1, dtype="int64")
-    step = max(1, BLOCK_ENTRIES // max(1, len(reference)))
-    for start in range(0, len(queries), step):
-        block = queries[start:start + step]
-        if onehot is not None:
-            rows, cols, left = onehot.pairs_within(block[:, discrete], allowed)
-        else:
-            rows, cols = np.indices((len(block), len(reference))).reshape(2, -1)
-            left = np.zeros(len(rows), dtype="int16")
-        for f in (f for f in order if not discrete[f]):
-            left = left + costs[f] * (np.abs(block[rows, f] - reference[cols, f]) > 1)
-            keep = left <= allowed
-            rows, cols, left = rows[keep], cols[keep], left[keep]
-        for k in range(allowed + 1):
-            within = left <= k
-            n_within = np.bincount(rows[within], minlength=len(block))
-            counts[start:start + len(block), k] = n_within
-            alone = within & (n_within[rows] == 1)
-            pinned[start + rows[alone], k] = cols[alone]
-    return counts, pinned
+
+    def __init__(self, reference: np.ndarray, allowed: int, order: np.ndarray,
+                 discrete: np.ndarray, costs: np.ndarray):
+        self.reference, self.allowed, self.costs = reference, allowed, costs
+        self.discrete = discrete
+        self.rest = [f for f in order if not discrete[f]]
+        self.onehot = _OneHot(reference[:, discrete], costs[discrete]) if discrete.any() else None
+
+    def counts(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each query row and each k <= allowed, how many reference rows it matches on
+        all but k fields, and which one where that is a single row (else -1): two
+        (n_queries, allowed + 1) arrays, exact in the codes. A mismatch of field f costs
+        costs[f]."""
+        reference, allowed = self.reference, self.allowed
+        counts = np.zeros((len(queries), allowed + 1), dtype="int64")
+        pinned = np.full((len(queries), allowed + 1), -1, dtype="int64")
+        step = max(1, BLOCK_ENTRIES // max(1, len(reference)))
+        for start in range(0, len(queries), step):
+            block = queries[start:start + step]
+            if self.onehot is not None:
+                rows, cols, left = self.onehot.pairs_within(block[:, self.discrete], allowed)
+            else:
+                rows, cols = np.indices((len(block), len(reference))).reshape(2, -1)
+                left = np.zeros(len(rows), dtype="int16")
+            for f in self.rest:
+                left = left + self.costs[f] * (np.abs(block[rows, f] - reference[cols, f]) > 1)
+                keep = left <= allowed
+                rows, cols, left = rows[keep], cols[keep], left[keep]
+            for k in range(allowed + 1):
+                within = left <= k
+                n_within = np.bincount(rows[within], minlength=len(block))
+                counts[start:start + len(block), k] = n_within
+                alone = within & (n_within[rows] == 1)
+                pinned[start + rows[alone], k] = cols[alone]
+        return counts, pinned
 
 
 class _OneHot:
@@ -232,22 +243,18 @@ def near_copies(train, synthetic, holdout, schema, columns, seed: int,
     codes = FieldCodes(train, schema, columns)
     reference = codes.transform(train)
     allowed = allowed_differences(len(columns))
-
-    def search(queries: np.ndarray):
-        return near_copy_counts(
-            queries, reference, allowed,
-            np.argsort(codes.match_probability(reference, seed), kind="stable"),
-            codes.onehot_fields(reference), codes.mismatch_costs(allowed))
-
+    search = NearCopySearch(
+        reference, allowed, np.argsort(codes.match_probability(reference, seed), kind="stable"),
+        codes.onehot_fields(reference), codes.mismatch_costs(allowed))
     rng = np.random.default_rng(seed)
-    pinned = {name: search(codes.transform(frame.iloc[_subsample(len(frame), max_checked,
-                                                                  rng)]))[1]
+    pinned = {name: search.counts(codes.transform(frame.iloc[subsample(len(frame),
+                                                                       max_checked, rng)]))[1]
               for name, frame in (("synthetic", synthetic), ("holdout", holdout))}
     records = np.unique(np.concatenate([p[p >= 0] for p in pinned.values()]))
     isolated = np.zeros((len(train), allowed + 1), dtype=bool)
     if len(records):
         # each record finds itself, so alone at distance k means a count of 1
-        isolated[records] = search(reference[records])[0] == 1
+        isolated[records] = search.counts(reference[records])[0] == 1
     levels = np.arange(allowed + 1)
     near = {name: (p >= 0) & isolated[np.maximum(p, 0), levels] for name, p in pinned.items()}
     syn, hold = near["synthetic"], near["holdout"]
@@ -264,7 +271,8 @@ def _share(flags: np.ndarray) -> float:
     return float(flags.mean()) if len(flags) else 0.0
 
 
-def _subsample(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
+def subsample(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of at most `cap` of n rows, drawn without replacement."""
     return np.arange(n) if n <= cap else np.sort(rng.choice(n, size=cap, replace=False))
 
 
