@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     many = commands.add_parser("many", help="run several job files as subflows of one run")
     many.add_argument("job_files", nargs="+")
 
-    commands.add_parser("models", help="list the available models")
+    models = commands.add_parser("models", help="list the available models")
+    models.add_argument("--params", action="store_true",
+                        help="also list each model's parameters, defaults and meaning")
     return parser
 
 
@@ -296,11 +298,16 @@ def check_job_file(path: str) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from pipeline.models.params import describe
     from pipeline.models.registry import MODELS
 
-    for name, (_, _, tabular, series) in MODELS.items():
-        kinds = ", ".join(k for k, ok in (("tabular", tabular), ("time series", series)) if ok)
-        print(f"{name:16} {kinds}")
+    for name, entry in MODELS.items():
+        kinds = ", ".join(k for k, ok in (("tabular", entry.tabular),
+                                          ("time series", entry.time_series)) if ok)
+        print(f"{name:16} {kinds:12} {entry.summary}")
+        if args.params:
+            for param, default, help_text in describe(entry.params):
+                print(f"    {param:22} {default:8} {help_text}")
     return 0
 
 

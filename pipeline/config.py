@@ -69,6 +69,17 @@ class JobConfig(BaseModel):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("model_params")
+    @classmethod
+    def _model_params(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from pipeline.models import registry
+
+        try:
+            registry.check_params(value)
+        except PipelineError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     def schema_path(self) -> Path:
         return Path(self.schema_dir) / f"{self.name}.yaml"
 

@@ -57,3 +57,25 @@ def test_models_lists_every_registered_name(tmp_path):
     assert result.returncode == 0
     for name in ("gmm", "ctgan", "tvae", "gaussian_copula", "hmm", "par"):
         assert name in result.stdout
+
+
+def test_models_params_lists_each_parameter_with_its_default(tmp_path):
+    result = run("models", "--params", cwd=tmp_path)
+    assert result.returncode == 0
+    line = next(ln for ln in result.stdout.splitlines() if ln.split()[:1] == ["max_states"])
+    assert line.split()[1] == "16"  # hmm's default, read from its parameter model
+
+
+def test_job_refuses_bad_model_parameters_before_anything_runs():
+    from pipeline.config import JobConfig
+    from pipeline.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="ctgan: unknown parameter 'epoch'"):
+        JobConfig.parse({"name": "x", "source": "x.csv", "model_params": {"ctgan": {"epoch": 3}}})
+    # validating a job imports no model module (torch and sdv stay out of start-up)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys; from pipeline.config import JobConfig; "
+         "JobConfig.parse({'name': 'x', 'source': 'x.csv', 'model_params': {'tvae': "
+         "{'epochs': 3}}}); print([m for m in ('torch', 'sdv') if m in sys.modules])"],
+        capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "[]"

@@ -191,7 +191,8 @@ def test_condition_outside_the_schema_is_refused(adult_model):
 # --- parameters ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "params, message",
-    [({"n_components": 0}, "n_components"), ({"components": 3}, "unknown gmm parameter")],
+    [({"n_components": 0}, "n_components"),
+     ({"components": 3}, "gmm: unknown parameter 'components'; allowed are n_components")],
 )
 def test_bad_parameters_are_refused(params, message, students):
     data, schema = students

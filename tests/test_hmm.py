@@ -224,7 +224,7 @@ def test_static_columns_are_constant_per_entity_and_conditionable():
 def test_bad_parameters_are_refused():
     with pytest.raises(PipelineError, match="n_states=0"):
         HiddenMarkovModel(n_states=0)
-    with pytest.raises(PipelineError, match="unknown hmm parameter"):
+    with pytest.raises(PipelineError, match="hmm: unknown parameter 'states'"):
         HiddenMarkovModel(states=3)
 
 

@@ -247,12 +247,12 @@ def test_watch_epochs_changes_only_the_watching_thread():
         ("ctgan", {"epoch": 3}, "allowed"),
         ("tvae", {"generator_lr": 1e-3}, "allowed"),
         ("gaussian_copula", {"epochs": 3}, "allowed"),
-        ("ctgan", {"batch_size": 55}, "even"),
+        ("ctgan", {"batch_size": 55}, "multiple of 2"),
         ("ctgan", {"batch_size": 64}, "multiple of pac"),
-        ("tvae", {"epochs": 0}, "positive integer"),
-        ("tvae", {"compress_dims": "128"}, "layer sizes"),
-        ("ctgan", {"generator_lr": -1}, "non-negative"),
-        ("ctgan", {"cuda": "yes"}, "true or false"),
+        ("tvae", {"epochs": 0}, "epochs=0 is invalid: Input should be greater than or equal to 1"),
+        ("tvae", {"compress_dims": "128"}, "valid list"),
+        ("ctgan", {"generator_lr": -1}, "greater than or equal to 0"),
+        ("ctgan", {"cuda": "yes"}, "valid boolean"),
     ],
 )
 def test_bad_parameters_are_refused(name, params, message):

@@ -59,14 +59,18 @@ class Synthesizer(ABC):
     """Base class for all models. `__init__` stores parameters only."""
 
     name: ClassVar[str]
-    supports_tabular: ClassVar[bool] = True
-    supports_time_series: ClassVar[bool] = False
     # Bumped when a model's fitted internals change, so cached artifacts of the old layout
     # are refitted rather than loaded (the cache key includes it).
     artifact_format: ClassVar[int] = 1
 
     def __init__(self, **params: Any) -> None:
-        self.params = params
+        from pipeline.models import registry
+        from pipeline.models.params import validated
+
+        found = registry.entry(self.name)
+        self.settings = validated(self.name, found.params, params)  # refused before any data
+        self.params = params  # as given: the card and the artifact key name only these
+        self.supports_tabular, self.supports_time_series = found.tabular, found.time_series
         self.schema: DatasetSchema | None = None
         self.seed: int | None = None
         self.loss_history: list[dict[str, float]] = []

@@ -34,20 +34,6 @@ from pipeline.schema import DatasetSchema, Role
 
 logger = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "n_components": None,  # None: chosen by held-out log-likelihood
-    "max_components": 128,
-    "max_iter": 100,
-    "tol": 1e-3,  # stop when the mean log-likelihood per row gains less than this
-    "n_init": 1,  # restarts when n_components is given (best training likelihood wins)
-    "spike_share": 0.05,  # a numeric value holding at least this share of rows is a point mass
-    "discrete_max": 20,  # numeric columns with at most this many values are fully discrete
-    "reg_covar": 1e-3,  # added to covariance diagonals (rank-Gaussian units) to stay positive
-    "smoothing": 0.5,  # pseudo-rows per component spread like the marginal: unseen pairs stay rare
-    "validation_share": 0.2,
-    "selection_max_iter": 20,
-    "selection_min_gain": 0.1,  # nats per row a doubling of components must gain held out
-}
 LOG_2PI = float(np.log(2 * np.pi))
 # Finite stand-in for log(0) so that one-hot matrix products never meet 0 * -inf.
 LOG_ZERO = -1e30
@@ -493,14 +479,10 @@ def _kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.nda
 class GaussianMixtureModel(Synthesizer):
     """Mixture of (categorical x full-covariance Gaussian) components with exact conditioning.
 
-    Parameters (all optional; see DEFAULTS): n_components (None = chosen by held-out
-    log-likelihood over 1, 2, 4, ... up to max_components), max_iter, tol, n_init, spike_share,
-    discrete_max, reg_covar, smoothing, validation_share, selection_max_iter, selection_min_gain.
+    Parameters: `pipeline.models.params.GaussianMixtureParams`.
     """
 
     name: ClassVar[str] = "gmm"
-    supports_tabular: ClassVar[bool] = True
-    supports_time_series: ClassVar[bool] = False
 
     def _fit(self, train: pd.DataFrame, schema: DatasetSchema, seed: int) -> None:
         settings = self._settings()
@@ -521,34 +503,7 @@ class GaussianMixtureModel(Synthesizer):
         self._chol = np.linalg.cholesky(mix.cov)
 
     def _settings(self) -> dict[str, Any]:
-        unknown = sorted(set(self.params) - set(DEFAULTS))
-        if unknown:
-            raise PipelineError(
-                f"unknown gmm parameter(s) {unknown}; allowed are {sorted(DEFAULTS)}"
-            )
-        s = {**DEFAULTS, **self.params}
-        checks = [
-            ("n_components", s["n_components"] is None or _is_int(s["n_components"], 1)),
-            ("max_components", _is_int(s["max_components"], 1)),
-            ("max_iter", _is_int(s["max_iter"], 1)),
-            ("selection_max_iter", _is_int(s["selection_max_iter"], 1)),
-            ("n_init", _is_int(s["n_init"], 1)),
-            ("discrete_max", _is_int(s["discrete_max"], 0)),
-            ("tol", _is_number(s["tol"], 0.0)),
-            ("selection_min_gain", _is_number(s["selection_min_gain"], 0.0)),
-            ("reg_covar", _is_number(s["reg_covar"], 0.0, strict=True)),
-            ("smoothing", _is_number(s["smoothing"], 0.0, strict=True)),
-            ("spike_share", _is_number(s["spike_share"], 0.0, strict=True, upper=1.0)),
-            ("validation_share", _is_number(s["validation_share"], 0.0, strict=True, upper=0.9)),
-        ]
-        for name, ok in checks:
-            if not ok:
-                raise PipelineError(
-                    f"gmm parameter {name}={s[name]!r} is invalid; the default is "
-                    f"{DEFAULTS[name]!r} (integers >= 1 for counts, positive numbers for "
-                    "reg_covar/smoothing, shares between 0 and 1)"
-                )
-        return s
+        return self.settings.model_dump()
 
     def _fit_restarts(
         self, encoding: _Encoding, codes: np.ndarray, z: np.ndarray, k: int,
@@ -685,16 +640,3 @@ def _draw_categorical(
     # rounding can leave a CDF just under 1: fall back to the component's last code with weight
     last = n_codes - 1 - np.argmax(probs[:, ::-1] > 0, axis=1)
     return np.clip(codes, 0, last[components])
-
-
-def _is_int(value: Any, low: int) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
-
-
-def _is_number(
-    value: Any, low: float, strict: bool = False, upper: float | None = None
-) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        return False
-    above = value > low if strict else value >= low
-    return above and (upper is None or value <= upper)

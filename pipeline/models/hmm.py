@@ -84,30 +84,6 @@ from pipeline.validation.sequence_metrics import mean_autocorrelation
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "n_states": None,  # None: chosen by BIC over STATE_GRID up to max_states
-    "max_states": 16,
-    "autoregressive": True,  # False: emissions independent of earlier steps
-    "lags": None,  # autoregressive lags; None: 1, 2 and the seasonal lag the data allows
-    # a slow average of each column's past next to the lags: its decay per step (0: none)
-    "memory": 0.9,
-    "seasonal": True,  # Fourier terms of the index's cycles as regressors
-    # of the K up to BIC's choice, take the one whose simulation keeps lag-1 autocorrelations best
-    "check_persistence": True,
-    "max_iter": 40,
-    "selection_max_iter": 15,
-    "tol": 1e-4,  # stop when the log-likelihood per step gains less than this
-    "min_variance": 1e-3,  # covariance diagonal floor, in rank-Gaussian units
-    "smoothing": 1.0,  # pseudo-counts per state for token and static distributions
-    "state_tokens": False,  # token chains per state (True) or one chain shared by all states
-    "length": None,  # fixed length of sampled sequences; None: the real length distribution
-    "calibrate": True,  # map each numeric column's simulated scores back onto N(0, 1)
-    "derive": True,  # recompute columns that are a function of others (pipeline/models/derived)
-    "keep_order": True,  # model a column that never exceeds another as the gap (ordered_pairs)
-    # a value that is a state of another column (direction 0 when calm) set by the rule
-    "couple_values": True,
-    "current_drivers": True,  # a token may follow another column's value at the same step
-}
 STATE_GRID = (1, 2, 4, 6, 8, 12, 16, 24, 32)
 LOG_2PI = float(np.log(2 * np.pi))
 # Quantile knots kept per numeric column: a summary (small data has few distinct quantiles).
@@ -1055,22 +1031,14 @@ def _draw(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class HiddenMarkovModel(Synthesizer):
     """Shared-state HMM with autoregressive, seasonal, mixed-type emissions (see module doc).
 
-    Parameters (all optional; see DEFAULTS): n_states (None = BIC up to max_states),
-    max_states, autoregressive, lags, seasonal, max_iter, selection_max_iter, tol,
-    min_variance, smoothing, length, calibrate, derive, keep_order, current_drivers.
+    Parameters: `pipeline.models.params.HiddenMarkovParams`.
     """
 
     name: ClassVar[str] = "hmm"
-    supports_tabular: ClassVar[bool] = False
-    supports_time_series: ClassVar[bool] = True
     # 2: ordered pairs, derived columns, run ages; 3: computed columns snapped to real values;
     # 4: slow average, fresh inputs; 5: coupled values, every numeric column snapped;
     # 6: K also checked by simulated persistence
     artifact_format: ClassVar[int] = 6
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._settings()  # refuse bad parameters before any data is read
 
     def _fit_columns(self, schema: DatasetSchema) -> list[str]:
         lead = [c for c in (schema.sequence_key, schema.sequence_index) if c]
@@ -1298,44 +1266,7 @@ class HiddenMarkovModel(Synthesizer):
         )
 
     def _settings(self) -> dict[str, Any]:
-        unknown = sorted(set(self.params) - set(DEFAULTS))
-        if unknown:
-            raise PipelineError(
-                f"unknown hmm parameter(s) {unknown}; allowed are {sorted(DEFAULTS)}"
-            )
-        s = {**DEFAULTS, **self.params}
-        lags_ok = s["lags"] is None or (
-            isinstance(s["lags"], (list, tuple)) and all(_is_int(v, 1) for v in s["lags"])
-        )
-        checks = [
-            ("n_states", s["n_states"] is None or _is_int(s["n_states"], 1)),
-            ("max_states", _is_int(s["max_states"], 1)),
-            ("max_iter", _is_int(s["max_iter"], 1)),
-            ("selection_max_iter", _is_int(s["selection_max_iter"], 1)),
-            ("length", s["length"] is None or _is_int(s["length"], 1)),
-            ("lags", lags_ok),
-            ("autoregressive", isinstance(s["autoregressive"], bool)),
-            ("seasonal", isinstance(s["seasonal"], bool)),
-            ("state_tokens", isinstance(s["state_tokens"], bool)),
-            ("calibrate", isinstance(s["calibrate"], bool)),
-            ("check_persistence", isinstance(s["check_persistence"], bool)),
-            ("derive", isinstance(s["derive"], bool)),
-            ("keep_order", isinstance(s["keep_order"], bool)),
-            ("couple_values", isinstance(s["couple_values"], bool)),
-            ("current_drivers", isinstance(s["current_drivers"], bool)),
-            ("tol", _is_number(s["tol"], strict=False)),
-            ("memory", _is_number(s["memory"], strict=False) and s["memory"] < 1),
-            ("min_variance", _is_number(s["min_variance"], strict=True)),
-            ("smoothing", _is_number(s["smoothing"], strict=True)),
-        ]
-        for name, ok in checks:
-            if not ok:
-                raise PipelineError(
-                    f"hmm parameter {name}={s[name]!r} is invalid; the default is "
-                    f"{DEFAULTS[name]!r} (whole numbers >= 1 for counts, length and lags, "
-                    "True/False for switches, positive numbers for tol/min_variance/smoothing)"
-                )
-        return s
+        return self.settings.model_dump()
 
     def _lags(self, settings: dict[str, Any]) -> list[int]:
         if not settings["autoregressive"]:
@@ -1406,7 +1337,7 @@ class HiddenMarkovModel(Synthesizer):
         now = _carry_forward(full, first, 0)
         self._drivers = _choose_drivers(
             token_arr, prev_tokens, last, now, first, c.token_columns
-        ) if self.params.get("current_drivers", DEFAULTS["current_drivers"]) else [
+        ) if self.settings.current_drivers else [
             _choose_driver(token_arr[:, j], prev_tokens[:, j], last, first, False, -1)
             for j in range(token_arr.shape[1])
         ]
@@ -1448,7 +1379,7 @@ class HiddenMarkovModel(Synthesizer):
             fresh = np.vstack([np.zeros((1, len(self._fresh))), full[:-1, self._fresh]])
             fresh[first] = 0.0
             lagged.append(np.nan_to_num(fresh, nan=0.0))
-        self._memory = float(self.params.get("memory", DEFAULTS["memory"])) if lagged else 0.0
+        self._memory = float(self.settings.memory) if lagged else 0.0
         if self._memory:
             average = _moving_average(now, first, self._memory)
             lagged.append(np.vstack([np.zeros((1, full.shape[1])), average[:-1]]) * ~first[:, None])
@@ -1771,12 +1702,3 @@ class HiddenMarkovModel(Synthesizer):
             return values
         stamps = pd.to_datetime(np.round(np.nan_to_num(values) * 1e9).astype("int64"), unit="ns")
         return pd.Series(stamps).where(~np.isnan(values)).to_numpy()
-
-
-def _is_int(value: Any, low: int) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
-
-
-def _is_number(value: Any, strict: bool) -> bool:
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    return ok and (value > 0 if strict else value >= 0)

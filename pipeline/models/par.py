@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 # PAR trains every sequence through a GRU each epoch. On the store-sales demo (80 training
 # sequences x 7 days, 2 shared CPU cores) 64 epochs fit in ~11 s (column shapes ~0.67), 256 in
 # ~33 s (~0.83); see benchmarks/hmm_quality.py. Raise `epochs` where quality matters more.
-DEFAULT_EPOCHS = 64
-ALLOWED = ("epochs", "sample_size", "segment_size", "threads")
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -55,20 +53,9 @@ def par_metadata(schema: DatasetSchema, columns: list[str]):
 
 
 class PARModel(Synthesizer):
-    """Parameters: epochs (default 64), sample_size, segment_size, threads (default 1)."""
+    """SDV's PARSynthesizer; parameters: `pipeline.models.params.PARParams`."""
 
     name: ClassVar[str] = "par"
-    supports_tabular: ClassVar[bool] = False
-    supports_time_series: ClassVar[bool] = True
-
-    def __init__(self, **params: Any) -> None:
-        unknown = sorted(set(params) - set(ALLOWED))
-        if unknown:
-            raise PipelineError(f"unknown par parameter(s) {unknown}; allowed are {list(ALLOWED)}")
-        epochs = params.get("epochs", DEFAULT_EPOCHS)
-        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-            raise PipelineError(f"par parameter epochs={epochs!r} must be a whole number >= 1")
-        super().__init__(**params)
 
     def _fit_columns(self, schema: DatasetSchema) -> list[str]:
         lead = [c for c in (schema.sequence_key, schema.sequence_index) if c]
@@ -89,7 +76,7 @@ class PARModel(Synthesizer):
         index = ordered[schema.sequence_index]
         self._tz = index.dt.tz if pd.api.types.is_datetime64_any_dtype(index) else None
         context = [c.name for c in schema.columns if c.static and c.name in train.columns]
-        epochs = self.params.get("epochs", DEFAULT_EPOCHS)
+        epochs = self.settings.epochs
         options = {k: self.params[k] for k in ("sample_size", "segment_size") if k in self.params}
         self._model = PARSynthesizer(
             par_metadata(schema, list(train.columns)), context_columns=context, epochs=epochs,

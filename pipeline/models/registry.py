@@ -1,31 +1,60 @@
-"""Model names -> classes. Importing a model module is deferred until it is asked for,
-so `synth --help` and the CLI's argument checks never pay for torch or sdv."""
+"""Model names -> classes, parameter models and capabilities: the one place each is stated.
+
+Importing a model module is deferred until a model is created, so `synth --help`, the CLI's
+argument checks and a job's parameter validation never pay for torch or sdv.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PipelineError
+from pipeline.models import params
 
 if TYPE_CHECKING:
     from pipeline.models.base import Synthesizer
 
-# name -> (module, class, supports tabular, supports time series)
-MODELS: dict[str, tuple[str, str, bool, bool]] = {
-    "gaussian_copula": ("pipeline.models.sdv_tabular", "GaussianCopulaModel", True, False),
-    "ctgan": ("pipeline.models.sdv_tabular", "CTGANModel", True, False),
-    "tvae": ("pipeline.models.sdv_tabular", "TVAEModel", True, False),
-    "gmm": ("pipeline.models.gmm", "GaussianMixtureModel", True, False),
-    "hmm": ("pipeline.models.hmm", "HiddenMarkovModel", False, True),
-    "par": ("pipeline.models.par", "PARModel", False, True),
+
+@dataclass(frozen=True)
+class ModelEntry:
+    module: str
+    cls: str
+    params: type[params.ModelParams]
+    tabular: bool
+    time_series: bool
+    summary: str
+
+
+MODELS: dict[str, ModelEntry] = {
+    "gaussian_copula": ModelEntry(
+        "pipeline.models.sdv_tabular", "GaussianCopulaModel", params.GaussianCopulaParams,
+        True, False, "SDV's Gaussian copula"),
+    "ctgan": ModelEntry("pipeline.models.sdv_tabular", "CTGANModel", params.CTGANParams,
+                        True, False, "SDV's CTGAN (conditional GAN)"),
+    "tvae": ModelEntry("pipeline.models.sdv_tabular", "TVAEModel", params.TVAEParams,
+                       True, False, "SDV's TVAE (variational autoencoder)"),
+    "gmm": ModelEntry("pipeline.models.gmm", "GaussianMixtureModel",
+                      params.GaussianMixtureParams, True, False,
+                      "mixed-type Gaussian mixture with exact conditioning"),
+    "hmm": ModelEntry("pipeline.models.hmm", "HiddenMarkovModel", params.HiddenMarkovParams,
+                      False, True, "autoregressive hidden Markov model for series"),
+    "par": ModelEntry("pipeline.models.par", "PARModel", params.PARParams, False, True,
+                      "SDV's PAR (probabilistic autoregressive)"),
 }
 
 
 def names(time_series: bool | None = None) -> list[str]:
     if time_series is None:
         return list(MODELS)
-    return [name for name, (_, _, tab, ts) in MODELS.items() if (ts if time_series else tab)]
+    return [name for name, entry in MODELS.items()
+            if (entry.time_series if time_series else entry.tabular)]
+
+
+def entry(name: str) -> ModelEntry:
+    check_names([name])
+    return MODELS[name]
 
 
 def check_names(requested: list[str], time_series: bool | None = None) -> list[str]:
@@ -40,7 +69,12 @@ def check_names(requested: list[str], time_series: bool | None = None) -> list[s
     return requested
 
 
-def create(name: str, **params) -> Synthesizer:
-    check_names([name])
-    module, cls, _, _ = MODELS[name]
-    return getattr(import_module(module), cls)(**params)
+def check_params(model_params: dict[str, dict[str, Any]]) -> None:
+    """Validate every model's parameters without importing any model."""
+    for name, values in model_params.items():
+        params.validated(name, entry(name).params, values)
+
+
+def create(name: str, **values: Any) -> Synthesizer:
+    found = entry(name)
+    return getattr(import_module(found.module), found.cls)(**values)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from importlib import import_module
@@ -83,23 +83,10 @@ def to_sdv_frame(df: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     return out
 
 
-def check_param_names(model: str, params: dict[str, Any], allowed: Sequence[str]) -> None:
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise PipelineError(
-            f"unknown parameter(s) {unknown} for model {model!r}; allowed: {sorted(allowed)}"
-        )
-
-
 class SDVSynthesizer(Synthesizer):
     """Shared wrapper; subclasses name the SDV class and map parameters."""
 
     sdv_class: ClassVar[str]
-    allowed_params: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(self, **params: Any) -> None:
-        check_param_names(self.name, params, self.allowed_params)
-        super().__init__(**params)
 
     def _sdv_params(self) -> dict[str, Any]:
         return dict(self.params)
@@ -152,10 +139,6 @@ class SDVSynthesizer(Synthesizer):
 class GaussianCopulaModel(SDVSynthesizer):
     name = "gaussian_copula"
     sdv_class = "GaussianCopulaSynthesizer"
-    allowed_params = (
-        "default_distribution", "numerical_distributions", "enforce_min_max_values",
-        "enforce_rounding",
-    )
 
 
 # --- high-cardinality guard for one-hot models -----------------------------------------------
@@ -262,42 +245,10 @@ def _log_folding(
 
 # --- CTGAN and TVAE --------------------------------------------------------------------------
 class NeuralSDVSynthesizer(SDVSynthesizer):
-    """CTGAN/TVAE: torch seeding, parameter checks, epoch progress, the one-hot width guard."""
+    """CTGAN/TVAE: torch seeding, epoch progress, the one-hot width guard."""
 
     ctgan_module: ClassVar[str]  # the ctgan module whose training loop we watch
     dims_params: ClassVar[tuple[str, ...]]
-    rate_params: ClassVar[tuple[str, ...]]
-    common_params = (
-        "epochs", "batch_size", "embedding_dim", "cuda", "max_encoded_columns", "threads",
-    )
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._check_values()
-
-    # --- parameters ----------------------------------------------------------------------
-    def _check_values(self) -> None:
-        p = self.params
-        for name in ("epochs", "batch_size", "embedding_dim", "max_encoded_columns", "threads"):
-            if name in p and not _is_positive_int(p[name]):
-                raise PipelineError(
-                    f"{self.name}: {name} must be a positive integer, not {p[name]!r}"
-                )
-        if "batch_size" in p and p["batch_size"] % 2:
-            raise PipelineError(f"{self.name}: batch_size must be even, not {p['batch_size']}")
-        for name in self.dims_params:
-            if name in p and not (
-                isinstance(p[name], (list, tuple)) and all(_is_positive_int(d) for d in p[name])
-            ):
-                raise PipelineError(
-                    f"{self.name}: {name} must be a list of positive layer sizes, e.g. [256, 256]"
-                )
-        for name in self.rate_params:
-            value = p.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise PipelineError(f"{self.name}: {name} must be a non-negative number")
-        if p.get("cuda") not in (None, True, False):
-            raise PipelineError(f"{self.name}: cuda must be true or false, not {p['cuda']!r}")
 
     def _threads(self) -> int:
         return self.params.get("threads", DEFAULT_THREADS)
@@ -431,40 +382,13 @@ def limited_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
-
-
 class CTGANModel(NeuralSDVSynthesizer):
-    """SDV's CTGANSynthesizer. Parameters (SDV's defaults unless noted): epochs (CPU: see
-    CPU_DEFAULT_EPOCHS), batch_size (500, a multiple of pac), embedding_dim, generator_dim,
-    discriminator_dim, generator_lr, discriminator_lr, *_decay, discriminator_steps, pac,
-    log_frequency, cuda (default: when available), threads, max_encoded_columns."""
+    """SDV's CTGANSynthesizer; parameters: `pipeline.models.params.CTGANParams`."""
 
     name = "ctgan"
     sdv_class = "CTGANSynthesizer"
     ctgan_module = "ctgan.synthesizers.ctgan"
     dims_params = ("generator_dim", "discriminator_dim")
-    rate_params = (
-        "generator_lr", "generator_decay", "discriminator_lr", "discriminator_decay",
-    )
-    allowed_params = NeuralSDVSynthesizer.common_params + dims_params + rate_params + (
-        "discriminator_steps", "pac", "log_frequency",
-    )
-
-    def _check_values(self) -> None:
-        super()._check_values()
-        steps = self.params.get("discriminator_steps", 1)
-        if not _is_positive_int(steps):
-            raise PipelineError(
-                f"ctgan: discriminator_steps must be a positive integer, not {steps!r}"
-            )
-        pac = self.params.get("pac", 10)
-        if not _is_positive_int(pac) or self.params.get("batch_size", 500) % pac:
-            raise PipelineError(
-                f"ctgan: batch_size ({self.params.get('batch_size', 500)}) must be a multiple "
-                f"of pac ({pac}), the number of rows the discriminator judges together"
-            )
 
     @staticmethod
     def _epoch_losses(loss_values: pd.DataFrame, epoch: int) -> dict[str, float]:
@@ -477,15 +401,12 @@ class CTGANModel(NeuralSDVSynthesizer):
 
 
 class TVAEModel(NeuralSDVSynthesizer):
-    """SDV's TVAESynthesizer. Parameters: epochs, batch_size, embedding_dim, compress_dims,
-    decompress_dims, l2scale, loss_factor, cuda, threads, max_encoded_columns (as for CTGAN)."""
+    """SDV's TVAESynthesizer; parameters: `pipeline.models.params.TVAEParams`."""
 
     name = "tvae"
     sdv_class = "TVAESynthesizer"
     ctgan_module = "ctgan.synthesizers.tvae"
     dims_params = ("compress_dims", "decompress_dims")
-    rate_params = ("l2scale", "loss_factor")
-    allowed_params = NeuralSDVSynthesizer.common_params + dims_params + rate_params
 
     @staticmethod
     def _epoch_losses(loss_values: pd.DataFrame, epoch: int) -> dict[str, float]:
