@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.models.coupled_values import CoupledValue, find_coupled_values
-from pipeline.models.derived import find_derived
-from pipeline.models.ordered_pairs import OrderedPair, find_ordered_pairs
+from pipeline.models.relations.coupled_values import CoupledValue, find_coupled_values
+from pipeline.models.relations.derived import find_derived
+from pipeline.models.relations.ordered_pairs import OrderedPair, find_ordered_pairs
 
 WEATHER = Path(__file__).resolve().parents[2] / "shared" / "data" / "nyc_weather.csv"
 COLUMNS = ["temp", "dewp", "humid", "wind_speed", "pressure"]
@@ -88,7 +88,7 @@ def test_wind_speed_under_the_gust_is_a_pair_with_the_gust_as_the_gap(jfk):
 
 
 def test_the_search_on_a_row_sample_finds_the_same_relation(jfk, monkeypatch):
-    import pipeline.models.derived as derived
+    import pipeline.models.relations.derived as derived
 
     values = jfk[COLUMNS].to_numpy(dtype=float)
     full = find_derived(values, list(range(len(COLUMNS))), _smoothness(jfk))

@@ -11,7 +11,6 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.models import hmm, registry
 from pipeline.models.base import Synthesizer
-from pipeline.models.derived import fit_cubic
 from pipeline.models.hmm import (
     HiddenMarkovModel,
     _Contexts,
@@ -21,6 +20,7 @@ from pipeline.models.hmm import (
     _spectral_radius,
     _stabilise,
 )
+from pipeline.models.relations.derived import fit_cubic
 from pipeline.schema import Role, detect_schema, enforce_schema
 from pipeline.timeseries import check_time_series, index_steps, sequence_ids
 from pipeline.validation.sequence_metrics import mean_autocorrelation
@@ -365,8 +365,8 @@ def test_a_gap_column_is_snapped_after_its_anchor():
     afterwards, inside the anchor's final value, or the pair's order could break."""
     from types import SimpleNamespace
 
-    from pipeline.models.derived import DerivedColumn
-    from pipeline.models.ordered_pairs import OrderedPair
+    from pipeline.models.relations.derived import DerivedColumn
+    from pipeline.models.relations.ordered_pairs import OrderedPair
 
     model = HiddenMarkovModel()
     model._codec = SimpleNamespace(numeric=[

@@ -69,9 +69,9 @@ from scipy.special import logsumexp, ndtr, ndtri
 from pipeline.errors import PipelineError
 from pipeline.models.base import Synthesizer
 from pipeline.models.codes import category_codes
-from pipeline.models.coupled_values import CoupledValue, find_coupled_values
-from pipeline.models.derived import DerivedColumn, find_derived
-from pipeline.models.ordered_pairs import OrderedPair, find_ordered_pairs
+from pipeline.models.relations.coupled_values import CoupledValue, find_coupled_values
+from pipeline.models.relations.derived import DerivedColumn, find_derived
+from pipeline.models.relations.ordered_pairs import OrderedPair, find_ordered_pairs
 from pipeline.schema import DatasetSchema, Role, index_in_zone
 from pipeline.timeseries import (
     check_time_series,
