@@ -1,12 +1,11 @@
-"""What a finished run tells Prefect: artifacts, a published event, and the `latest` pointer."""
+"""What a finished run tells Prefect (artifacts, a published event) and which run is latest."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.publish import write_text_atomic
+from pipeline.publish import point_latest
 
 KEY_METRICS = ("column_shapes", "column_pair_trends", "detection_auc", "exact_copy_rate",
                "exact_copy_p_value", "near_copy_p_value", "dcr_share_p_value", "mia_p_value")
@@ -34,10 +33,9 @@ def announce(summary: dict[str, Any]) -> None:
             link_text=f"{result['model']} report ({result['verdict']})",
             key=f"{key}-{_artifact_key(result['model'])}-report",
         )
-    latest = mark_latest(summary)
     for result in summary["models"]:
         if result["verdict"] != "fail":
-            _emit_published(summary, result, is_latest=result is latest)
+            _emit_published(summary, result, is_latest=result["path"] == summary.get("latest"))
 
 
 def best_passing(results: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -55,24 +53,15 @@ def best_passing(results: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(candidates, key=score)
 
 
-def mark_latest(summary: dict[str, Any]) -> dict[str, Any] | None:
+def mark_latest(summary: dict[str, Any], output_dir: str) -> dict[str, Any] | None:
+    """Point the dataset's `_latest.json` at the best passing model of this run."""
     best = best_passing(summary["models"])
     if best is None:
         return None
-    dataset_dir = Path(best["path"]).parent.parent
-    write_text_atomic(
-        dataset_dir / "_latest.json",
-        json.dumps(
-            {
-                "run_id": summary["run_id"],
-                "model": best["model"],
-                "path": best["path"],
-                "verdict": best["verdict"],
-                "metrics": {k: best["metrics"].get(k) for k in KEY_METRICS},
-            },
-            indent=2,
-        ),
-    )
+    manifest = {"run_id": summary["run_id"], "model": best["model"], "path": best["path"],
+                "verdict": best["verdict"]}
+    point_latest(output_dir, summary["dataset"], manifest,
+                 {k: best["metrics"].get(k) for k in KEY_METRICS})
     summary["latest"] = best["path"]
     return best
 

@@ -112,17 +112,15 @@ def sample(synthesizer, rows: int, seed: int) -> pd.DataFrame:
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_user_error,
       cache_policy=NO_CACHE)
-def write_shard(synthesizer, shard: Shard, staging: str, lineage: dict,
+def write_shard(synthesizer, shard: Shard, publication: publishing.Publication,
                 frame: pd.DataFrame | None = None) -> str:
-    """Sample one seeded shard (unless given) and write it as one Parquet part."""
+    """Sample one seeded shard (unless given) and stage it as one Parquet part."""
     from pipeline.postprocess import fill_ids
 
     if frame is None:
         frame = synthesizer.sample(shard.rows, seed=shard.seed)
     fill_ids(frame, synthesizer.schema, start=shard.start)  # unique across shards
-    path = publishing.part_path(Path(staging), shard.index)
-    publishing.write_parquet_atomic(frame, path, lineage)
-    return str(path)
+    return str(publication.write_part(shard.index, frame))
 
 
 @task(cache_policy=NO_CACHE)
@@ -140,11 +138,8 @@ def validate(synthetic, train, holdout, schema, model: str, run_id: str, job: Jo
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_user_error,
       cache_policy=NO_CACHE)
-def finish(staging: str, result, report_html: str, lineage: dict, job: JobConfig, run_id: str):
-    return publishing.finish_publish(
-        Path(staging), output_dir=job.output_dir, dataset=job.name, model=result.model,
-        run_id=run_id, lineage=lineage, quarantine=result.verdict == "fail",
-        report_html=report_html)
+def finish(publication: publishing.Publication, verdict: str, report_html: str):
+    return publication.finalise(quarantine=verdict == "fail", report_html=report_html)
 
 
 def _only_time_series(models: list[str]) -> bool:
@@ -185,8 +180,9 @@ def synthesize(job: JobConfig) -> dict[str, Any]:
             for future in fits.values()
         ]
     summary = build_summary(job, run_id, ingest_report, schema, split_method, results)
-    from flows.reporting import announce
+    from flows.reporting import announce, mark_latest
 
+    mark_latest(summary, job.output_dir)
     announce(summary)
     failed = [r for r in results if r["verdict"] == "fail"]
     if failed:
@@ -235,13 +231,6 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         "library_versions": library_versions(), "parameters": job.model_params.get(model, {}),
         "shards": len(shards),
     }
-    staging = str(publishing.staging_directory(job.output_dir, job.name, model, run_id))
-    writes = [runner.submit(write_shard, {"synthesizer": synthesizer, "shard": shard,
-                                          "staging": staging, "lineage": lineage,
-                                          "frame": first if shard.index == 0 else None})
-              for shard in shards]
-    for future in writes:
-        future.result()
     html = render_report(
         dataset=job.name, model=model, run_id=run_id, verdict=result.verdict,
         reasons=result.reasons, metric_rows=result.metric_rows(), real=train,
@@ -249,7 +238,9 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         distances=result.distances, findings=result.findings,
         loss_history=synthesizer.loss_history,
         failed_expectations=result.failed_expectations, lineage=lineage)
-    manifest = finish(staging, result, html, lineage, job, run_id)
+    publication = publishing.Publication(Path(job.output_dir), job.name, model, run_id, lineage)
+    manifest = _write_and_finalise(runner, synthesizer, shards, first, publication,
+                                   result.verdict, html)
     return {
         "model": model, "verdict": result.verdict, "reasons": result.reasons,
         "rows": manifest["rows"], "path": manifest["path"], "parts": manifest["files"],
@@ -260,6 +251,22 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         "fit_seconds": synthesizer.fit_seconds, "reused_model": reused,
         "docs": result.docs_url,
     }
+
+
+def _write_and_finalise(runner, synthesizer, shards, first, publication, verdict, html):
+    """Stage every shard (in parallel), then finalise; once retries are spent, nothing
+    staged is left behind."""
+    writes = [runner.submit(write_shard, {"synthesizer": synthesizer, "shard": shard,
+                                          "publication": publication,
+                                          "frame": first if shard.index == 0 else None})
+              for shard in shards]
+    try:
+        for future in writes:
+            future.result()
+        return finish(publication, verdict, html)
+    except BaseException:
+        publication.discard()
+        raise
 
 
 def default_sample_size(train: pd.DataFrame, schema: DatasetSchema) -> int:

@@ -5,7 +5,9 @@ Layout (hive-style, so readers get `model` and `run` as columns):
     <output>/published/<dataset>/model=<model>/run=<run_id>/part-00000.parquet
                                                             _manifest.json
                                                             _report.html
+    <output>/published/<dataset>/_latest.json                     the run readers should take
     <output>/quarantine/<dataset>/...   same layout, for models that failed validation
+    <output>/.staging/<dataset>/...     parts of a run not yet finalised
 
 Side files start with "_" because Parquet dataset readers (pyarrow, Spark) skip such files; a
 plain `manifest.json` there breaks `pandas.read_parquet(<dataset dir>)`.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,11 +32,7 @@ from pipeline.errors import PipelineError
 LINEAGE_KEY = b"synth.lineage"
 MANIFEST = "_manifest.json"
 REPORT = "_report.html"
-PART_ROWS = 1_000_000
-
-
-def run_directory(output_dir: str | Path, area: str, dataset: str, model: str, run_id: str) -> Path:
-    return Path(output_dir) / area / dataset / f"model={model}" / f"run={run_id}"
+LATEST = "_latest.json"
 
 
 def write_parquet_atomic(
@@ -73,83 +72,88 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
-def staging_directory(output_dir: str | Path, dataset: str, model: str, run_id: str) -> Path:
-    """Where a run's parts are written before its verdict decides where they go."""
-    return Path(output_dir) / ".staging" / dataset / f"model={model}" / f"run={run_id}"
+@dataclass(frozen=True)
+class Publication:
+    """One model's run on its way out: parts staged -> finalised into published/ or
+    quarantine/ in one rename -> the dataset's latest pointer.
 
+    Frozen and plain, so it travels to Dask workers that write parts. Staged parts survive
+    a failed finalise, so the flow's retry completes the run instead of losing every shard;
+    finalising a run that is already in place returns its manifest (a retry after a rename
+    whose reply was lost).
+    """
 
-def part_path(staging: Path, index: int) -> Path:
-    return staging / f"part-{index:05d}.parquet"
+    output_dir: Path
+    dataset: str
+    model: str
+    run_id: str
+    lineage: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def staging(self) -> Path:
+        return self._folder(".staging")
 
-def finish_publish(
-    staging: Path,
-    *,
-    output_dir: str | Path,
-    dataset: str,
-    model: str,
-    run_id: str,
-    lineage: dict[str, Any],
-    quarantine: bool,
-    report_html: str | None = None,
-) -> dict[str, Any]:
-    """Add manifest and report to the staged parts, then move the run folder into place in
-    one rename, so a glob over the dataset never sees a run with parts missing."""
-    import pyarrow.parquet as pq
+    def final_directory(self, quarantine: bool) -> Path:
+        return self._folder("quarantine" if quarantine else "published")
 
-    area = "quarantine" if quarantine else "published"
-    final_dir = run_directory(output_dir, area, dataset, model, run_id)
-    if final_dir.exists():
-        raise PipelineError(f"{final_dir} already exists; run ids must be unique per dataset")
-    try:
-        parts = sorted(p.name for p in staging.glob("part-*.parquet"))
+    def _folder(self, area: str) -> Path:
+        return (Path(self.output_dir) / area / self.dataset / f"model={self.model}"
+                / f"run={self.run_id}")
+
+    def write_part(self, index: int, frame: pd.DataFrame) -> Path:
+        return write_parquet_atomic(frame, self.staging / f"part-{index:05d}.parquet",
+                                    self.lineage)
+
+    def finalise(self, quarantine: bool, report_html: str | None = None) -> dict[str, Any]:
+        """Add manifest and report to the staged parts, then move the run folder into place
+        in one rename, so a glob over the dataset never sees a run with parts missing."""
+        final_dir = self.final_directory(quarantine)
+        if final_dir.exists():
+            return self._already_final(final_dir)
+        parts = sorted(p.name for p in self.staging.glob("part-*.parquet"))
         if not parts:
-            raise PipelineError(f"nothing to publish: no parts in {staging}")
-        rows = sum(pq.ParquetFile(staging / p).metadata.num_rows for p in parts)
-        columns = pq.read_schema(staging / parts[0]).to_string(show_schema_metadata=False)
-        manifest = {
-            **lineage,
-            "area": area,
-            "rows": rows,
-            "files": parts,
-            "arrow_schema": columns.splitlines(),
-            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+            raise PipelineError(f"nothing to publish: no parts in {self.staging}")
+        manifest = self._manifest(parts, "quarantine" if quarantine else "published")
         if report_html is not None:
-            write_text_atomic(staging / REPORT, report_html)
+            write_text_atomic(self.staging / REPORT, report_html)
             manifest["report"] = REPORT
-        write_text_atomic(staging / MANIFEST, json.dumps(manifest, indent=2, default=str))
+        write_text_atomic(self.staging / MANIFEST, json.dumps(manifest, indent=2, default=str))
         final_dir.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, final_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    manifest["path"] = str(final_dir)
-    return manifest
+        os.replace(self.staging, final_dir)
+        return {**manifest, "path": str(final_dir)}
+
+    def discard(self) -> None:
+        """Remove what was staged (a run abandoned after its retries)."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _manifest(self, parts: list[str], area: str) -> dict[str, Any]:
+        import pyarrow.parquet as pq
+
+        rows = sum(pq.ParquetFile(self.staging / p).metadata.num_rows for p in parts)
+        columns = pq.read_schema(self.staging / parts[0]).to_string(show_schema_metadata=False)
+        return {**self.lineage, "area": area, "rows": rows, "files": parts,
+                "arrow_schema": columns.splitlines(),
+                "written_at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+    def _already_final(self, final_dir: Path) -> dict[str, Any]:
+        """A finalise that already happened leaves nothing staged; staged parts next to a
+        finished run are a second run under the same id."""
+        manifest_path = final_dir / MANIFEST
+        if self.staging.exists() or not manifest_path.exists():
+            raise PipelineError(f"{final_dir} already holds a run; run ids must be unique "
+                                "per dataset and model")
+        return {**json.loads(manifest_path.read_text()), "path": str(final_dir)}
 
 
-def publish(
-    df: pd.DataFrame,
-    *,
-    output_dir: str | Path,
-    dataset: str,
-    model: str,
-    run_id: str,
-    lineage: dict[str, Any],
-    quarantine: bool = False,
-    report_html: str | None = None,
-) -> dict[str, Any]:
-    """Write one model's synthetic table in parts with its manifest (and report)."""
-    staging = staging_directory(output_dir, dataset, model, run_id)
-    try:
-        for i, start in enumerate(range(0, max(len(df), 1), PART_ROWS)):
-            write_parquet_atomic(df.iloc[start : start + PART_ROWS], part_path(staging, i), lineage)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return finish_publish(staging, output_dir=output_dir, dataset=dataset, model=model,
-                          run_id=run_id, lineage=lineage, quarantine=quarantine,
-                          report_html=report_html)
+def point_latest(output_dir: str | Path, dataset: str, manifest: dict[str, Any],
+                 metrics: dict[str, Any]) -> Path:
+    """The dataset's `_latest.json`: the run and model readers should take, replaced
+    atomically so a reader sees the old pointer or the new one."""
+    pointer = {"run_id": manifest["run_id"], "model": manifest["model"],
+               "path": manifest["path"], "verdict": manifest.get("verdict"),
+               "metrics": metrics}
+    path = Path(output_dir) / "published" / dataset / LATEST
+    return write_text_atomic(path, json.dumps(pointer, indent=2, default=str))
 
 
 def read_lineage(path: str | Path) -> dict[str, Any]:

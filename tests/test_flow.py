@@ -43,6 +43,10 @@ def test_demo_runs_end_to_end_and_rerun_reuses_the_model(in_project, capsys):
     assert (in_project / "schemas/student_placements.yaml").exists()
     assert (in_project / "gx/expectations").is_dir()
     assert "<html" in report.read_text()[:200]
+    latest = json.loads((in_project / "data/published/student_placements/_latest.json")
+                        .read_text())
+    assert latest["run_id"] == on_disk["run_id"] and Path(latest["path"]) == parquet.parent
+    assert not list((in_project / "data/.staging").rglob("*.parquet"))
 
     assert cli.main(["demo", "--model", "gaussian_copula"]) == 0
     again = capsys.readouterr().out

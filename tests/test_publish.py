@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from pipeline import publish as pub
+from pipeline.errors import PipelineError
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def table() -> pd.DataFrame:
     )
 
 
-def _publish(table, tmp_path, model="gmm", run_id="r1", **kw):
+def _publication(tmp_path, model="gmm", run_id="r1") -> pub.Publication:
     lineage = {
         "run_id": run_id,
         "model": model,
@@ -33,15 +34,15 @@ def _publish(table, tmp_path, model="gmm", run_id="r1", **kw):
         "source_fingerprint": "sha256:abc",
         "library_versions": {"pandas": pd.__version__},
     }
-    return pub.publish(
-        table,
-        output_dir=tmp_path,
-        dataset="people",
-        model=model,
-        run_id=run_id,
-        lineage=lineage,
-        **kw,
-    )
+    return pub.Publication(tmp_path, "people", model, run_id, lineage)
+
+
+def _publish(table, tmp_path, model="gmm", run_id="r1", quarantine=False, report_html=None):
+    """As the flow does: two staged parts, then one finalise."""
+    publication = _publication(tmp_path, model, run_id)
+    publication.write_part(0, table.iloc[:2])
+    publication.write_part(1, table.iloc[2:])
+    return publication.finalise(quarantine=quarantine, report_html=report_html)
 
 
 def test_lineage_round_trips_through_pyarrow_and_duckdb(table, tmp_path):
@@ -56,7 +57,8 @@ def test_lineage_round_trips_through_pyarrow_and_duckdb(table, tmp_path):
     ).fetchall()[0]
     assert json.loads(row[0])["run_id"] == "r1"
     on_disk = json.loads((part.parent / pub.MANIFEST).read_text())
-    assert on_disk["rows"] == 3 and on_disk["files"] == ["part-00000.parquet"]
+    assert on_disk["rows"] == 3
+    assert on_disk["files"] == ["part-00000.parquet", "part-00001.parquet"]
     assert (part.parent / pub.REPORT).exists()
 
 
@@ -66,11 +68,12 @@ def test_one_path_or_glob_reads_every_run(table, tmp_path):
     root = tmp_path / "published/people"
     via_pandas = pd.read_parquet(root)  # side files start with "_" and are skipped
     assert len(via_pandas) == 6 and set(via_pandas["model"]) == {"gmm", "ctgan"}
+    assert not (root.parent.parent / ".staging" / "people" / "model=gmm" / "run=r1").exists()
     via_duckdb = duckdb.sql(f"select count(*), count(distinct run) from '{root}/**/*.parquet'")
     assert via_duckdb.fetchall()[0] == (6, 2)
     via_polars = pl.read_parquet(f"{root}/**/*.parquet", hive_partitioning=True)
     assert via_polars.height == 6 and set(via_polars["model"]) == {"gmm", "ctgan"}
-    roundtrip = pd.read_parquet(root / "model=gmm/run=r1/part-00000.parquet")
+    roundtrip = pd.read_parquet(root / "model=gmm/run=r1")
     pd.testing.assert_frame_equal(roundtrip, table, check_dtype=False)
 
 
@@ -99,7 +102,56 @@ def test_quarantine_is_kept_apart(table, tmp_path):
     assert not (tmp_path / "published").exists()
 
 
-def test_same_run_twice_is_refused(table, tmp_path):
+def test_another_run_in_the_same_place_is_refused(table, tmp_path):
     _publish(table, tmp_path)
-    with pytest.raises(Exception, match="already exists"):
-        _publish(table, tmp_path)
+    other = _publication(tmp_path)
+    other.write_part(0, table)
+    with pytest.raises(PipelineError, match="already holds a run"):
+        other.finalise(quarantine=False)
+
+
+def test_a_failed_finalise_keeps_the_parts_and_its_retry_publishes_them(
+        table, tmp_path, monkeypatch):
+    publication = _publication(tmp_path)
+    publication.write_part(0, table)
+    real_write = pub.write_text_atomic
+
+    def full_disk(path, text):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pub, "write_text_atomic", full_disk)
+    with pytest.raises(OSError, match="disk full"):
+        publication.finalise(quarantine=False, report_html="<p>")
+    assert (publication.staging / "part-00000.parquet").exists()  # nothing lost
+    monkeypatch.setattr(pub, "write_text_atomic", real_write)
+    manifest = publication.finalise(quarantine=False, report_html="<p>")
+    assert manifest["rows"] == 3 and not publication.staging.exists()
+
+
+def test_finalising_twice_returns_the_same_manifest(table, tmp_path):
+    """A retry after a rename whose reply was lost must not fail a published run."""
+    publication = _publication(tmp_path)
+    publication.write_part(0, table)
+    first = publication.finalise(quarantine=False)
+    again = publication.finalise(quarantine=False)
+    assert again["path"] == first["path"] and again["files"] == first["files"]
+
+
+def test_discard_removes_what_was_staged(table, tmp_path):
+    publication = _publication(tmp_path)
+    publication.write_part(0, table)
+    publication.discard()
+    assert not publication.staging.exists()
+    with pytest.raises(PipelineError, match="nothing to publish"):
+        publication.finalise(quarantine=False)
+
+
+def test_latest_pointer_names_the_run_and_is_replaced_whole(table, tmp_path):
+    first = _publish(table, tmp_path, run_id="r1")
+    pub.point_latest(tmp_path, "people", first, {"column_shapes": 0.9})
+    second = _publish(table, tmp_path, run_id="r2")
+    path = pub.point_latest(tmp_path, "people", second, {"column_shapes": 0.95})
+    pointer = json.loads(path.read_text())
+    assert pointer["run_id"] == "r2" and pointer["path"] == second["path"]
+    assert pd.read_parquet(pointer["path"]).shape == table.shape
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
