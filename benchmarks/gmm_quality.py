@@ -81,7 +81,7 @@ def run(seed: int = 0, with_holdout: bool = False, **params) -> dict[str, object
         "n_components": model.n_components_,
         "em_iterations": len(model.loss_history),
         "selection": [
-            {k: round(v, 4) for k, v in s.items()} for s in model.selection
+            {k: round(v, 4) for k, v in s.items()} for s in model.selection_
         ],
         **quality(train, synthetic, schema),
     }

@@ -18,11 +18,11 @@ from benchmarks.profiling import phase_seconds, top_functions
 
 GMM_SAMPLE_PHASES: list[tuple[str, list[tuple[str, str]]]] = [
     ("gmm: categorical draws (one searchsorted over per-component CDFs)",
-     [("pipeline/models/gmm.py", "_draw_categorical")]),
+     [("pipeline/models/gmm/sampling.py", "draw_categorical")]),
     ("gmm: Gaussian draws (per-row Cholesky product)",
-     [("pipeline/models/gmm.py", "_draw_continuous")]),
+     [("pipeline/models/gmm/sampling.py", "draw_continuous")]),
     ("gmm: decoding codes to values (inverse CDF, labels)",
-     [("pipeline/models/gmm.py", "decode")]),
+     [("pipeline/models/gmm/encoding.py", "decode")]),
     ("postprocess: cast to schema dtypes, dependencies (complete_to_schema)",
      [("pipeline/postprocess.py", "complete_to_schema")]),
     ("pandas concat of chunks", [("pandas/core/reshape/concat.py", "concat")]),

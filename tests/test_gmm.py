@@ -91,7 +91,7 @@ def test_selection_picks_several_components_on_clustered_data():
     schema = detect_schema(data, "blobs")
     model = GaussianMixtureModel().fit(enforce_schema(data, schema), schema, seed=0)
     assert model.n_components_ >= 3
-    scores = {s["n_components"]: s["validation_log_likelihood"] for s in model.selection}
+    scores = {s["n_components"]: s["validation_log_likelihood"] for s in model.selection_}
     assert scores[model.n_components_] > scores[1]
 
 
@@ -215,12 +215,12 @@ def test_quality_targets_on_full_adult(adult_path):
 
 
 def test_categorical_draws_follow_each_components_probabilities():
-    from pipeline.models.gmm import _draw_categorical
+    from pipeline.models.gmm.sampling import draw_categorical
 
     probs = np.array([[0.2, 0.0, 0.8, 0.0], [0.0, 3.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
     rng = np.random.default_rng(0)
     components = rng.integers(0, 3, 120_000)
-    codes = _draw_categorical(probs, components, rng)
+    codes = draw_categorical(probs, components, rng)
     for k in range(3):
         share = np.bincount(codes[components == k], minlength=4) / (components == k).sum()
         expected = probs[k] / probs[k].sum()
