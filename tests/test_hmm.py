@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -9,27 +11,26 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.models import hmm, registry
+from pipeline.models import registry
 from pipeline.models.base import Synthesizer
-from pipeline.models.hmm import (
-    HiddenMarkovModel,
-    _Contexts,
-    _moving_average,
-    _run_ages,
-    _snap,
-    _spectral_radius,
-    _stabilise,
-)
+from pipeline.models.hmm import HiddenMarkovModel
+from pipeline.models.hmm.data import build_data
+from pipeline.models.hmm.design import moving_average
+from pipeline.models.hmm.drivers import Contexts, run_ages
+from pipeline.models.hmm.relations import value_grids
+from pipeline.models.hmm.selection import value_lag1
+from pipeline.models.hmm.simulate import simulate
+from pipeline.models.hmm.stability import MAX_AR_RADIUS, spectral_radius, stabilise
 from pipeline.models.relations.derived import fit_cubic
+from pipeline.models.relations.ordered_pairs import OrderedPair
+from pipeline.models.relations.value_grids import snap
 from pipeline.schema import Role, detect_schema, enforce_schema
 from pipeline.timeseries import check_time_series, index_steps, sequence_ids
 from pipeline.validation.sequence_metrics import mean_autocorrelation
 
 ROOT = Path(__file__).resolve().parents[1]
 WEATHER = ROOT.parent / "shared" / "data" / "nyc_weather.csv"
-STORES = (
-    ROOT / ".venv/lib/python3.11/site-packages/sdmetrics/demos/timeseries/timeseries_real.csv"
-)
+STORES = files("sdmetrics").joinpath("demos/timeseries/timeseries_real.csv")
 FAST = {"n_states": 3, "max_iter": 8}
 
 
@@ -141,24 +142,23 @@ def test_state_count_chosen_by_bic_then_by_simulated_persistence(weather, schema
     by_bic = HiddenMarkovModel(
         max_states=4, max_iter=3, selection_max_iter=3, check_persistence=False
     ).fit(weather, schema, seed=0)
-    assert set(by_bic.selection_) == {1, 2, 4}
-    bic_choice = min(by_bic.selection_, key=by_bic.selection_.get)
+    bic = by_bic.selection_.bic
+    assert set(bic) == {1, 2, 4} and by_bic.card()["state_selection_bic"] == bic
+    bic_choice = min(bic, key=bic.get)
     assert by_bic.n_states_ == bic_choice
     assert by_bic.card()["state_selection_persistence_error"] is None
     model = HiddenMarkovModel(max_states=4, max_iter=3, selection_max_iter=3)
     model.fit(weather, schema, seed=0)
-    assert model.selection_ == by_bic.selection_
+    assert model.selection_.bic == bic
     errors = model.card()["state_selection_persistence_error"]
     # every K up to BIC's choice simulated, the one keeping lag-1 autocorrelations best kept
-    assert set(errors) == {k for k in model.selection_ if k <= bic_choice}
+    assert set(errors) == {k for k in bic if k <= bic_choice}
     assert all(0 <= e < 1 for e in errors.values())
     assert model.n_states_ == min(errors, key=errors.get)
 
 
 def test_persistence_criterion_stays_inside_each_sequence_and_skips_missing_steps():
-    """The K check's lag-1 (`_value_lag1`): ranks, per sequence, missing steps skipped."""
-    from types import SimpleNamespace
-
+    """The K check's lag-1 (`value_lag1`): ranks, per sequence, missing steps skipped."""
     rng = np.random.default_rng(0)
     x = np.zeros(4000)
     for t in range(1, len(x)):
@@ -171,12 +171,8 @@ def test_persistence_criterion_stays_inside_each_sequence_and_skips_missing_step
         "s": np.repeat(["a", "b"], 2000), "t": np.tile(np.arange(2000), 2),
         "shifted": shifted, "holes": holes, "flat": np.ones(len(x)),
     })
-    model = HiddenMarkovModel()
-    model.schema = detect_schema(frame, "ar1", sequence_key="s", sequence_index="t")
-    model._codec = SimpleNamespace(numeric=[
-        SimpleNamespace(name=c, is_datetime=False) for c in ("shifted", "holes", "flat")
-    ])
-    lag1 = model._value_lag1(frame)
+    schema = detect_schema(frame, "ar1", sequence_key="s", sequence_index="t")
+    lag1 = value_lag1(frame, schema, ["shifted", "holes", "flat"])
     assert lag1[0] == pytest.approx(0.8, abs=0.03) and lag1[1] == pytest.approx(0.8, abs=0.03)
     assert np.isnan(lag1[2])  # no spread, no correlation
 
@@ -307,8 +303,8 @@ def test_gusts_follow_the_wind_of_the_same_hour(fitted, weather, schema):
 def test_run_ages_count_how_long_the_previous_token_lasted():
     tokens = np.array([[0], [0], [0], [1], [1], [0], [0], [0]])
     first = np.array([True, False, False, False, False, True, False, False])
-    assert _run_ages(tokens, first)[:, 0].tolist() == [0, 1, 2, 3, 1, 0, 1, 2]
-    layout = _Contexts(bins=10, ages=[4, 1])
+    assert run_ages(tokens, first)[:, 0].tolist() == [0, 1, 2, 3, 1, 0, 1, 2]
+    layout = Contexts(bins=10, ages=[4, 1])
     age = np.array([1, 2, 3, 4, 7, 8, 30])
     codes = layout.code(0, np.ones(7, dtype=np.int64), age, np.zeros(7, dtype=np.int64))
     assert codes.tolist() == [40, 50, 50, 60, 60, 70, 70]  # (1 * 4 + bucket) * 10
@@ -347,42 +343,32 @@ def test_calm_has_no_direction_in_the_samples(fitted, weather, schema):
 def test_snap_prefers_the_nearest_grid_value_inside_the_bounds():
     grid = np.array([0.0, 1.0, 2.0, 3.0])
     values = np.array([0.4, 0.6, 2.6, np.nan, 7.0, -3.0])
-    assert np.allclose(_snap(values, grid), [0, 1, 3, np.nan, 3, 0], equal_nan=True)
+    assert np.allclose(snap(values, grid), [0, 1, 3, np.nan, 3, 0], equal_nan=True)
     # an upper bound per row (the pair's anchor): 0.6 may not round up past 0.7
     high = np.array([0.5, 0.7, 2.5, 1.0, np.nan, -2.0])  # last: no grid value fits, kept
-    assert np.allclose(_snap(values, grid, high=high), [0, 0, 2, np.nan, 3, -3], equal_nan=True)
+    assert np.allclose(snap(values, grid, high=high), [0, 0, 2, np.nan, 3, -3], equal_nan=True)
     # the bound below both neighbours (the anchor was snapped down): the highest value under
     # it; no grid value fits: clipped into the bounds
     high = np.array([0.5, 0.7, 1.5, 1.0, np.nan, -2.0])
     low = np.array([np.nan, np.nan, np.nan, np.nan, 3.5, np.nan])
     assert np.allclose(
-        _snap(values, grid, low=low, high=high), [0, 0, 1, np.nan, 7, -3], equal_nan=True
+        snap(values, grid, low=low, high=high), [0, 0, 1, np.nan, 7, -3], equal_nan=True
     )
 
 
 def test_a_gap_column_is_snapped_after_its_anchor():
     """The anchor (here `b`) is snapped too, so the gap column `a` must be snapped
     afterwards, inside the anchor's final value, or the pair's order could break."""
-    from types import SimpleNamespace
-
-    from pipeline.models.relations.derived import DerivedColumn
-    from pipeline.models.relations.ordered_pairs import OrderedPair
-
-    model = HiddenMarkovModel()
-    model._codec = SimpleNamespace(numeric=[
-        SimpleNamespace(name="a", is_datetime=False), SimpleNamespace(name="b", is_datetime=False)
-    ])
-    model._derived = [DerivedColumn(1, [0], np.zeros(1), np.ones(1), np.zeros(4), 0.0, 0, 1, 1)]
-    model._pairs = [OrderedPair(low="a", high="b", gap_column="a")]
+    pairs = [OrderedPair(low="a", high="b", gap_column="a")]
     train = pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [1.0, 2.0, 3.0]})
-    assert list(model._value_grids(train, {})) == ["b", "a"]
+    assert list(value_grids(train, ["a", "b"], pairs, {})) == ["b", "a"]
 
 
 def test_moving_average_restarts_with_each_sequence():
     x = np.array([[0.0], [2.0], [2.0], [5.0], [1.0]])
     first = np.array([True, False, False, True, False])
     # 0, then 0.5 * 0 + 0.5 * 2 = 1, then 1.5; the second sequence starts from its own value
-    assert _moving_average(x, first, 0.5)[:, 0].tolist() == [0.0, 1.0, 1.5, 5.0, 3.0]
+    assert moving_average(x, first, 0.5)[:, 0].tolist() == [0.0, 1.0, 1.5, 5.0, 3.0]
 
 
 def test_spectral_radius_counts_the_slow_average_as_state():
@@ -391,13 +377,13 @@ def test_spectral_radius_counts_the_slow_average_as_state():
     a, c, decay = 0.5, 0.6, 0.9
     system = np.array([[a, c], [(1 - decay) * a, decay + (1 - decay) * c]])
     expected = np.abs(np.linalg.eigvals(system)).max()
-    radius = _spectral_radius(np.array([[a]]), [1], 1, np.array([[c]]), decay)
+    radius = spectral_radius(np.array([[a]]), [1], 1, np.array([[c]]), decay)
     assert radius == pytest.approx(expected) and radius > 0.99
     # stabilising scales the lag and the average together until the system is stationary
     ar = np.array([[[a, c, 0.0]]])  # one state: lag 1, slow average, intercept
-    _stabilise(ar, [1], np.array([True]), [], decay)
-    scaled = _spectral_radius(ar[0, :, :1], [1], 1, ar[0, :, 1:2], decay)
-    assert scaled <= hmm.MAX_AR_RADIUS and ar[0, 0, 2] == 0.0
+    stabilise(ar, [1], np.array([True]), [], decay)
+    scaled = spectral_radius(ar[0, :, :1], [1], 1, ar[0, :, 1:2], decay)
+    assert scaled <= MAX_AR_RADIUS and ar[0, 0, 2] == 0.0
 
 
 def _lag(frame: pd.DataFrame, schema, column: str, lag: int) -> float:
@@ -423,20 +409,22 @@ def test_slow_average_keeps_wind_direction_persistent_over_hours(fitted, weather
         assert gain > 0.03, lag
 
 
-def test_a_mostly_missing_column_enters_as_its_fresh_value(weather, schema):
+def test_a_mostly_missing_column_enters_as_its_fresh_value(fitted, weather, schema):
     """Gusts, reported on 20 % of hours, also enter the next step as the value reported the
-    hour before, 0 where none was: their carried value is mostly hours old. (On the full
-    data gust lag-1 went 0.668 -> 0.70 against 0.759 real; benchmarks/hmm_quality.py.)"""
-    # a model of its own: `_arrays` below rebuilds fitted state, the shared fixture stays out
-    model = HiddenMarkovModel(**FAST).fit(weather, schema, seed=0)
-    assert model.card()["fresh_inputs"] == ["wind_gust"]
+    hour before, 0 where none was: their carried value is mostly hours old."""
+    assert fitted.card()["fresh_inputs"] == ["wind_gust"]
+    model = fitted.fitted_
     ordered = check_time_series(weather, schema).reset_index(drop=True)
-    for pair in model._pairs:
+    for pair in model.relations.pairs:
         ordered = pair.to_gap(ordered)
     seq = sequence_ids(ordered, schema)
-    data = model._arrays(ordered, schema, seq, ordered.groupby("origin").head(1), {})
-    d, gust = data.x.shape[1], [c.name for c in model._codec.numeric].index("wind_gust")
-    carried, fresh = data.lagged[:, gust], data.lagged[:, len(model.lags_) * d]
+    data, design = build_data(
+        ordered, schema, seq, ordered.groupby("origin").head(1), {}, model.codec, model.index,
+        model.design.lags, fitted.settings.memory, fitted.settings.current_drivers,
+    )
+    d, gust = data.x.shape[1], [c.name for c in model.codec.numeric].index("wind_gust")
+    assert design.fresh == model.design.fresh == [gust]
+    carried, fresh = data.lagged[:, gust], data.lagged[:, len(design.lags) * d]
     reported_before = np.r_[False, ordered["wind_gust"].notna().to_numpy()[:-1]] & ~data.first
     assert reported_before.sum() > 50
     assert np.array_equal(fresh[reported_before], carried[reported_before])
@@ -444,3 +432,14 @@ def test_a_mostly_missing_column_enters_as_its_fresh_value(weather, schema):
     assert (carried[~reported_before & ~data.first] != 0).mean() > 0.5  # stale values
     no_lag_one = HiddenMarkovModel(**FAST, lags=[2, 24]).fit(weather, schema, seed=0)
     assert no_lag_one.card()["fresh_inputs"] == []  # counted as lag 1: only next to it
+
+
+def test_sampling_is_a_pure_function_of_the_fitted_parameters(fitted):
+    """`simulate` reads the frozen `FittedHMM` and a generator only: the same generator state
+    gives the same sequences, and the fitted parameters cannot be changed under it."""
+    first = simulate(fitted.fitted_, 3, np.random.default_rng(5))
+    again = simulate(fitted.fitted_, 3, np.random.default_rng(5))
+    pd.testing.assert_frame_equal(first, again)
+    assert len(first) == 1500 and first["origin"].nunique() == 3
+    with pytest.raises(FrozenInstanceError):
+        fitted.fitted_.calibration = None

@@ -1,0 +1,126 @@
+"""Hidden Markov model for multi-entity time series, fitted by our own Baum-Welch (numpy only).
+
+Every sequence walks one shared chain of K hidden states. At each step:
+- every numeric column that can be missing or has point masses, and every categorical or
+  boolean column, emits a token (continuous / missing / one per point mass; or the category)
+  from a chain P(token_t | token_{t-1}, how long it has lasted, bin of a driver's value)
+  shared by all states (`drivers`): the driver is the numeric column whose value best
+  predicts the token, read at the same step when that predicts better (the token is then
+  drawn after the step's values) or else at the step before;
+- given state k, the numeric columns' continuous values, as rank-Gaussian scores (`codec`),
+  follow a vector autoregression with seasonal forcing (`design`), x_t = sum_l A_kl x_{t-l} +
+  B_k tokens_t + b_k + C_k f(t) + D_k a_{t-1} + e_t, e_t ~ N(0, S_k), with lags 1, 2 and a
+  season, f(t) Fourier terms of the cycles the data covers (`index`) and a_{t-1} each
+  column's slow average of its past; a column missing on most steps also enters as its fresh
+  value of the step before. A first step uses the state's regression on [tokens, 1, f(t)];
+- a dimension whose token is not continuous is unobserved: the likelihood marginalises it
+  and the M-step fits each column's regression on the rows where it is continuous (`em`,
+  `mstep`), so the Gaussian is the value given that it is reported, which the sampler draws;
+- static (per-entity) columns are emitted once, by the first step's state, so they are drawn
+  jointly with their sequence.
+
+Column relations the chain would break are kept by construction (`relations`): ordered pairs
+as gaps, derived columns recomputed at every step, coupled values set by their rule, values
+snapped onto the real ones. K is chosen by BIC, then by simulated persistence (`selection`);
+explosive states are scaled to stationarity (`stability`); the sampled marginals are
+calibrated (`calibration`). The fit (`fit`) produces a frozen `FittedHMM` (`fitted`);
+sampling (`simulate`) is a pure function of it and a random generator.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from pipeline.models.base import Synthesizer
+from pipeline.models.hmm.fit import fit_hmm
+from pipeline.models.hmm.fitted import FittedHMM
+from pipeline.models.hmm.selection import StateSelection
+from pipeline.models.hmm.simulate import simulate as simulate_fitted  # `simulate`: the module
+from pipeline.schema import DatasetSchema
+
+__all__ = ["FittedHMM", "HiddenMarkovModel"]
+
+
+class HiddenMarkovModel(Synthesizer):
+    """Shared-state HMM with autoregressive, seasonal, mixed-type emissions (see module doc).
+
+    Parameters: `pipeline.models.params.HiddenMarkovParams`. Fitted: `fitted_` (what
+    sampling reads) and `selection_` (how the state count was chosen).
+    """
+
+    name: ClassVar[str] = "hmm"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.fitted_: FittedHMM | None = None
+        self.selection_: StateSelection | None = None
+
+    @property
+    def n_states_(self) -> int | None:
+        return self.selection_.n_states if self.selection_ else None
+
+    @property
+    def lags_(self) -> list[int] | None:
+        return self.fitted_.design.lags if self.fitted_ else None
+
+    def _fit_columns(self, schema: DatasetSchema) -> list[str]:
+        lead = [c for c in (schema.sequence_key, schema.sequence_index) if c]
+        return lead + [c for c in schema.modelled_columns() if c not in lead]
+
+    def _fit(self, train: pd.DataFrame, schema: DatasetSchema, seed: int) -> None:
+        from threadpoolctl import threadpool_limits
+
+        # the matrices are small: BLAS threads only contend
+        with threadpool_limits(1):
+            result = fit_hmm(train, schema, self.settings, seed)
+        self.fitted_, self.selection_ = result.fitted, result.selection
+        self.loss_history = [
+            {"iteration": i + 1, "neg_log_likelihood_per_step": -v}
+            for i, v in enumerate(result.history)
+        ]
+
+    def _sample(self, n: int, rng: np.random.Generator, conditions: dict[str, Any]) -> pd.DataFrame:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return simulate_fitted(self.fitted_, n, rng, conditions, self.settings.length)
+
+    def card(self) -> dict[str, Any]:
+        card = super().card()
+        fitted, selection = self.fitted_, self.selection_
+        card["n_states"] = self.n_states_
+        card["lags"] = self.lags_
+        card["state_selection_bic"] = selection.bic if selection else None
+        card["state_selection_persistence_error"] = (
+            selection.persistence_error if selection else None
+        )
+        card["slow_average_decay"] = fitted.design.memory if fitted else None
+        card.update(_relations_card(fitted))
+        return card
+
+
+def _relations_card(fitted: FittedHMM | None) -> dict[str, list[Any]]:
+    if fitted is None:
+        return {"derived_columns": [], "ordered_pairs": [], "fresh_inputs": [],
+                "coupled_values": []}
+    names = [col.name for col in fitted.codec.numeric]
+    relations = fitted.relations
+    return {
+        "derived_columns": [
+            {"column": names[f.target], "from": [names[j] for j in f.inputs],
+             "r2": round(f.r2, 4), "residual_sd": round(f.residual_sd, 4)}
+            for f in relations.derived
+        ],
+        "ordered_pairs": [
+            {"low": p.low, "high": p.high, "modelled_as_gap": p.gap_column}
+            for p in relations.pairs
+        ],
+        "fresh_inputs": [names[j] for j in fitted.design.fresh],
+        "coupled_values": [
+            {"column": c.column, "value": c.value, "where": c.partner, "is": c.partner_value}
+            for c in relations.couplings
+        ],
+    }

@@ -1,0 +1,171 @@
+"""The fit, from the training table to a `FittedHMM`: relations, codec, index, arrays, state
+count, EM, stabilisation and calibration, in that order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.models.hmm.calibration import (
+    CALIBRATION_PASSES,
+    calibration_sequences,
+    score_quantiles,
+)
+from pipeline.models.hmm.chain import ChainParams
+from pipeline.models.hmm.codec import Codec, build_codec
+from pipeline.models.hmm.data import Data, build_data
+from pipeline.models.hmm.design import Design, choose_lags, step_allowed
+from pipeline.models.hmm.em import initial_params, run_em
+from pipeline.models.hmm.fitted import FittedHMM
+from pipeline.models.hmm.index import IndexModel
+from pipeline.models.hmm.mstep import EMOptions
+from pipeline.models.hmm.relations import (
+    Relations,
+    derived_columns,
+    find_couplings,
+    find_pairs,
+    value_grids,
+)
+from pipeline.models.hmm.selection import (
+    PersistenceCheck,
+    StateSelection,
+    select_states,
+    value_lag1,
+)
+from pipeline.models.hmm.simulate import simulated_scores
+from pipeline.models.hmm.stability import stabilised
+from pipeline.models.params import HiddenMarkovParams
+from pipeline.schema import DatasetSchema, Role
+from pipeline.timeseries import check_time_series, sequence_ids
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    fitted: FittedHMM
+    selection: StateSelection
+    history: list[float]  # log-likelihood per step of each iteration of the final EM
+
+
+def fit_hmm(
+    train: pd.DataFrame, schema: DatasetSchema, settings: HiddenMarkovParams, seed: int
+) -> FitResult:
+    ordered = check_time_series(train, schema).reset_index(drop=True)
+    seq = sequence_ids(ordered, schema)
+    pairs = find_pairs(ordered, schema) if settings.keep_order else []
+    original = ordered
+    for pair in pairs:
+        ordered = pair.to_gap(ordered)
+    first = np.r_[True, seq[1:] != seq[:-1]]
+    couplings = find_couplings(ordered, schema, first, pairs) if settings.couple_values else []
+    hidden = {c.column: c.rows(ordered) for c in couplings}
+    heads = ordered[first]
+    codec = build_codec(ordered, schema, heads, hidden)
+    index = IndexModel.fit(ordered, schema, seq, settings.seasonal)
+    lags = choose_lags(settings.autoregressive, settings.lags, index.season_lag)
+    data, design = build_data(
+        ordered, schema, seq, heads, hidden, codec, index, lags, settings.memory,
+        settings.current_drivers,
+    )
+    relations = Relations(
+        pairs=pairs, couplings=couplings,
+        derived=derived_columns(ordered, codec, data.first) if settings.derive else [],
+        grids=value_grids(original, _plain_numeric(codec), pairs, hidden),
+    )
+    _log_summary(codec, design, data)
+    options = _em_options(settings, codec, design, index)
+    skeleton = partial(FittedHMM, schema.sequence_key, schema.sequence_index,
+                       public_keys(schema), codec, index, design, relations)
+
+    def fitted_for(chain: ChainParams) -> FittedHMM:
+        """A chain as the sampler runs it: stabilised, uncalibrated."""
+        return skeleton(chain=stabilised(chain, design, codec.smooth))
+
+    selection, params = _initial_chain(data, options, settings, seed, _persistence_check(
+        settings, schema, original, codec, design, fitted_for, seed
+    ))
+    k = selection.n_states
+    params, _, history = run_em(data, params, options, settings.max_iter, f"hmm K={k}")
+    fitted = fitted_for(params)
+    if settings.calibrate and codec.numeric:
+        fitted = _calibrate(fitted, np.random.default_rng(seed))
+    return FitResult(fitted, selection, history)
+
+
+def public_keys(schema: DatasetSchema) -> list[Any] | None:
+    """Categories of a key the schema declares public; None for a regenerated id key."""
+    if schema.sequence_key is None:
+        return None
+    spec = schema.column(schema.sequence_key)
+    return list(spec.categories or []) if spec.role == Role.categorical else None
+
+
+def _plain_numeric(codec: Codec) -> list[str]:
+    return [col.name for col in codec.numeric if not col.is_datetime]
+
+
+def _em_options(
+    settings: HiddenMarkovParams, codec: Codec, design: Design, index: IndexModel
+) -> EMOptions:
+    sizes = codec.channel_sizes
+    return EMOptions(
+        smoothing=settings.smoothing, min_variance=settings.min_variance, tol=settings.tol,
+        state_tokens=settings.state_tokens, channel_sizes=sizes,
+        context_sizes=[design.contexts.size(j, size) for j, size in enumerate(sizes)],
+        static_sizes=codec.static_sizes,
+        step_allowed=step_allowed(design, codec.smooth, codec.token_columns, index.n_features),
+    )
+
+
+def _persistence_check(
+    settings: HiddenMarkovParams, schema: DatasetSchema, original: pd.DataFrame, codec: Codec,
+    design: Design, fitted_for: Callable[[ChainParams], FittedHMM], seed: int,
+) -> PersistenceCheck | None:
+    """The K check, when asked and meaningful (autoregressive values to simulate)."""
+    if not (settings.check_persistence and design.lags and codec.numeric):
+        return None
+    target = value_lag1(original, schema, _plain_numeric(codec))
+    return PersistenceCheck(schema, target, fitted_for, seed, settings.length)
+
+
+def _initial_chain(
+    data: Data, options: EMOptions, settings: HiddenMarkovParams, seed: int,
+    check: PersistenceCheck | None,
+) -> tuple[StateSelection, ChainParams]:
+    """The state count and the chain the final EM starts from."""
+    if settings.n_states is not None:
+        k = settings.n_states
+        return StateSelection(k, None, None), initial_params(data, k, seed, options)
+    return select_states(
+        data, options, settings.max_states, settings.selection_max_iter, seed, check
+    )
+
+
+def _calibrate(fitted: FittedHMM, rng: np.random.Generator) -> FittedHMM:
+    """The fitted model with its marginal calibration, learnt from its own simulations."""
+    n = calibration_sequences(fitted.index.mean_length)
+    for _ in range(CALIBRATION_PASSES):
+        scores = simulated_scores(fitted, n, rng)
+        fitted = replace(fitted, calibration=score_quantiles(scores))
+    return fitted
+
+
+def _log_summary(codec: Codec, design: Design, data: Data) -> None:
+    names = [codec.numeric[j].name for j in codec.token_columns] + codec.categorical
+    log.info("hmm: token drivers %s", {
+        name: codec.numeric[drv.column].name + (" (same step)" if drv.current else "")
+        for name, drv in zip(names, design.drivers) if drv.column >= 0
+    })
+    log.info(
+        "hmm: %d sequences, %d steps, %d numeric / %d token / %d static columns, lags %s, "
+        "%d seasonal features", data.n_seq, data.n_rows, data.x.shape[1],
+        data.tokens.shape[1], data.static_cat.shape[1] + data.static_num.shape[1],
+        design.lags, data.feats.shape[1],
+    )

@@ -1,0 +1,27 @@
+"""The fitted HMM: everything sampling reads, produced by the fit and never changed after."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pipeline.models.hmm.chain import ChainParams
+from pipeline.models.hmm.codec import Codec
+from pipeline.models.hmm.design import Design
+from pipeline.models.hmm.index import IndexModel
+from pipeline.models.hmm.relations import Relations
+
+
+@dataclass(frozen=True)
+class FittedHMM:
+    sequence_key: str | None
+    sequence_index: str
+    key_labels: list[Any] | None  # the key's public values; None: keys are regenerated
+    codec: Codec
+    index: IndexModel
+    design: Design
+    relations: Relations
+    chain: ChainParams
+    calibration: np.ndarray | None = None  # (d, levels) quantiles of simulated scores

@@ -1,0 +1,131 @@
+"""Where and how sequences run, which the chain does not model: lengths, start values and
+steps between rows drawn from their real distributions, and the seasonal features of an
+index value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.schema import DatasetSchema, index_in_zone
+from pipeline.timeseries import index_as_seconds, modal_step
+
+# Seasonal cycles (seconds) and the Fourier harmonics kept for each.
+DAY, WEEK, YEAR = 86_400.0, 7 * 86_400.0, 365.2425 * 86_400.0
+CYCLES = ((DAY, 3), (WEEK, 3), (YEAR, 2))
+
+
+@dataclass(frozen=True)
+class IndexModel:
+    """Empirical distributions of what the chain does not model: where and how sequences run."""
+
+    is_datetime: bool
+    tz: Any  # the real index's tz (None: naive)
+    zone: str | None  # zone in which calendar cycles are read (schema timezone)
+    lengths: np.ndarray
+    length_probs: np.ndarray
+    starts: np.ndarray
+    start_probs: np.ndarray
+    steps: np.ndarray
+    step_probs: np.ndarray
+    cycles: list[tuple[float, int]]
+    season_lag: int | None  # steps per day (sub-daily data) or per week (daily data)
+
+    @classmethod
+    def fit(
+        cls, ordered: pd.DataFrame, schema: DatasetSchema, seq: np.ndarray, use_seasonal: bool
+    ) -> IndexModel:
+        values = ordered[schema.sequence_index]
+        is_dt = pd.api.types.is_datetime64_any_dtype(values)
+        numbers = index_as_seconds(values) if is_dt else values.to_numpy(dtype=float)
+        first = np.r_[True, seq[1:] != seq[:-1]]
+        per_sequence = np.bincount(seq)
+        lengths, length_counts = np.unique(per_sequence, return_counts=True)
+        starts, start_counts = np.unique(numbers[first], return_counts=True)
+        steps_all = np.diff(numbers)[~first[1:]]
+        steps, step_counts = np.unique(steps_all, return_counts=True)
+        if len(steps) == 0:  # every sequence has one step: later steps use one day / one unit
+            steps, step_counts = np.array([DAY if is_dt else 1.0]), np.array([1])
+        cadence = modal_step(steps_all) if len(steps_all) else None
+        cycles, season_lag = [], None
+        if is_dt and cadence:
+            cycles, season_lag = _seasons(per_sequence, cadence, use_seasonal)
+        return cls(
+            is_datetime=is_dt, tz=values.dt.tz if is_dt else None,
+            zone=schema.column(schema.sequence_index).timezone,
+            lengths=lengths, length_probs=length_counts / length_counts.sum(),
+            starts=starts, start_probs=start_counts / start_counts.sum(),
+            steps=steps, step_probs=step_counts / step_counts.sum(), cycles=cycles,
+            season_lag=season_lag,
+        )
+
+    @property
+    def mean_length(self) -> float:
+        return float(np.dot(self.lengths, self.length_probs))
+
+    @property
+    def n_features(self) -> int:
+        return 2 * sum(h for _, h in self.cycles)
+
+    def features(self, numbers: np.ndarray) -> np.ndarray:
+        """Fourier terms of local wall-clock time (the diurnal cycle follows local hours)."""
+        out = np.empty((len(numbers), self.n_features))
+        if not self.cycles:
+            return out
+        stamps = self.to_index(numbers)
+        if self.zone:
+            stamps = index_in_zone(stamps, self.zone).dt.tz_localize(None)
+        local = index_as_seconds(stamps)
+        col = 0
+        for period, harmonics in self.cycles:
+            phase = 2 * np.pi * (local % period) / period
+            for h in range(1, harmonics + 1):
+                out[:, col], out[:, col + 1] = np.sin(h * phase), np.cos(h * phase)
+                col += 2
+        return out
+
+    def to_index(self, numbers: np.ndarray) -> pd.Series:
+        if not self.is_datetime:
+            return pd.Series(numbers)
+        stamps = pd.Series(pd.to_datetime(np.round(numbers * 1e9).astype("int64"), unit="ns"))
+        if self.tz is not None:
+            stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(self.tz)
+        return stamps
+
+    def sample(
+        self, n: int, rng: np.random.Generator, length: int | None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Lengths and index values (as numbers) of n new sequences."""
+        if length is not None:
+            lengths = np.full(n, length, dtype=np.int64)
+        else:
+            lengths = rng.choice(self.lengths, size=n, p=self.length_probs)
+        starts = rng.choice(self.starts, size=n, p=self.start_probs)
+        steps = rng.choice(self.steps, size=int(lengths.sum()), p=self.step_probs)
+        out, used = [], 0
+        for start, m in zip(starts, lengths):
+            out.append(start + np.r_[0.0, np.cumsum(steps[used : used + m - 1])])
+            used += m
+        return lengths, out
+
+
+def _seasons(
+    per_sequence: np.ndarray, cadence: float, use_seasonal: bool
+) -> tuple[list[tuple[float, int]], int | None]:
+    """The Fourier cycles a datetime index supports, and its seasonal lag in steps."""
+    cycles, season_lag = [], None
+    longest = float(per_sequence.max()) * cadence
+    if use_seasonal:
+        # a cycle is learnt when it spans several steps and the data covers half of it
+        cycles = [(p, h) for p, h in CYCLES if p >= 3 * cadence and longest >= p / 2]
+    for period in (DAY, WEEK):
+        ratio = period / cadence
+        if ratio >= 3 and ratio == int(ratio):
+            season_lag = int(ratio)
+            break
+    if season_lag and np.median(per_sequence) < 3 * season_lag:
+        season_lag = None  # too few steps to learn from a season ago
+    return cycles, season_lag

@@ -1,0 +1,119 @@
+"""The column relations the HMM keeps by construction (`pipeline.models.relations`): found on
+the training table around the codec, and applied to the sampled steps."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.models.hmm.codec import Codec, numbers
+from pipeline.models.relations.coupled_values import CoupledValue, find_coupled_values
+from pipeline.models.relations.derived import DerivedColumn, find_derived
+from pipeline.models.relations.ordered_pairs import OrderedPair, find_ordered_pairs
+from pipeline.models.relations.value_grids import find_value_grids, snap
+from pipeline.schema import DatasetSchema, Role
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Relations:
+    pairs: list[OrderedPair]  # modelled as the gap, restored after sampling
+    couplings: list[CoupledValue]  # set by their rule, unobserved for the chain there
+    derived: list[DerivedColumn]  # recomputed from other numeric columns at every step
+    grids: dict[str, np.ndarray]  # real values sampled ones are snapped onto, in that order
+
+
+def varying_numeric(ordered: pd.DataFrame, schema: DatasetSchema) -> list[str]:
+    """The plain numeric columns that vary within a sequence: candidates for relations."""
+    return [
+        c.name for c in schema.columns
+        if c.name in ordered.columns and c.role == Role.numerical and not c.static
+        and not c.derived_from_index and c.name != schema.sequence_index
+    ]
+
+
+def find_pairs(ordered: pd.DataFrame, schema: DatasetSchema) -> list[OrderedPair]:
+    pairs = find_ordered_pairs(ordered, varying_numeric(ordered, schema))
+    for pair in pairs:
+        log.info(
+            "hmm: %s <= %s on every row: %s is modelled as the gap", pair.low, pair.high,
+            pair.gap_column,
+        )
+    return pairs
+
+
+def find_couplings(
+    ordered: pd.DataFrame, schema: DatasetSchema, first: np.ndarray, pairs: list[OrderedPair]
+) -> list[CoupledValue]:
+    """Coupled values among the columns other than gaps: `ordered` holds gaps where the
+    output holds values, and the rule is applied to the output."""
+    gaps = {p.gap_column for p in pairs}
+    columns = [c for c in varying_numeric(ordered, schema) if c not in gaps]
+    couplings = find_coupled_values(ordered, columns, first)
+    for c in couplings:
+        log.info(
+            "hmm: %s is %g exactly where %s is %g: set by that rule, not modelled there",
+            c.column, c.value, c.partner, c.partner_value,
+        )
+    return couplings
+
+
+def value_grids(
+    real: pd.DataFrame, columns: list[str], pairs: list[OrderedPair],
+    hidden: dict[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Grids of the numeric `columns` on the real values, leaving out the rows a rule sets
+    (`hidden`, row-aligned with `real`); gap columns last, since each is snapped inside the
+    bound of its anchor, which must be final."""
+    gaps = {p.gap_column for p in pairs}
+    order = sorted(columns, key=lambda name: (name in gaps, name))
+    return find_value_grids(real, order, hidden)
+
+
+def derived_columns(
+    ordered: pd.DataFrame, codec: Codec, first: np.ndarray
+) -> list[DerivedColumn]:
+    """Varying numeric columns that are a smooth function of others in the same row.
+
+    Candidates are the plain numeric columns (no point masses, not datetimes); the rest have
+    tokens the function would not reproduce."""
+    columns = codec.numeric
+    values = np.column_stack(
+        [numbers(ordered[col.name], col.is_datetime) for col in columns]
+    ) if columns else np.zeros((len(ordered), 0))
+    candidates = [
+        j for j, col in enumerate(columns) if not col.is_datetime and not len(col.spikes)
+    ]
+    before = np.vstack([np.full((1, values.shape[1]), np.nan), values[:-1]])
+    before[first] = np.nan
+    smoothness = np.array([
+        pd.Series(values[:, j]).corr(pd.Series(before[:, j])) for j in range(values.shape[1])
+    ])
+    derived = find_derived(values, candidates, np.nan_to_num(smoothness, nan=1.0))
+    for fit in derived:
+        log.info(
+            "hmm: %s is recomputed from %s (R^2 %.4f), not modelled on its own",
+            columns[fit.target].name, [columns[j].name for j in fit.inputs], fit.r2,
+        )
+    return derived
+
+
+def restore(frame: pd.DataFrame, relations: Relations) -> pd.DataFrame:
+    """Sampled steps with the gaps turned back into values, values snapped onto their grids
+    and coupled values set by their rules."""
+    for pair in relations.pairs:
+        frame = pair.from_gap(frame)
+    for name, grid in relations.grids.items():
+        bounds = {}
+        for pair in relations.pairs:  # a snapped gap column keeps its pair's order
+            if pair.gap_column == name:
+                side = "high" if name == pair.low else "low"
+                bounds[side] = frame[pair.anchor].to_numpy(dtype=float)
+        frame[name] = snap(frame[name].to_numpy(dtype=float), grid, **bounds)
+    for coupling in relations.couplings:
+        frame = coupling.apply(frame)
+    return frame
