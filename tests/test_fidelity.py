@@ -118,6 +118,18 @@ def test_ks_and_tv_values_by_hand():
     assert shapes["columns"]["c"]["score"] == pytest.approx(1 - 5 / 12)
 
 
+def test_time_series_shapes_score_a_column_as_column_shapes_does(placements):
+    """One KS / TV implementation: the time-series metrics give each column the score that
+    Column Shapes gives it (datetimes as seconds there, as nanoseconds here)."""
+    from pipeline.validation import sequence_metrics
+
+    schema, real, synthetic = placements
+    for name, row in fidelity.column_shapes(real, synthetic, schema)["columns"].items():
+        same = (sequence_metrics.ks_complement if row["metric"] == "KSComplement"
+                else sequence_metrics.tv_complement)
+        assert same(real[name], synthetic[name]) == pytest.approx(row["score"], abs=1e-12), name
+
+
 def test_correlation_similarity_of_reversed_relationship():
     x = np.linspace(0, 1, 50)
     real = pd.DataFrame({"a": x, "b": 2 * x})

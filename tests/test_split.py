@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.schema import detect_schema
-from pipeline.split import split_train_holdout
+from pipeline.split import holdout_is_exchangeable, split_train_holdout
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +34,37 @@ def test_split_refuses_tiny_or_bad_fraction(adult_frame):
         split_train_holdout(adult_frame.head(5), schema)
     with pytest.raises(PipelineError, match="between 0 and 1"):
         split_train_holdout(adult_frame, schema, holdout_fraction=1.5)
+
+
+# --- is the holdout exchangeable with the training rows? --------------------------------------
+@pytest.fixture(scope="module")
+def weather(nyc_weather_path):
+    """Three airports' hourly readings: too few entities to hold whole ones out."""
+    df = pd.read_csv(nyc_weather_path)
+    df["time_hour"] = pd.to_datetime(df["time_hour"])
+    return df.groupby("origin").head(200).reset_index(drop=True)
+
+
+def test_a_row_split_holdout_is_exchangeable(numbered):
+    frame, schema = numbered
+    *_, method = split_train_holdout(frame, schema, 0.2, seed=0)
+    assert holdout_is_exchangeable(method)
+
+
+def test_a_sequence_tail_holdout_is_not_exchangeable(weather):
+    schema = detect_schema(weather, "nyc_weather", sequence_key="origin",
+                           sequence_index="time_hour")
+    train, holdout, method = split_train_holdout(weather, schema, 0.2, seed=0)
+    # every airport is on both sides, its holdout rows later than all of its training rows
+    assert set(holdout["origin"]) == set(train["origin"]) == set(weather["origin"])
+    for origin, rows in holdout.groupby("origin"):
+        assert rows["time_hour"].min() > train.loc[train.origin == origin, "time_hour"].max()
+    assert not holdout_is_exchangeable(method)
+
+
+def test_a_whole_entity_holdout_is_exchangeable(demo_timeseries_path):
+    stores = pd.read_csv(demo_timeseries_path, parse_dates=["date"])
+    schema = detect_schema(stores, "stores", sequence_key="store_id", sequence_index="date")
+    train, holdout, method = split_train_holdout(stores, schema, 0.2, seed=0)
+    assert not set(train["store_id"]) & set(holdout["store_id"])
+    assert holdout_is_exchangeable(method)

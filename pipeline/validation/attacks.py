@@ -31,13 +31,14 @@ RISK_MARGIN = 0.05
 
 def wilson(successes: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Wilson score interval for a success rate: (centre, half-width)."""
-    from scipy.stats import norm
+    from scipy.stats import binomtest
 
-    z = norm.ppf(0.5 + confidence / 2)
-    denominator = n + z * z
-    centre = (successes + z * z / 2) / denominator
-    half = z / denominator * np.sqrt(successes * (n - successes) / n + z * z / 4)
-    return float(centre), float(half)
+    # binomtest counts whole successes, so a pooled count (a share of each target's secrets)
+    # is rounded to whole targets.
+    interval = binomtest(int(round(successes)), n).proportion_ci(
+        confidence_level=confidence, method="wilson")
+    return (float((interval.low + interval.high) / 2),
+            float((interval.high - interval.low) / 2))
 
 
 def risk(attack: float, control: float, n: int, confidence: float = CONFIDENCE) -> dict:

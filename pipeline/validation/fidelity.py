@@ -5,6 +5,7 @@
 vectorised over all columns and pairs; the test suite checks them against SDMetrics itself.
 Differences, on purpose: no random 50,000-row subsample for contingency tables (we use all rows,
 which is exact and deterministic), and no 1e-6 regulariser in the total-variation sum.
+The classifier-based metrics (detection, ML utility) are in `classifiers.py`.
 """
 
 from __future__ import annotations
@@ -16,49 +17,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import PipelineError
-from pipeline.schema import DatasetSchema, Role
+from pipeline.schema import DatasetSchema
+from pipeline.validation.classifiers import detection_auc, ml_utility
 from pipeline.validation.encoding import (
     CONTINUOUS,
-    DISCRETE,
-    ModelEncoder,
     column_values,
     compared_columns,
     discrete_codes,
 )
+from pipeline.validation.similarity import finite_mean, ks_complement, tv_complement
+
+__all__ = [
+    "column_pair_trends", "column_shapes", "detection_auc", "fidelity_metrics",
+    "ks_complement", "ml_utility", "tv_complement",
+]
 
 # QualityReport's defaults in SDMetrics 0.32: a pair only counts towards the Column Pair Trends
 # score if the real data shows a relationship worth preserving.
 REAL_CORRELATION_THRESHOLD = 0.5
 REAL_ASSOCIATION_THRESHOLD = 0.3
-# SDMetrics rounds to the float's reliable digits before the KS test, so 0.1 + 0.2 == 0.3.
-KS_DECIMALS = 14
 HISTOGRAM_BINS = 10
 
 
 # --- column shapes -------------------------------------------------------------------------
-def ks_complement(real: np.ndarray, synthetic: np.ndarray) -> float:
-    """1 - the two-sample Kolmogorov-Smirnov statistic on the non-missing values."""
-    a = np.sort(np.round(real[~np.isnan(real)], KS_DECIMALS))
-    b = np.sort(np.round(synthetic[~np.isnan(synthetic)], KS_DECIMALS))
-    if len(a) == 0 or len(b) == 0:
-        return float("nan")
-    grid = np.concatenate([a, b])
-    cdf_a = np.searchsorted(a, grid, side="right") / len(a)
-    cdf_b = np.searchsorted(b, grid, side="right") / len(b)
-    return float(1.0 - np.max(np.abs(cdf_a - cdf_b)))
-
-
-def tv_complement(real: np.ndarray, synthetic: np.ndarray, size: int, na_code: int) -> float:
-    """1 - total variation distance between the category frequencies, missing values left out."""
-    real, synthetic = real[real != na_code], synthetic[synthetic != na_code]
-    if len(real) == 0 or len(synthetic) == 0:
-        return float("nan")
-    p = np.bincount(real, minlength=size) / len(real)
-    q = np.bincount(synthetic, minlength=size) / len(synthetic)
-    return float(1.0 - 0.5 * np.abs(p - q).sum())
-
-
 def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSchema) -> dict:
     """Per-column marginal similarity: KS complement (numbers, datetimes), TV complement
     (categories, booleans); `score` is their mean, as in SDMetrics' Column Shapes property."""
@@ -73,7 +54,7 @@ def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSc
             details[name] = {"metric": "TVComplement", "score": tv_complement(r, s, size, size - 1)}
     scores = np.array([d["score"] for d in details.values()], dtype=float)
     return {
-        "score": _nanmean(scores),
+        "score": finite_mean(scores),
         "min": float(np.nanmin(scores)) if np.isfinite(scores).any() else float("nan"),
         "columns": details,
     }
@@ -110,9 +91,9 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     both = ~(np.isnan(x) | np.isnan(y))
     if both.sum() < 2:
         return float("nan")
-    x, y = x[both] - x[both].mean(), y[both] - y[both].mean()
-    denom = np.sqrt(np.dot(x, x) * np.dot(y, y))
-    return float(np.clip(np.dot(x, y) / denom, -1, 1)) if denom > 0 else float("nan")
+    # A column constant on the shared rows has no correlation: NaN, without a warning.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.corrcoef(x[both], y[both])[0, 1])
 
 
 def _is_constant(values: np.ndarray) -> bool:
@@ -136,13 +117,12 @@ def _correlation_pair(a: dict, b: dict) -> dict:
 
 def _cramers_v(counts: np.ndarray) -> float:
     """Cramér's V of the observed (non-empty rows and columns of a) contingency table."""
+    from scipy.stats.contingency import association
+
     counts = counts[counts.sum(axis=1) > 0][:, counts.sum(axis=0) > 0]
-    n = counts.sum()
-    if n == 0 or min(counts.shape) < 2:
+    if counts.sum() == 0 or min(counts.shape) < 2:
         return float("nan")
-    expected = np.outer(counts.sum(axis=1), counts.sum(axis=0)) / n
-    chi2 = ((counts - expected) ** 2 / expected).sum()
-    return float(np.sqrt(chi2 / n / (min(counts.shape) - 1)))
+    return float(association(counts, method="cramer", correction=False))
 
 
 def _contingency_pair(a: dict, b: dict) -> dict:
@@ -171,7 +151,7 @@ def column_pair_trends(
     (missing as a value; a continuous column binned into 10 bins of its own range).
     `score` averages the pairs where the real data has a relationship (|r| > 0.5, Cramér's
     V > 0.3), as QualityReport 0.32 does; `score_all_pairs` averages every computable pair,
-    which is what older SDMetrics versions (and published SDGym figures) report.
+    as older SDMetrics versions (and SDGym) report it.
     """
     columns = compared_columns(schema, real, synthetic)
     inputs = _pair_inputs(real, synthetic, schema, columns)
@@ -186,201 +166,13 @@ def column_pair_trends(
     scores = np.array([p["score"] for p in pairs], dtype=float)
     meets = np.array([p["meets_threshold"] for p in pairs], dtype=bool)
     return {
-        "score": _nanmean(scores[meets]) if meets.any() else float("nan"),
-        "score_all_pairs": _nanmean(scores),
+        "score": finite_mean(scores[meets]) if meets.any() else float("nan"),
+        "score_all_pairs": finite_mean(scores),
         "n_pairs": len(pairs),
         "n_pairs_scored": int((meets & np.isfinite(scores)).sum()),
         "real_correlation_threshold": REAL_CORRELATION_THRESHOLD,
         "real_association_threshold": REAL_ASSOCIATION_THRESHOLD,
         "pairs": pairs,
-    }
-
-
-def _nanmean(values: np.ndarray) -> float:
-    values = np.asarray(values, dtype=float)
-    return float(np.mean(values[np.isfinite(values)])) if np.isfinite(values).any() else np.nan
-
-
-# --- detection -----------------------------------------------------------------------------
-def detection_auc(
-    real: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    schema: DatasetSchema,
-    seed: int,
-    max_rows: int = 10_000,
-    n_folds: int = 3,
-) -> dict:
-    """Cross-validated ROC AUC of a gradient-boosted classifier telling real from synthetic.
-
-    0.5 means indistinguishable, 1.0 perfectly separable. At most `max_rows` rows of each are
-    used (reported). `score` = 1 - (2 * max(AUC, 0.5) - 1), SDMetrics' detection convention.
-    """
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
-
-    columns = compared_columns(schema, real, synthetic)
-    if min(len(real), len(synthetic)) < 2 * n_folds:
-        raise PipelineError(
-            f"detection needs at least {2 * n_folds} real and synthetic rows for {n_folds}-fold "
-            f"cross-validation, got {len(real)} and {len(synthetic)}; sample more rows"
-        )
-    rng = np.random.default_rng(seed)
-    real_rows = _sample(real, max_rows, rng)
-    syn_rows = _sample(synthetic, max_rows, rng)
-    encoder = ModelEncoder.fit(real_rows, schema, columns)
-    x = np.vstack([encoder.transform(real_rows), encoder.transform(syn_rows)])
-    y = np.r_[np.zeros(len(real_rows)), np.ones(len(syn_rows))]
-    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    aucs = []
-    for fit_idx, test_idx in folds.split(x, y):
-        model = HistGradientBoostingClassifier(
-            categorical_features=encoder.categorical_mask, random_state=seed
-        )
-        with _single_threaded():
-            scores = model.fit(x[fit_idx], y[fit_idx]).predict_proba(x[test_idx])[:, 1]
-        aucs.append(float(roc_auc_score(y[test_idx], scores)))
-    auc = float(np.mean(aucs))
-    return {
-        "auc": auc,
-        "auc_folds": aucs,
-        "score": 1.0 - (2.0 * max(auc, 0.5) - 1.0),
-        "n_real": len(real_rows),
-        "n_synthetic": len(syn_rows),
-        "classifier": "HistGradientBoostingClassifier",
-    }
-
-
-def _single_threaded():
-    """HistGradientBoosting's OpenMP threads spin-wait; when other work shares the cores (the
-    flow validates several models at once) two threads ran 10-40x slower than one."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="openmp")
-
-
-def _sample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if len(df) <= n:
-        return df
-    return df.iloc[np.sort(rng.choice(len(df), size=n, replace=False))]
-
-
-# --- machine-learning utility --------------------------------------------------------------
-def ml_utility(
-    train: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    holdout: pd.DataFrame,
-    schema: DatasetSchema,
-    target: str,
-    seed: int = 0,
-) -> dict:
-    """Train on synthetic / test on holdout, against train on real / test on holdout.
-
-    Classification targets: F1 of the minority class of the real training data for a binary
-    target (the CTGAN paper's Adult setup: `>50K`), macro F1 for more classes. Numeric targets:
-    R^2. `gap` = real score - synthetic score (0 = synthetic data as useful as real).
-    """
-    spec = _target_spec(schema, target)
-    features = [c for c in compared_columns(schema, train, synthetic, holdout) if c != target]
-    if not features:
-        raise PipelineError(
-            f"ml_utility needs at least one modelled column besides the target {target!r}"
-        )
-    frames = [df[df[target].notna()] for df in (train, synthetic, holdout)]
-    if any(df.empty for df in frames):
-        raise PipelineError(
-            f"target {target!r} is missing in every row of the train, synthetic or holdout "
-            "data; choose a target column that has values"
-        )
-    train, synthetic, holdout = frames
-    encoder = ModelEncoder.fit(train, schema, features)
-    if spec.role in DISCRETE:
-        return _classification_utility(train, synthetic, holdout, encoder, target, seed)
-    return _regression_utility(train, synthetic, holdout, encoder, target, seed)
-
-
-def _target_spec(schema: DatasetSchema, target: str):
-    try:
-        spec = schema.column(target)
-    except KeyError:
-        raise PipelineError(
-            f"ml_utility target {target!r} is not a column of schema {schema.name!r}; "
-            f"choose one of {schema.modelled_columns()}"
-        ) from None
-    if target not in schema.modelled_columns() or spec.role == Role.datetime:
-        raise PipelineError(
-            f"ml_utility target {target!r} has role {spec.role.value!r}; choose a modelled "
-            f"categorical, boolean or numerical column: {schema.modelled_columns()}"
-        )
-    return spec
-
-
-def _classification_utility(train, synthetic, holdout, encoder, target, seed) -> dict:
-    from sklearn.metrics import f1_score
-
-    labels = {name: df[target].astype(str).to_numpy() for name, df in
-              (("train", train), ("synthetic", synthetic), ("holdout", holdout))}
-    classes, counts = np.unique(labels["train"], return_counts=True)
-    binary = len(classes) == 2
-    positive = str(classes[np.argmin(counts)]) if binary else None
-    x_holdout = encoder.transform(holdout)
-    scores = {}
-    for source, frame in (("real", train), ("synthetic", synthetic)):
-        y = labels["train" if source == "real" else "synthetic"]
-        predicted = _fit_predict_classes(encoder, encoder.transform(frame), y, x_holdout, seed)
-        if binary:
-            scores[source] = float(f1_score(labels["holdout"], predicted, pos_label=positive,
-                                            labels=[positive], average="binary",
-                                            zero_division=0.0))
-        else:
-            scores[source] = float(f1_score(labels["holdout"], predicted, labels=classes,
-                                            average="macro", zero_division=0.0))
-    return {
-        "metric": "f1_minority_class" if binary else "f1_macro",
-        "positive_class": positive,
-        "real": scores["real"],
-        "synthetic": scores["synthetic"],
-        "gap": scores["real"] - scores["synthetic"],
-        "n_train": len(train), "n_synthetic": len(synthetic), "n_holdout": len(holdout),
-        "model": "HistGradientBoostingClassifier",
-    }
-
-
-def _fit_predict_classes(encoder, x, y, x_test, seed) -> np.ndarray:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    if len(np.unique(y)) < 2:
-        # A synthetic set with one class cannot train a classifier; it predicts that class.
-        return np.full(len(x_test), y[0])
-    model = HistGradientBoostingClassifier(
-        categorical_features=encoder.categorical_mask, random_state=seed
-    )
-    with _single_threaded():
-        return model.fit(x, y).predict(x_test)
-
-
-def _regression_utility(train, synthetic, holdout, encoder, target, seed) -> dict:
-    from sklearn.ensemble import HistGradientBoostingRegressor
-    from sklearn.metrics import r2_score
-
-    x_holdout = encoder.transform(holdout)
-    y_holdout = column_values(holdout[target])
-    scores = {}
-    for source, frame in (("real", train), ("synthetic", synthetic)):
-        model = HistGradientBoostingRegressor(
-            categorical_features=encoder.categorical_mask, random_state=seed
-        )
-        with _single_threaded():
-            model.fit(encoder.transform(frame), column_values(frame[target]))
-            scores[source] = float(r2_score(y_holdout, model.predict(x_holdout)))
-    return {
-        "metric": "r2",
-        "positive_class": None,
-        "real": scores["real"],
-        "synthetic": scores["synthetic"],
-        "gap": scores["real"] - scores["synthetic"],
-        "n_train": len(train), "n_synthetic": len(synthetic), "n_holdout": len(holdout),
-        "model": "HistGradientBoostingRegressor",
     }
 
 
@@ -418,7 +210,7 @@ def fidelity_metrics(
     values["column_shapes_min"] = shapes["min"]
     values["column_pair_trends"] = trends["score"]
     values["column_pair_trends_all_pairs"] = trends["score_all_pairs"]
-    values["quality_score"] = _nanmean(np.array([shapes["score"], trends["score"]]))
+    values["quality_score"] = finite_mean(np.array([shapes["score"], trends["score"]]))
     values["detection_auc"] = detection["auc"]
     values["detection_score"] = detection["score"]
     if holdout is not None and target is not None:

@@ -12,6 +12,8 @@ import pandas as pd
 
 from pipeline.schema import DatasetSchema, Role
 from pipeline.timeseries import check_time_series, index_steps, modal_step, sequence_ids
+from pipeline.validation import similarity
+from pipeline.validation.encoding import discrete_codes
 
 # The seasonal lag, by cadence: a day of hourly steps, a week of daily steps.
 HOUR, DAY = 3600.0, 86_400.0
@@ -40,7 +42,7 @@ def sequence_metrics(
             tv_complement(heads_r, heads_s) if discrete_static else ks_complement(heads_r, heads_s)
         )
         shapes.append(out[f"seq_shape_{col}"])
-    out["seq_shape_mean"] = _mean(shapes)
+    out["seq_shape_mean"] = similarity.finite_mean(shapes)
     for col in numeric + discrete:
         if real[col].isna().any():
             out[f"seq_missing_{col}_real"] = float(real[col].isna().mean())
@@ -73,25 +75,14 @@ def sequence_metrics(
 # --- building blocks (public: the benchmark and tests call them directly) ---------------------
 def ks_complement(real: pd.Series, synthetic: pd.Series) -> float:
     """1 - Kolmogorov-Smirnov distance between the observed values (datetimes as numbers)."""
-    a, b = _as_numbers(real), _as_numbers(synthetic)
-    if len(a) == 0 or len(b) == 0:
-        return float("nan")
-    a, b = np.sort(a), np.sort(b)
-    grid = np.concatenate([a, b])
-    cdf_a = np.searchsorted(a, grid, side="right") / len(a)
-    cdf_b = np.searchsorted(b, grid, side="right") / len(b)
-    return float(1 - np.abs(cdf_a - cdf_b).max())
+    return similarity.ks_complement(_as_numbers(real), _as_numbers(synthetic))
 
 
 def tv_complement(real: pd.Series, synthetic: pd.Series) -> float:
     """1 - total variation distance between the category frequencies (missing left out)."""
-    p = real.dropna().astype(str).value_counts(normalize=True)
-    q = synthetic.dropna().astype(str).value_counts(normalize=True)
-    if p.empty or q.empty:
-        return float("nan")
-    both = p.index.union(q.index)
-    gap = (p.reindex(both, fill_value=0) - q.reindex(both, fill_value=0)).abs().sum()
-    return float(1 - 0.5 * gap)
+    # Values compared as text, so a category read as 1 in one frame and "1" in the other match.
+    (r, s), size = discrete_codes(real.dropna().astype(str), synthetic.dropna().astype(str))
+    return similarity.tv_complement(r, s, size, na_code=size - 1)
 
 
 def mean_autocorrelation(
@@ -113,7 +104,7 @@ def mean_autocorrelation(
         if both.sum() < 3 or np.std(a[both]) == 0 or np.std(b[both]) == 0:
             continue
         found.append(float(np.corrcoef(a[both], b[both])[0, 1]))
-    return _mean(found)
+    return similarity.finite_mean(found)
 
 
 def correlation_similarity(
@@ -204,11 +195,6 @@ def _as_numbers(values: pd.Series, keep_missing: bool = False) -> np.ndarray:
 
 def _numeric_frame(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: _as_numbers(frame[c], keep_missing=True) for c in columns})
-
-
-def _mean(values: list[float]) -> float:
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
 
 
 def _max(values: list[float]) -> float:

@@ -1,0 +1,152 @@
+"""Time-series calendar columns: which columns are calendar parts of the sequence index, in
+which time zone, and which are constant per entity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.schema.model import CALENDAR_PARTS, ColumnSpec, Role, known_zone
+
+
+def mark_time_series(
+    df: pd.DataFrame, columns: list[ColumnSpec], key: str | None, index: str
+) -> None:
+    """Mark static columns (constant per entity) and calendar parts of the index."""
+    by_name = {c.name: c for c in columns}
+    if pd.api.types.is_datetime64_any_dtype(df[index]):
+        _mark_calendar_parts(df, columns, by_name[index], key)
+    if key is not None:
+        _mark_static(df, by_name, key, index)
+
+
+def _mark_calendar_parts(
+    df: pd.DataFrame, columns: list[ColumnSpec], index_spec: ColumnSpec, key: str | None
+) -> None:
+    index_values = df[index_spec.name]
+    present = index_values.dropna()
+    if (
+        index_spec.datetime_format
+        and "%H" not in index_spec.datetime_format
+        and bool((present != present.dt.normalize()).any())
+    ):
+        # an hourly index must not be floored to dates when output is cast to the schema
+        index_spec.datetime_format = "%Y-%m-%d %H:%M:%S"
+    named = _calendar_named(columns, key, index_spec.name)
+    index_spec.timezone = _calendar_timezone(df, named, index_values)
+    calendar = calendar_parts(index_in_zone(index_values, index_spec.timezone))
+    for spec, part in named:
+        if _same_values(df[spec.name], calendar[part]):
+            spec.derived_from_index = part
+
+
+def _mark_static(df: pd.DataFrame, by_name: dict[str, ColumnSpec], key: str, index: str) -> None:
+    n_per_entity = df.groupby(key, sort=False).nunique(dropna=False)
+    for col in n_per_entity.columns:
+        spec = by_name[col]
+        if spec.empty or col == index or spec.derived_from_index:
+            continue
+        if (n_per_entity[col] <= 1).all():
+            spec.static = True
+
+
+# The only zones tried when calendar columns are local time while the index is UTC
+# (nycflights13's hour is New York time); the tz database is never searched, since pandas
+# refuses some of its names (Factory) and trying every zone is slow on a large table.
+COMMON_ZONES = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Asia/Tokyo",
+    "Asia/Shanghai",
+    "Asia/Kolkata",
+    "Australia/Sydney",
+    "America/Sao_Paulo",
+)
+
+
+def _calendar_named(
+    columns: list[ColumnSpec], key: str | None, index: str
+) -> list[tuple[ColumnSpec, str]]:
+    """Columns whose name says they are a calendar part of the index, with that part."""
+    named = []
+    for spec in columns:
+        if spec.name in (index, key) or spec.role not in (Role.numerical, Role.categorical):
+            continue
+        if spec.empty:
+            continue
+        lowered = spec.name.lower().replace("-", "_")
+        for part in CALENDAR_PARTS:
+            if lowered in (part, part.replace("_", "")) or (
+                lowered in ("weekday", "dayofweek") and part == "day_of_week"
+            ):
+                named.append((spec, part))
+    return named
+
+
+def _calendar_timezone(
+    df: pd.DataFrame, named: list[tuple[ColumnSpec, str]], index_values: pd.Series
+) -> str | None:
+    """The zone in which the calendar columns agree with the index, if not the index's own.
+
+    A zoned index is first read in its own zone, a naive one as stored (ingest stores zoned
+    timestamps as naive UTC); only if calendar columns disagree are COMMON_ZONES tried.
+    """
+    if not named:
+        return None
+
+    def n_matching(rows: pd.Index, zone: str | None) -> int:
+        parts = calendar_parts(index_in_zone(index_values.loc[rows], zone))
+        return sum(_same_values(df.loc[rows, spec.name], parts[part]) for spec, part in named)
+
+    rows = df.index[np.unique(np.linspace(0, len(df) - 1, min(len(df), 600)).astype(int))]
+    native = n_matching(rows, None)
+    if native == len(named):
+        return None
+    best, best_count = None, native
+    for zone in filter(known_zone, COMMON_ZONES):
+        count = n_matching(rows, zone)
+        if count > best_count and n_matching(df.index, zone) == count:
+            best, best_count = zone, count
+            if count == len(named):
+                break
+    return best
+
+
+def index_in_zone(index_values: pd.Series, zone: str | None) -> pd.Series:
+    """The index as wall-clock time in `zone` (naive values are UTC); unchanged if no zone."""
+    values = pd.to_datetime(index_values)
+    if zone is None:
+        return values
+    if values.dt.tz is None:
+        values = values.dt.tz_localize("UTC")
+    return values.dt.tz_convert(zone)
+
+
+def calendar_parts(index_values: pd.Series) -> dict[str, pd.Series]:
+    """Calendar parts of a datetime index; used to detect and to regenerate derived columns."""
+    dt = pd.to_datetime(index_values).dt
+    return {
+        "year": dt.year,
+        "month": dt.month,
+        "day": dt.day,
+        "hour": dt.hour,
+        "minute": dt.minute,
+        "day_of_week": dt.dayofweek,
+        "day_of_year": dt.dayofyear,
+    }
+
+
+def _same_values(column: pd.Series, derived: pd.Series) -> bool:
+    mask = column.notna() & derived.notna()
+    if not mask.any():
+        return False
+    try:
+        return bool((column[mask].astype(float) == derived[mask].astype(float)).all())
+    except (TypeError, ValueError):
+        return False

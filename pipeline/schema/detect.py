@@ -1,0 +1,228 @@
+"""Schema detection: each column's role, bounds, categories and personal-data kind, read from
+the (already ingested) data, and the dependencies between columns.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import PipelineError
+from pipeline.names import check_dataset_name
+from pipeline.schema.calendar import mark_time_series
+from pipeline.schema.model import ColumnSpec, DatasetSchema, Dependency, Role
+
+# Above this many distinct values a string column is not modelled as a category: one-hot
+# encoding it would explode memory in CTGAN/TVAE and it carries little population signal.
+MAX_CATEGORIES = 500
+# Names that mark an identifier column (never modelled, regenerated unique on output).
+ID_NAME = re.compile(r"(^|_)(id|key|uuid|guid)$", re.IGNORECASE)
+# Names that mark personal data; the value is the Faker provider used to replace it.
+PII_NAMES = {
+    "email": re.compile(r"e-?mail", re.IGNORECASE),
+    "phone_number": re.compile(r"phone|mobile|tel(ephone)?$", re.IGNORECASE),
+    "name": re.compile(r"(^|_)(full_?)?name$|^(first|last)_?name$|surname", re.IGNORECASE),
+    "address": re.compile(r"address|street", re.IGNORECASE),
+    "ssn": re.compile(r"(^|_)ssn$|social_security", re.IGNORECASE),
+    "ipv4": re.compile(r"(^|_)ip(_address)?$", re.IGNORECASE),
+}
+EMAIL_VALUE = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
+# Integer columns with at most this many values may take part in a dependency.
+MAX_DEPENDENCY_VALUES = 50
+
+
+def detect_schema(
+    df: pd.DataFrame,
+    name: str,
+    sequence_key: str | None = None,
+    sequence_index: str | None = None,
+) -> DatasetSchema:
+    """Infer each column's role from the (already ingested) data."""
+    check_dataset_name(name)
+    if df.empty:
+        raise PipelineError(f"dataset {name!r} has no rows; a schema cannot be detected")
+    _check_sequence_fields(df, name, sequence_key=sequence_key, sequence_index=sequence_index)
+    columns = [
+        _detect_column(df[col], is_index=col == sequence_index, is_key=col == sequence_key)
+        for col in df.columns
+    ]
+    if sequence_index is not None:
+        mark_time_series(df, columns, sequence_key, sequence_index)
+    schema = DatasetSchema(
+        name=name, columns=columns, sequence_key=sequence_key, sequence_index=sequence_index
+    )
+    schema.dependencies = detect_dependencies(df, schema)
+    return schema
+
+
+def _check_sequence_fields(df: pd.DataFrame, name: str, **fields: str | None) -> None:
+    for field, value in fields.items():
+        if value is not None and value not in df.columns:
+            raise PipelineError(
+                f"{field} {value!r} is not a column of {name!r}; columns are {list(df.columns)}"
+            )
+        if value is not None and df[value].isna().all():
+            raise PipelineError(
+                f"{field} {value!r} of {name!r} has no values (every cell is missing); "
+                "give a column that has them"
+            )
+
+
+def _detect_column(series: pd.Series, is_index: bool = False, is_key: bool = False) -> ColumnSpec:
+    name = str(series.name)
+    nullable = bool(series.isna().any())
+    values = series.dropna()
+    if values.empty:
+        return _empty_column(series)
+    if is_key:
+        # A sequence key names real entities: it is never modelled or published, each
+        # synthetic sequence gets a new key. Public entity labels (airport codes) can be opted
+        # in by editing the schema to role categorical with the categories listed.
+        integer = bool(pd.api.types.is_numeric_dtype(series) and _all_whole(values))
+        return ColumnSpec(name=name, role=Role.id, integer=integer, nullable=False)
+    if pd.api.types.is_bool_dtype(series) or _is_boolean_object(values):
+        return ColumnSpec(name=name, role=Role.boolean, nullable=nullable)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return ColumnSpec(name=name, role=Role.datetime, nullable=nullable,
+                          datetime_format=_datetime_format(values))
+    if pd.api.types.is_numeric_dtype(series):
+        return _numeric_column(series, values, nullable, is_index)
+    return _string_column(name, values, nullable)
+
+
+def _numeric_column(
+    series: pd.Series, values: pd.Series, nullable: bool, is_index: bool
+) -> ColumnSpec:
+    name = str(series.name)
+    integer = bool(pd.api.types.is_integer_dtype(series) or _all_whole(values))
+    if not is_index and integer and ID_NAME.search(name) and values.is_unique:
+        return ColumnSpec(name=name, role=Role.id, integer=True, nullable=False)
+    return ColumnSpec(name=name, role=Role.numerical, integer=integer, nullable=nullable,
+                      minimum=_plain(values.min()), maximum=_plain(values.max()))
+
+
+def _string_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:
+    strings = values.astype(str)
+    if ID_NAME.search(name) and strings.is_unique:
+        return ColumnSpec(name=name, role=Role.id, nullable=False)
+    pii_kind = _pii_kind(name, strings)
+    if pii_kind:
+        return ColumnSpec(name=name, role=Role.pii, pii_kind=pii_kind, nullable=nullable)
+    n_unique = strings.nunique()
+    if n_unique > MAX_CATEGORIES or (len(strings) > 20 and n_unique > 0.5 * len(strings)):
+        # Mostly-unique or huge-cardinality strings: modelling them as categories would
+        # one-hot-encode thousands of columns and memorise values; treat as free text.
+        return ColumnSpec(name=name, role=Role.text, nullable=nullable)
+    categories = sorted(values.unique().tolist(), key=str)
+    return ColumnSpec(name=name, role=Role.categorical, categories=categories, nullable=nullable)
+
+
+def _empty_column(series: pd.Series) -> ColumnSpec:
+    """A column with no values: nothing to learn, so it is carried through all missing.
+
+    Role text whatever its dtype, because every model and metric already leaves text alone.
+    """
+    return ColumnSpec(name=str(series.name), role=Role.text, nullable=True, empty=True)
+
+
+def _datetime_format(values: pd.Series) -> str:
+    """Date-only when every value falls on midnight, so output keeps the real precision."""
+    if len(values) and (values.dt.normalize() == values).all():
+        return "%Y-%m-%d"
+    return "%Y-%m-%d %H:%M:%S"
+
+
+def _is_boolean_object(values: pd.Series) -> bool:
+    return values.dtype == object and len(values) > 0 and values.map(type).eq(bool).all()
+
+
+def _all_whole(values: pd.Series) -> bool:
+    return len(values) > 0 and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _pii_kind(name: str, strings: pd.Series) -> str | None:
+    for kind, pattern in PII_NAMES.items():
+        if pattern.search(name):
+            return kind
+    sample = strings.head(200)
+    if len(sample) and sample.str.match(EMAIL_VALUE).mean() > 0.9:
+        return "email"
+    return None
+
+
+def detect_dependencies(df: pd.DataFrame, schema: DatasetSchema) -> list[Dependency]:
+    """Find discrete columns whose value is fully determined by another column's value.
+
+    Only pairs where the determinant has at least two values and every value of it maps to
+    exactly one value of the target are kept, and only one direction of a one-to-one pair.
+    """
+    discrete = _discrete_columns(df, schema)
+    found: list[Dependency] = []
+    taken: set[str] = set()
+    for source in discrete:
+        n_source = df[source].nunique()
+        if n_source < 2:
+            continue
+        for target in discrete:
+            if target == source or target in taken or source in taken:
+                continue
+            dependency = _dependency(df, source, target, n_source)
+            if dependency is not None:
+                found.append(dependency)
+                taken.add(target)
+    return found
+
+
+def _discrete_columns(df: pd.DataFrame, schema: DatasetSchema) -> list[str]:
+    """Columns of few values that may determine one another (not the sequence key or index)."""
+    return [
+        c.name
+        for c in schema.columns
+        if (c.role in (Role.categorical, Role.boolean)
+            or (c.role == Role.numerical and c.integer
+                and df[c.name].nunique() <= MAX_DEPENDENCY_VALUES))
+        and c.name not in (schema.sequence_key, schema.sequence_index)
+    ]
+
+
+def _dependency(df: pd.DataFrame, source: str, target: str, n_source: int) -> Dependency | None:
+    """`source` -> `target` if each source value maps to one target value in every row."""
+    pairs = df[[source, target]].dropna().drop_duplicates()
+    if len(pairs) != n_source or pairs[source].duplicated().any():
+        return None
+    if df[target].nunique() < 2 or df[[source, target]].isna().any(axis=1).any():
+        return None
+    mapping = {str(k): _plain(v) for k, v in zip(pairs[source], pairs[target])}
+    return Dependency(source=source, target=target, mapping=mapping)
+
+
+def load_or_detect_schema(
+    df: pd.DataFrame,
+    path: Path,
+    name: str,
+    sequence_key: str | None = None,
+    sequence_index: str | None = None,
+) -> tuple[DatasetSchema, bool]:
+    """Reuse the saved schema (enforcing it) or detect and save one. Returns (schema, detected?)."""
+    path = Path(path)
+    if path.exists():
+        schema = DatasetSchema.load(path)
+        for field, value in (("sequence_key", sequence_key), ("sequence_index", sequence_index)):
+            saved = getattr(schema, field)
+            if value is not None and value != saved:
+                raise PipelineError(
+                    f"{field} {value!r} differs from {saved!r} in {path}; edit the schema file "
+                    "or delete it to detect a new one"
+                )
+        return schema, False
+    schema = detect_schema(df, name, sequence_key=sequence_key, sequence_index=sequence_index)
+    schema.save(path)
+    return schema, True

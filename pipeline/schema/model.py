@@ -1,0 +1,168 @@
+"""The schema's data model: column roles and specs, dependencies, and the dataset schema saved
+as YAML.
+
+The schema is the contract between the data and every model: models read roles, bounds and
+categories from it, and synthetic output is cast back to it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import PipelineError
+from pipeline.names import validated_name
+
+CALENDAR_PARTS = ("year", "month", "day", "hour", "minute", "day_of_week", "day_of_year")
+
+
+class Role(StrEnum):
+    numerical = "numerical"
+    categorical = "categorical"
+    boolean = "boolean"
+    datetime = "datetime"
+    id = "id"
+    pii = "pii"
+    text = "text"
+
+
+class ColumnSpec(BaseModel):
+    name: str
+    role: Role
+    # numerical
+    integer: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    # categorical: the categories seen in the real data (output never invents others)
+    categories: list[Any] | None = None
+    # datetime
+    datetime_format: str | None = None
+    # pii: the Faker provider that makes a realistic replacement value
+    pii_kind: str | None = None
+    nullable: bool = True
+    # time series: a column constant within each entity
+    static: bool = False
+    # time series: a calendar part of the sequence index (regenerated, never modelled)
+    derived_from_index: str | None = None
+    # time series, on the index: the zone its calendar parts are read in (None: as stored)
+    timezone: str | None = None
+    # every value missing in the real data: kept, all missing, in the output; never modelled
+    empty: bool = False
+
+    @model_validator(mode="after")
+    def _role_needs(self) -> ColumnSpec:
+        if self.role == Role.categorical and not self.categories:
+            raise ValueError(f"column {self.name!r}: a categorical column needs 'categories'")
+        if self.derived_from_index and self.derived_from_index not in CALENDAR_PARTS:
+            raise ValueError(
+                f"column {self.name!r}: derived_from_index must be one of {CALENDAR_PARTS}"
+            )
+        if self.timezone is not None and not known_zone(self.timezone):
+            raise ValueError(
+                f"column {self.name!r}: timezone {self.timezone!r} is not a time zone pandas "
+                "knows; use an IANA name such as 'America/New_York', or remove it"
+            )
+        return self
+
+
+def known_zone(zone: str) -> bool:
+    """Whether pandas can convert to `zone` (the tz database lists names it refuses)."""
+    try:
+        pd.Timestamp(0, tz="UTC").tz_convert(zone)
+    except Exception:  # pytz, zoneinfo and dateutil each raise their own type
+        return False
+    return True
+
+
+class Dependency(BaseModel):
+    """`target` is a function of `source` in the real data (Adult: education -> education-num)."""
+
+    source: str
+    target: str
+    mapping: dict[str, Any]
+
+
+class DatasetSchema(BaseModel):
+    name: str
+    columns: list[ColumnSpec]
+    sequence_key: str | None = None
+    sequence_index: str | None = None
+    dependencies: list[Dependency] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validated_name(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetSchema:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError("column names must be unique")
+        for field in ("sequence_key", "sequence_index"):
+            value = getattr(self, field)
+            if value is not None and value not in names:
+                raise ValueError(f"{field} {value!r} is not a column of the schema")
+        for dep in self.dependencies:
+            for col in (dep.source, dep.target):
+                if col not in names:
+                    raise ValueError(f"dependency names unknown column {col!r}")
+        return self
+
+    @property
+    def is_time_series(self) -> bool:
+        return self.sequence_index is not None
+
+    def column(self, name: str) -> ColumnSpec:
+        for spec in self.columns:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def names(self, *roles: Role) -> list[str]:
+        return [c.name for c in self.columns if not roles or c.role in roles]
+
+    def modelled_columns(self) -> list[str]:
+        """Columns a model learns: not ids, pii, free text, empty columns, or calendar parts."""
+        skip = {Role.id, Role.pii, Role.text}
+        return [
+            c.name
+            for c in self.columns
+            if c.role not in skip and not c.derived_from_index and not c.empty
+        ]
+
+    # --- persistence -------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump(
+            self.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True
+        )
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(
+            "# Detected by `synth`; edit roles, bounds or categories and re-run.\n" + text
+        )
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> DatasetSchema:
+        try:
+            raw = yaml.safe_load(Path(path).read_text())
+        except FileNotFoundError:
+            raise PipelineError(f"schema file {path} does not exist") from None
+        except yaml.YAMLError as exc:
+            raise PipelineError(f"schema file {path} is not valid YAML: {exc}") from None
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise PipelineError(
+                f"schema file {path} is invalid at {where or 'top level'}: "
+                f"{first['msg'].removeprefix('Value error, ')}; "
+                "fix it or delete it to detect the schema again"
+            ) from None
