@@ -84,7 +84,7 @@ def unavailable(contender: Contender) -> str | None:
         return None
     from pipeline.models.registry import MODELS
 
-    module = MODELS[contender.model][0]
+    module = MODELS[contender.model].module
     if importlib.util.find_spec(module) is None:
         return f"{module} is not in this checkout yet"
     return None

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.models.rare_categories import encoded_widths
 from pipeline.models.registry import create
-from pipeline.models.sdv_tabular import encoded_widths, sdv_metadata, to_sdv_frame
+from pipeline.models.sdv_tabular import sdv_metadata, to_sdv_frame
 from pipeline.schema import DatasetSchema, Role, detect_schema
 
 ADULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "adult.csv"

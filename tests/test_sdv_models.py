@@ -29,15 +29,13 @@ from pandas.testing import assert_frame_equal
 from pipeline.errors import PipelineError
 from pipeline.models.base import Synthesizer
 from pipeline.models.progress import EpochProgress, watch_epochs
-from pipeline.models.registry import create
-from pipeline.models.sdv_tabular import (
-    CPU_DEFAULT_EPOCHS,
-    GPU_DEFAULT_EPOCHS,
+from pipeline.models.rare_categories import (
     MAX_ENCODED_COLUMNS,
     encoded_widths,
     plan_rare_categories,
-    to_sdv_frame,
 )
+from pipeline.models.registry import create
+from pipeline.models.sdv_tabular import CPU_DEFAULT_EPOCHS, GPU_DEFAULT_EPOCHS, to_sdv_frame
 from pipeline.schema import Role, detect_schema, enforce_schema
 
 STUDENTS = Path(sdmetrics.__file__).parent / "demos/single_table/student_placements_real.csv"

@@ -68,7 +68,7 @@ class PARModel(Synthesizer):
 
         from pipeline.models.base import seed_everything
         from pipeline.models.progress import EpochProgress, watch_epochs
-        from pipeline.models.sdv_tabular import limited_threads
+        from pipeline.models.torch_settings import limited_threads
         from pipeline.timeseries import check_time_series
 
         seed_everything(seed)
@@ -112,7 +112,7 @@ class PARModel(Synthesizer):
     def _sample(self, n: int, rng: np.random.Generator, conditions: dict[str, Any]) -> pd.DataFrame:
         import torch
 
-        from pipeline.models.sdv_tabular import limited_threads
+        from pipeline.models.torch_settings import limited_threads
 
         schema = self._fitted_schema()
         if conditions:

@@ -9,42 +9,26 @@ run's generator before every chunk.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import PipelineError
 from pipeline.models.base import Synthesizer, seed_everything
 from pipeline.models.conditions import sample_by_rejection
+from pipeline.models.rare_categories import MAX_ENCODED_COLUMNS, plan_rare_categories
+from pipeline.models.torch_settings import DEFAULT_THREADS, deterministic_torch, limited_threads
 from pipeline.schema import DatasetSchema, Role
 
 log = logging.getLogger(__name__)
 
-# CTGAN and TVAE one-hot encode every category and give each numerical or datetime column one
-# scalar plus up to 10 mode indicators. Above 1000 encoded columns SDV prints a
-# PerformanceAlert (and only that); memory and time grow with the width, so we keep under it.
-MAX_ENCODED_COLUMNS = 1000
-NUMERIC_ENCODED_WIDTH = 11
-# Fewer kept categories than this would lose too much of a column to be worth modelling.
-MIN_KEPT_CATEGORIES = 10
-RARE_TOKEN = "__rare_category__"
-# Used when `epochs` is not given and training runs on CPU: each fits Adult (26k rows) in
-# 2-4 minutes on 2 shared cores (CTGAN 4-7 s/epoch, TVAE 0.8-1.3 s/epoch). More CTGAN epochs
-# bought little there (Column Pair Trends 0.83 at 30, 0.85 at 50); TVAE gained up to ~150
-# (0.83 at 40, 0.87 at 150). See benchmarks/sdv_models_quality.py. On CUDA, SDV's 300.
+# Epochs when `epochs` is not given and training runs on CPU: the most that fit Adult in a few
+# minutes on this project's 2-core reference machine (benchmarks/sdv_models_quality.py has
+# the quality per epoch count). On CUDA, SDV's own default.
 CPU_DEFAULT_EPOCHS = {"ctgan": 30, "tvae": 150}
 GPU_DEFAULT_EPOCHS = 300
-# CPU threads a fit or sample may use. One: torch's spinning OpenMP threads slow a step ~5x
-# when cores are shared (measured on 2 busy cores; parallel fits share them too), and a fixed
-# count keeps the output independent of the machine's core count.
-DEFAULT_THREADS = 1
 
 
 def sdv_metadata(schema: DatasetSchema, columns: list[str]):
@@ -141,108 +125,6 @@ class GaussianCopulaModel(SDVSynthesizer):
     sdv_class = "GaussianCopulaSynthesizer"
 
 
-# --- high-cardinality guard for one-hot models -----------------------------------------------
-@dataclass
-class RareCategories:
-    """Categories folded into one placeholder for fitting and drawn back by frequency on output.
-
-    The output therefore only holds real categories, with their training frequencies; what is
-    lost is how the folded (rare) categories relate to the other columns.
-    """
-
-    token: str
-    folded: dict[str, tuple[list[Any], list[float]]]  # column -> (categories, probabilities)
-
-    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame.copy()
-        for column, (values, _) in self.folded.items():
-            out.loc[out[column].isin(values), column] = self.token
-        return out
-
-    def decode(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        for column, (values, probabilities) in self.folded.items():
-            hit = (frame[column] == self.token).to_numpy(dtype=bool)
-            drawn = rng.choice(len(values), size=int(hit.sum()), p=probabilities)
-            column_values = frame[column].to_numpy(dtype=object)
-            column_values[hit] = np.asarray(values, dtype=object)[drawn]
-            frame[column] = column_values
-        return frame
-
-
-def encoded_widths(frame: pd.DataFrame, schema: DatasetSchema) -> dict[str, int]:
-    """Columns each input column becomes in CTGAN/TVAE (counted as SDV's own estimate does)."""
-    widths = {}
-    for column in frame.columns:
-        if schema.column(column).role in (Role.numerical, Role.datetime):
-            widths[column] = NUMERIC_ENCODED_WIDTH
-        else:
-            widths[column] = int(frame[column].nunique(dropna=False))
-    return widths
-
-
-def plan_rare_categories(
-    frame: pd.DataFrame, schema: DatasetSchema, limit: int, model: str
-) -> RareCategories | None:
-    """Fold the rarest categories of the widest columns until the encoding fits in `limit`."""
-    widths = encoded_widths(frame, schema)
-    total = sum(widths.values())
-    if total <= limit:
-        return None
-    foldable = [c for c in frame.columns if schema.column(c).role == Role.categorical]
-    distinct = {c: int(frame[c].nunique(dropna=True)) for c in foldable}
-    has_null = {c: int(frame[c].isna().any()) for c in foldable}
-    fixed = total - sum(widths[c] for c in foldable)
-
-    def width_keeping(k: int) -> int:  # k kept categories + the placeholder, per column
-        return fixed + sum(min(distinct[c], k + 1) + has_null[c] for c in foldable)
-
-    if not foldable or width_keeping(MIN_KEPT_CATEGORIES) > limit:
-        widest = sorted(widths.items(), key=lambda kv: -kv[1])[:5]
-        raise PipelineError(
-            f"model {model!r} would one-hot encode this table into {total} columns (limit "
-            f"{limit}), and still more than {limit} when keeping only {MIN_KEPT_CATEGORIES} "
-            f"categories per column; widest columns: {dict(widest)}. Mark wide columns "
-            f"'role: text' in schemas/{schema.name}.yaml (they are then faked, not modelled), "
-            "drop columns, or raise the max_encoded_columns parameter."
-        )
-    low, high = MIN_KEPT_CATEGORIES, max(distinct.values())
-    while low < high:  # the largest k that fits; width_keeping grows with k
-        mid = (low + high + 1) // 2
-        low, high = (mid, high) if width_keeping(mid) <= limit else (low, mid - 1)
-    token = RARE_TOKEN
-    while any(token in set(map(str, frame[c].dropna().unique())) for c in foldable):
-        token += "_"
-    folded = {c: _rarest(frame[c], low) for c in foldable if distinct[c] > low + 1}
-    _log_folding(model, total, limit, low, frame, folded)
-    return RareCategories(token=token, folded=folded)
-
-
-def _rarest(column: pd.Series, keep: int) -> tuple[list[Any], list[float]]:
-    counts = sorted(column.value_counts(dropna=True).items(), key=lambda kv: (-kv[1], str(kv[0])))
-    rare = counts[keep:]
-    n = sum(count for _, count in rare)
-    return [value for value, _ in rare], [count / n for _, count in rare]
-
-
-def _log_folding(
-    model: str, total: int, limit: int, keep: int, frame: pd.DataFrame,
-    folded: dict[str, tuple[list[Any], list[float]]],
-) -> None:
-    details = ", ".join(
-        f"{c!r} ({len(v) + keep} categories: {len(v)} folded, "
-        f"{frame[c].isin(v).mean():.1%} of rows)"
-        for c, (v, _) in folded.items()
-    )
-    log.warning(
-        "%s: one-hot encoding would need %d columns, above max_encoded_columns=%d. For fitting, "
-        "these columns keep their %d most frequent categories and fold the rest into one: %s. "
-        "Synthetic rows draw the folded categories by their training frequency, so their "
-        "relation to other columns is not learned. To avoid this, mark such columns "
-        "'role: text' in the schema or drop them.",
-        model, total, limit, keep, details,
-    )
-
-
 # --- CTGAN and TVAE --------------------------------------------------------------------------
 class NeuralSDVSynthesizer(SDVSynthesizer):
     """CTGAN/TVAE: torch seeding, epoch progress, the one-hot width guard."""
@@ -332,54 +214,6 @@ class NeuralSDVSynthesizer(SDVSynthesizer):
             sampled = super()._sample_unconditioned(n, rng)
         rare = getattr(self, "_rare", None)
         return rare.decode(sampled, rng) if rare and n else sampled
-
-
-@contextmanager
-def deterministic_torch(cuda: bool) -> Iterator[None]:
-    """Deterministic kernels while fitting on CUDA; restored afterwards.
-
-    On CPU, a seeded fit is already bit-identical on the same machine (measured on Adult and
-    the student demo, with 1 and 2 threads), so nothing changes there. On CUDA some
-    kernels (cuBLAS split reductions, atomics) are not deterministic unless asked; cuBLAS
-    reads CUBLAS_WORKSPACE_CONFIG when its first handle is created in the process.
-    """
-    if not cuda:
-        yield
-        return
-    import torch
-
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    was_on, was_warn = torch.are_deterministic_algorithms_enabled(), (
-        torch.is_deterministic_algorithms_warn_only_enabled()
-    )
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(was_on, warn_only=was_warn)
-
-
-@contextmanager
-def limited_threads(threads: int) -> Iterator[None]:
-    """Cap torch's, BLAS's and OpenMP's threads, and run ctgan's joblib transforms in-process.
-
-    ctgan transforms large tables with `Parallel(n_jobs=-1)`, which spawns worker processes;
-    with one thread that is slower (measured 24 s vs 8 s on Adult, busy 2 cores).
-    """
-    import joblib
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with ExitStack() as stack:
-            stack.enter_context(threadpool_limits(limits=threads))
-            if threads == 1:
-                stack.enter_context(joblib.parallel_config(backend="sequential"))
-            yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class CTGANModel(NeuralSDVSynthesizer):
