@@ -1,26 +1,33 @@
 """Model artifacts keyed by content: same training data + schema + model + parameters + seed
--> the same directory, so a re-run reuses the fitted model instead of refitting.
++ code + library versions -> the same directory, so a re-run reuses the fitted model instead
+of refitting, and edited code or an upgraded library never reuses an old one.
 
 Keys hash the data's values, not DataFrame objects: Prefect's INPUTS cache key depends on a
-frame's memory layout and misses identical data.
+frame's memory layout and misses identical data. An artifact that fails its checksum or does
+not load is set aside and refitted, with a warning, so one bad file never blocks a job.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from pipeline.errors import PipelineError
 from pipeline.models import registry
-from pipeline.models.base import Synthesizer
+from pipeline.models.base import MODEL_FILE, Synthesizer, library_versions
 from pipeline.schema import DatasetSchema
 
 log = logging.getLogger(__name__)
+PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
 def frame_fingerprint(df: pd.DataFrame) -> str:
@@ -31,9 +38,20 @@ def frame_fingerprint(df: pd.DataFrame) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+@functools.cache
+def code_fingerprint(root: Path = PACKAGE_ROOT) -> str:
+    """Hash of every module of the package and of the libraries' versions: any edit to
+    the code that fits or samples a model moves every key."""
+    digest = hashlib.sha256(json.dumps(library_versions(), sort_keys=True).encode())
+    for path in sorted(Path(root).rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def artifact_key(
     train_fingerprint: str, schema: DatasetSchema, model: str, params: dict[str, Any], seed: int,
-    artifact_format: int = 1,
+    code: str | None = None,
 ) -> str:
     payload = json.dumps(
         {
@@ -42,7 +60,7 @@ def artifact_key(
             "model": model,
             "params": params,
             "seed": seed,
-            **({"format": artifact_format} if artifact_format != 1 else {}),
+            "code": code or code_fingerprint(),
         },
         sort_keys=True,
         default=str,
@@ -61,19 +79,40 @@ def fit_or_load(
 ) -> tuple[Synthesizer, Path, bool]:
     """Return (fitted model, artifact dir, reused?)."""
     synthesizer = registry.create(model, **params)
-    key = artifact_key(
-        frame_fingerprint(train), schema, model, params, seed, synthesizer.artifact_format
-    )
+    key = artifact_key(frame_fingerprint(train), schema, model, params, seed)
     directory = Path(artifact_root) / schema.name / f"{model}-{key}"
-    if (directory / "model.pkl").exists():
-        log.info("%s: reusing fitted model %s (same data, parameters and seed)", model, directory)
-        return Synthesizer.load(directory), directory, True
+    if (directory / MODEL_FILE).exists():
+        loaded = _load_or_set_aside(directory)
+        if loaded is not None:
+            log.info("%s: reusing fitted model %s (same data, parameters, seed, code)",
+                     model, directory)
+            return loaded, directory, True
     synthesizer.source_fingerprint = source_fingerprint
     synthesizer.fit(train, schema, seed=seed)
-    # Save beside the final name, then rename: a crash mid-save never leaves a directory
-    # that a later run would take for a complete artifact.
-    staging = directory.with_name(directory.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    synthesizer.save(staging)
-    staging.rename(directory)
+    _save_once(synthesizer, directory)
     return synthesizer, directory, False
+
+
+def _load_or_set_aside(directory: Path) -> Synthesizer | None:
+    try:
+        return Synthesizer.load(directory)
+    except Exception as exc:  # any unpickling error: the file is not what this code wrote
+        log.warning("model artifact %s does not load (%s); refitting", directory, exc)
+        shutil.rmtree(directory, ignore_errors=True)
+        return None
+
+
+def _save_once(synthesizer: Synthesizer, directory: Path) -> None:
+    """Save beside the final name, then rename: a crash mid-save never leaves a directory a
+    later run would take for complete, and two runs fitting the same key at once each save
+    under their own name; the first rename wins and the other's copy is dropped."""
+    staging = directory.with_name(f"{directory.name}.partial-{os.getpid()}-{uuid.uuid4().hex}")
+    try:
+        synthesizer.save(staging)
+        try:
+            staging.rename(directory)
+        except OSError:
+            if not (directory / MODEL_FILE).exists():
+                raise PipelineError(f"could not save the model artifact at {directory}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

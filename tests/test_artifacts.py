@@ -1,33 +1,82 @@
-"""Content-keyed model artifacts: reuse on unchanged inputs, refit when a model's layout changes."""
+"""Content-keyed model artifacts: reused on unchanged inputs and code, refitted when the code
+changes or the file is corrupt, and safe when two runs fit the same key at once."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
+import shutil
+import threading
+from importlib.resources import files
 
 import pandas as pd
+import pytest
 
-from pipeline.artifacts import artifact_key, fit_or_load, frame_fingerprint
-from pipeline.models.hmm import HiddenMarkovModel
-from pipeline.schema import detect_schema
+from pipeline.artifacts import PACKAGE_ROOT, artifact_key, code_fingerprint, fit_or_load
+from pipeline.ingest import read_source
+from pipeline.models.base import MODEL_FILE, Synthesizer
+from pipeline.schema import detect_schema, enforce_schema
 
-ROOT = Path(__file__).resolve().parents[1]
-STORES = (
-    ROOT / ".venv/lib/python3.11/site-packages/sdmetrics/demos/timeseries/timeseries_real.csv"
-)
+PARAMS = {"n_components": 2, "max_iter": 5}
 
 
-def test_a_new_artifact_format_gets_a_new_key_and_the_same_inputs_reuse_it(tmp_path):
-    stores = pd.read_csv(STORES, parse_dates=["date"])
-    schema = detect_schema(stores, "stores", sequence_key="store_id", sequence_index="date")
-    params = {"n_states": 2, "max_iter": 5}
-    first, directory, reused = fit_or_load("hmm", params, stores, schema, 0, tmp_path)
+@pytest.fixture(scope="module")
+def students():
+    frame, _ = read_source(
+        str(files("sdmetrics").joinpath("demos/single_table/student_placements_real.csv")))
+    schema = detect_schema(frame, "students")
+    return enforce_schema(frame, schema), schema
+
+
+def test_same_inputs_reuse_the_fitted_model(students, tmp_path):
+    frame, schema = students
+    first, directory, reused = fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)
     assert not reused
-    again, same_directory, reused = fit_or_load("hmm", params, stores, schema, 0, tmp_path)
+    again, same_directory, reused = fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)
     assert reused and same_directory == directory
     pd.testing.assert_frame_equal(first.sample(5, seed=1), again.sample(5, seed=1))
-    # a model saved in an older layout is never loaded by the new code: the key moves
-    fingerprint = frame_fingerprint(stores)
-    old = artifact_key(fingerprint, schema, "hmm", params, 0, artifact_format=1)
-    new = artifact_key(fingerprint, schema, "hmm", params, 0, HiddenMarkovModel.artifact_format)
-    assert HiddenMarkovModel.artifact_format > 1 and old != new
-    assert directory.name == f"hmm-{new}"
+
+
+def test_an_edit_to_any_module_moves_the_key(students, tmp_path):
+    frame, schema = students
+    copy = tmp_path / "pipeline"
+    shutil.copytree(PACKAGE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = code_fingerprint(copy)
+    module = copy / "postprocess.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    code_fingerprint.cache_clear()
+    after = code_fingerprint(copy)
+    assert before != after
+    keys = {artifact_key("sha256:x", schema, "gmm", PARAMS, 0, code) for code in (before, after)}
+    assert len(keys) == 2
+
+
+def test_a_corrupt_artifact_is_refitted_with_a_warning(students, tmp_path, caplog):
+    frame, schema = students
+    _, directory, _ = fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)
+    (directory / MODEL_FILE).write_bytes(b"\x80\x04random bytes, not a model")
+    with pytest.raises(Exception, match="checksum"):
+        Synthesizer.load(directory)
+    with caplog.at_level(logging.WARNING, logger="pipeline.artifacts"):
+        model, again, reused = fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)
+    assert not reused and again == directory and "does not load" in caplog.text
+    assert fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)[2]  # the refit is reused
+
+
+def test_two_runs_fitting_one_key_at_once_both_succeed(students, tmp_path):
+    frame, schema = students
+    results, errors = [], []
+
+    def run() -> None:
+        try:
+            results.append(fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(results) == 2
+    (entry,) = list((tmp_path / "students").iterdir())  # one artifact, no partial folders
+    assert Synthesizer.load(entry).name == "gmm"

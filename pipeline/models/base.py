@@ -8,6 +8,7 @@ every model gets those guarantees the same way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import pickle
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import PipelineError
+from pipeline.models.relations.table import FittedRelations, fit_relations
 from pipeline.schema import DatasetSchema, Role
 
 log = logging.getLogger(__name__)
@@ -59,9 +61,6 @@ class Synthesizer(ABC):
     """Base class for all models. `__init__` stores parameters only."""
 
     name: ClassVar[str]
-    # Bumped when a model's fitted internals change, so cached artifacts of the old layout
-    # are refitted rather than loaded (the cache key includes it).
-    artifact_format: ClassVar[int] = 1
 
     def __init__(self, **params: Any) -> None:
         from pipeline.models import registry
@@ -76,6 +75,7 @@ class Synthesizer(ABC):
         self.loss_history: list[dict[str, float]] = []
         self.fit_seconds: float | None = None
         self.source_fingerprint: str | None = None
+        self.relations = FittedRelations()
 
     # --- the public contract ---------------------------------------------------------------
     def fit(self, train: pd.DataFrame, schema: DatasetSchema, seed: int = 0) -> Synthesizer:
@@ -92,7 +92,9 @@ class Synthesizer(ABC):
         self.loss_history = []
         seed_everything(seed)
         started = time.perf_counter()
-        self._fit(train[self._fit_columns(schema)].copy(), schema, seed)
+        frame = train[self._fit_columns(schema)].copy()
+        self.relations = self._fit_relations(frame, schema)
+        self._fit(self.relations.model_view(frame), schema, seed)
         self.fit_seconds = round(time.perf_counter() - started, 3)
         log.info("%s fitted in %.1f s", self.name, self.fit_seconds)
         return self
@@ -113,7 +115,7 @@ class Synthesizer(ABC):
         chunks, remaining = [], n
         while remaining > 0 or not chunks:
             size = min(remaining, SAMPLE_CHUNK_ROWS)
-            raw = self._sample(size, rng, conditions)
+            raw = self.relations.table_view(self._sample(size, rng, conditions), rng)
             chunks.append(finish_output(raw, schema, rng))
             remaining -= size
             if size == 0:
@@ -123,24 +125,36 @@ class Synthesizer(ABC):
         return out
 
     def save(self, directory: Path) -> Path:
-        """Write the fitted model and its card; nothing in it needs this process to reload."""
+        """Write the fitted model and its card (with the model file's checksum)."""
         self._fitted_schema()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / (MODEL_FILE + ".tmp")
         with tmp.open("wb") as fh:
             pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        checksum = _sha256(tmp)
         tmp.replace(directory / MODEL_FILE)
-        (directory / CARD_FILE).write_text(json.dumps(self.card(), indent=2, default=str))
+        card = {**self.card(), "model_file_sha256": checksum}
+        (directory / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
         return directory
 
     @staticmethod
     def load(directory: Path) -> Synthesizer:
-        path = Path(directory) / MODEL_FILE
-        if not path.exists():
-            raise PipelineError(f"no model artifact at {directory} (missing {MODEL_FILE})")
+        """Unpickle only a file whose checksum matches its card: a truncated, overwritten or
+        foreign file is refused before pickle reads it."""
+        path, card_path = Path(directory) / MODEL_FILE, Path(directory) / CARD_FILE
+        if not path.exists() or not card_path.exists():
+            raise PipelineError(f"no model artifact at {directory} (needs {MODEL_FILE} and "
+                                f"{CARD_FILE})")
+        try:
+            expected = json.loads(card_path.read_text())["model_file_sha256"]
+        except (ValueError, KeyError) as exc:
+            raise PipelineError(f"{card_path} is not a model card ({exc})") from None
+        if _sha256(path) != expected:
+            raise PipelineError(f"{path} does not match the checksum in its card; it is "
+                                "corrupt or was replaced")
         with path.open("rb") as fh:
-            model = pickle.load(fh)  # noqa: S301 - artifacts are written by this project
+            model = pickle.load(fh)  # noqa: S301 - checked against the card written with it
         if not isinstance(model, Synthesizer):
             raise PipelineError(f"{path} does not hold a synthesizer")
         return model
@@ -155,6 +169,7 @@ class Synthesizer(ABC):
             "library_versions": library_versions(),
             "loss_history": self.loss_history,
             "schema": self.schema.name if self.schema else None,
+            "relations": self.relations.describe(),
         }
 
     # --- for subclasses ------------------------------------------------------------------
@@ -168,6 +183,13 @@ class Synthesizer(ABC):
 
     def _fit_columns(self, schema: DatasetSchema) -> list[str]:
         return schema.modelled_columns()
+
+    def _fit_relations(self, frame: pd.DataFrame, schema: DatasetSchema) -> FittedRelations:
+        """The schema's relations around a tabular fit; a series model keeps its own, which
+        must run inside its step loop."""
+        if schema.is_time_series:
+            return FittedRelations()
+        return fit_relations(frame, getattr(schema, "relations", []))  # TEMP
 
     # --- helpers -------------------------------------------------------------------------
     def _fitted_schema(self) -> DatasetSchema:
@@ -198,6 +220,14 @@ class Synthesizer(ABC):
                     f"{column!r} is {spec.role.value}"
                 )
         return conditions
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def finish_output(

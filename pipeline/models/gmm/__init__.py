@@ -39,8 +39,6 @@ class GaussianMixtureModel(Synthesizer):
     """
 
     name: ClassVar[str] = "gmm"
-    # the fitted state moved into one `FittedMixture` of the gmm package's classes
-    artifact_format: ClassVar[int] = 2
     fitted_: FittedMixture | None = None
 
     @property
