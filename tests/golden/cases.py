@@ -52,9 +52,10 @@ class Case:
     params: dict[str, Any] = field(default_factory=dict)
     key: str | None = None
     index: str | None = None
-    # SDV's PAR fit differs slightly with what ran earlier in the process (same seed, same
-    # thread count): its case runs in a fresh interpreter, where it is reproducible
-    fresh_process: bool = False
+    # SDV's PAR moves its numbers by a few per cent with the math runtime the process loaded
+    # first (the import order of torch, numpy and scipy) and the environment, so only its
+    # structure and non-numeric values are compared exactly, its numbers within a tolerance
+    exact: bool = True
 
     @property
     def name(self) -> str:
@@ -72,33 +73,13 @@ CASES = [
     *(Case(data, "tvae", 300, SMALL_NEURAL) for data in TABLES),
     Case("store_sales", "hmm", 6, key="store_id", index="date"),
     Case("weather_slice", "hmm", 2, {"max_iter": 10}, key="origin", index="time_hour"),
-    Case("store_sales", "par", 6, {"epochs": 2}, key="store_id", index="date",
-         fresh_process=True),
+    Case("store_sales", "par", 6, {"epochs": 2}, key="store_id", index="date", exact=False),
 ]
 
 
 def run_case(case: Case) -> tuple[str, bytes]:
     """Detect the schema, split, fit and sample as the flow does; return the schema's JSON
     and the sample as Parquet bytes."""
-    if case.fresh_process:
-        return _in_fresh_process(case)
-    return _run_here(case)
-
-
-def _in_fresh_process(case: Case) -> tuple[str, bytes]:
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    env = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}  # nothing inherited
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "tests.golden.generate", "--one", case.name, tmp],
-                       cwd=ROOT, env=env, check=True, capture_output=True)
-        return (Path(tmp) / "schema.json").read_text(), (Path(tmp) / "out.parquet").read_bytes()
-
-
-def _run_here(case: Case) -> tuple[str, bytes]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
