@@ -189,7 +189,7 @@ class Synthesizer(ABC):
         must run inside its step loop."""
         if schema.is_time_series:
             return FittedRelations()
-        return fit_relations(frame, getattr(schema, "relations", []))  # TEMP
+        return fit_relations(frame, schema.relations)
 
     # --- helpers -------------------------------------------------------------------------
     def _fitted_schema(self) -> DatasetSchema:

@@ -17,6 +17,7 @@ from pipeline.schema.detect import (
     MAX_CATEGORIES,
     PII_NAMES,
     detect_dependencies,
+    detect_relations,
     detect_schema,
     load_or_detect_schema,
 )
@@ -26,12 +27,14 @@ from pipeline.schema.model import (
     ColumnSpec,
     DatasetSchema,
     Dependency,
+    Relation,
     Role,
 )
 
 __all__ = [
     "CALENDAR_PARTS", "COMMON_ZONES", "EMAIL_VALUE", "ID_NAME", "MAX_CATEGORIES", "PII_NAMES",
-    "ColumnSpec", "DatasetSchema", "Dependency", "Role", "_calendar_timezone",
-    "_cast_categories", "calendar_parts", "detect_dependencies", "detect_schema",
+    "ColumnSpec", "DatasetSchema", "Dependency", "Relation", "Role", "_calendar_timezone",
+    "_cast_categories", "calendar_parts", "detect_dependencies", "detect_relations",
+    "detect_schema",
     "enforce_schema", "index_in_zone", "load_or_detect_schema",
 ]

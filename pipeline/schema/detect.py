@@ -14,7 +14,7 @@ import pandas as pd
 from pipeline.errors import PipelineError
 from pipeline.names import check_dataset_name
 from pipeline.schema.calendar import mark_time_series
-from pipeline.schema.model import ColumnSpec, DatasetSchema, Dependency, Role
+from pipeline.schema.model import ColumnSpec, DatasetSchema, Dependency, Relation, Role
 
 # Above this many distinct values a string column is not modelled as a category: one-hot
 # encoding it would explode memory in CTGAN/TVAE and it carries little population signal.
@@ -56,7 +56,17 @@ def detect_schema(
         name=name, columns=columns, sequence_key=sequence_key, sequence_index=sequence_index
     )
     schema.dependencies = detect_dependencies(df, schema)
+    if not schema.is_time_series:  # a series model finds its own, per step
+        schema.relations = detect_relations(df, schema)
     return schema
+
+
+def detect_relations(df: pd.DataFrame, schema: DatasetSchema) -> list[Relation]:
+    """Orders and derived columns among the numerical columns (models/relations/table)."""
+    from pipeline.models.relations.table import detect
+
+    numeric = [c.name for c in schema.columns if c.role == Role.numerical and not c.empty]
+    return [Relation(kind=kind, columns=columns) for kind, columns in detect(df, numeric)]
 
 
 def _check_sequence_fields(df: pd.DataFrame, name: str, **fields: str | None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import yaml
@@ -87,12 +87,32 @@ class Dependency(BaseModel):
     mapping: dict[str, Any]
 
 
+class Relation(BaseModel):
+    """Numeric columns the tabular models keep in a fixed relation (models/relations/table):
+    `ordered` [low, high] (low never exceeds high), `derived` [column, *inputs] (the column
+    is a function of its inputs). Set `enabled: false` to let the model learn them freely."""
+
+    kind: Literal["ordered", "derived"]
+    columns: list[str] = Field(min_length=2, max_length=3)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _shape(self) -> Relation:
+        if self.kind == "ordered" and len(self.columns) != 2:
+            raise ValueError(f"an ordered relation names two columns [low, high], not "
+                             f"{self.columns}")
+        if len(set(self.columns)) != len(self.columns):
+            raise ValueError(f"relation {self.columns} names a column twice")
+        return self
+
+
 class DatasetSchema(BaseModel):
     name: str
     columns: list[ColumnSpec]
     sequence_key: str | None = None
     sequence_index: str | None = None
     dependencies: list[Dependency] = Field(default_factory=list)
+    relations: list[Relation] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -112,6 +132,11 @@ class DatasetSchema(BaseModel):
             for col in (dep.source, dep.target):
                 if col not in names:
                     raise ValueError(f"dependency names unknown column {col!r}")
+        numeric = set(self.names(Role.numerical))
+        for relation in self.relations:
+            if not set(relation.columns) <= numeric:
+                raise ValueError(f"relation {relation.columns}: every column must be a "
+                                 "numerical column of the schema")
         return self
 
     @property
@@ -139,9 +164,10 @@ class DatasetSchema(BaseModel):
     # --- persistence -------------------------------------------------------------------
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(
-            self.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True
-        )
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        if self.relations:  # `enabled` is written out so that a user sees what to switch off
+            data["relations"] = [r.model_dump(mode="json") for r in self.relations]
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         tmp = path.with_suffix(".yaml.tmp")
         tmp.write_text(
             "# Detected by `synth`; edit roles, bounds or categories and re-run.\n" + text

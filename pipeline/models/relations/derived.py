@@ -102,7 +102,7 @@ def fit_cubic(values: np.ndarray, target: int, inputs: list[int]) -> DerivedColu
     )
 
 
-def _best_fit(values: np.ndarray, target: int, pool: list[int]) -> DerivedColumn | None:
+def best_fit(values: np.ndarray, target: int, pool: list[int]) -> DerivedColumn | None:
     """The best cubic of one or two `pool` columns (which excludes the target)."""
     best = None
     for size in range(1, MAX_INPUTS + 1):
@@ -113,7 +113,7 @@ def _best_fit(values: np.ndarray, target: int, pool: list[int]) -> DerivedColumn
     return best
 
 
-def _missing_follows_inputs(values: np.ndarray, fit: DerivedColumn) -> bool:
+def missing_follows_inputs(values: np.ndarray, fit: DerivedColumn) -> bool:
     inputs_known = ~np.isnan(values[:, fit.inputs]).any(1)
     own_missing = np.isnan(values[:, fit.target]) & inputs_known
     return own_missing.mean() <= MAX_OWN_MISSING
@@ -133,11 +133,11 @@ def find_derived(
         used = {j for fit in derived for j in fit.inputs}
         if target in used:
             continue  # already an input of a derived column: it stays modelled
-        found = _best_fit(values[::step], target, [j for j in modelled if j != target])
+        found = best_fit(values[::step], target, [j for j in modelled if j != target])
         if found is None or found.r2 < MIN_R2:
             continue
         fit = fit_cubic(values, target, found.inputs) if step > 1 else found
-        if fit is None or fit.r2 < MIN_R2 or not _missing_follows_inputs(values, fit):
+        if fit is None or fit.r2 < MIN_R2 or not missing_follows_inputs(values, fit):
             continue
         derived.append(fit)
         modelled.remove(target)

@@ -1,0 +1,185 @@
+"""The relations step every tabular model goes through, on either side of its fit.
+
+The schema lists each relation found in the real table (a user can switch one off there):
+`ordered` (the first column never exceeds the second) and `derived` (the first column is a
+smooth function of the others). Before the fit, an ordered pair's column is replaced by the
+gap between the two and a derived column is dropped; after sampling the gap is added back
+(never negative, so the order holds on every row) and the derived column is recomputed from
+its inputs with noise of its fit's residual size.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from pipeline.models.relations.derived import (
+    SEARCH_ROWS,
+    DerivedColumn,
+    fit_cubic,
+    missing_follows_inputs,
+)
+from pipeline.models.relations.ordered_pairs import OrderedPair, find_ordered_pairs
+
+log = logging.getLogger(__name__)
+
+ORDERED, DERIVED = "ordered", "derived"
+# A table's rows have no dynamics for a derived column to inherit, so only (near) identities
+# are worth a column: trending columns fit each other to 0.99 by accident on small tables.
+TABLE_MIN_R2 = 0.9999
+MAX_SINGLES, MAX_PAIRS = 4, 12  # input sets per column that get the cubic fit
+MAX_AMPLIFICATION = 2.0  # a sum of two parts: at most sqrt(2); a difference of totals: more
+
+
+class RelationSpec(Protocol):
+    kind: str
+    columns: list[str]
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class NamedDerived:
+    column: str
+    inputs: tuple[str, ...]
+    fit: DerivedColumn  # positions refer to (inputs..., column)
+
+
+@dataclass(frozen=True)
+class FittedRelations:
+    pairs: tuple[OrderedPair, ...] = ()
+    derived: tuple[NamedDerived, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.pairs or self.derived)
+
+    def model_view(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """What the model fits: gaps for ordered pairs, derived columns left out."""
+        for pair in self.pairs:
+            frame = pair.to_gap(frame)
+        return frame.drop(columns=[d.column for d in self.derived])
+
+    def table_view(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+        """The sampled rows back in the table's terms: pairs restored, derived recomputed."""
+        for pair in self.pairs:
+            frame = pair.from_gap(frame)
+        for named in self.derived:
+            values = frame[list(named.inputs)].to_numpy(dtype=float, na_value=np.nan)
+            values = np.column_stack([values, np.full(len(frame), np.nan)])
+            frame[named.column] = named.fit.predict(values, rng.standard_normal(len(frame)))
+        return frame
+
+    def describe(self) -> list[dict[str, Any]]:
+        """For the model's card."""
+        return ([{"ordered": [p.low, p.high], "modelled_as_gap": p.gap_column}
+                 for p in self.pairs]
+                + [{"derived": d.column, "from": list(d.inputs), "r2": round(d.fit.r2, 4)}
+                   for d in self.derived])
+
+
+def detect(frame: pd.DataFrame, numeric: list[str]) -> list[tuple[str, list[str]]]:
+    """(kind, columns) of each relation among the `numeric` columns of the real table:
+    derived columns first (they fix a value outright), then orders among the rest."""
+    derived = _derived_columns(frame, numeric)
+    targets = {columns[0] for columns in derived}
+    pairs = find_ordered_pairs(frame, [c for c in numeric if c not in targets])
+    return [(DERIVED, columns) for columns in derived] + [
+        (ORDERED, [p.low, p.high]) for p in pairs]
+
+
+def _derived_columns(frame: pd.DataFrame, numeric: list[str]) -> list[list[str]]:
+    """[column, *inputs] of each (near) identity. Only the input sets a linear screen ranks
+    highest get the cubic fit, so wide tables stay quick. A derived column never feeds
+    another, and an input is never derived."""
+    step = max(1, len(frame) // SEARCH_ROWS)
+    sample = frame[numeric].iloc[::step]
+    values = sample.to_numpy(dtype=float, na_value=np.nan)
+    corr = sample.corr().fillna(0.0).to_numpy()
+    found: list[list[str]] = []
+    targets: set[int] = set()
+    inputs: set[int] = set()
+    # widest columns first: a total is derived from its parts, not a part from the total
+    # minus the others, whose errors would add up on a narrow column
+    for target in np.argsort(-np.nanstd(values, axis=0), kind="stable"):
+        target = int(target)
+        if target in inputs:
+            continue
+        allowed = [j for j in range(len(numeric)) if j != target and j not in targets]
+        fit = _best_cubic(values, target, _screened_inputs(corr, target, allowed))
+        if fit is None or fit.r2 < TABLE_MIN_R2 or not missing_follows_inputs(values, fit):
+            continue
+        if _amplification(fit, values) > MAX_AMPLIFICATION:
+            continue  # a narrow difference of wide columns: their errors would swamp it
+        found.append([numeric[target], *(numeric[j] for j in fit.inputs)])
+        targets.add(target)
+        inputs |= set(fit.inputs)
+    return found
+
+
+def _amplification(fit: DerivedColumn, values: np.ndarray) -> float:
+    """How far an input's typical error moves the target, in the target's spread: the
+    linear terms act on standardised inputs, so their size is in the target's units."""
+    linear = np.abs(fit.coef[1:1 + len(fit.inputs)]).sum()
+    return float(linear / np.nanstd(values[:, fit.target]))
+
+
+def _screened_inputs(corr: np.ndarray, target: int, allowed: list[int]) -> list[list[int]]:
+    """The single inputs and pairs whose linear fit of the target is best (a pair's R^2
+    from the correlations alone); a sum is exactly linear, a product nearly so."""
+    if not allowed:
+        return []
+    r = corr[target, allowed]
+    singles = [[allowed[i]] for i in np.argsort(-np.abs(r), kind="stable")[:MAX_SINGLES]]
+    a, b = np.triu_indices(len(allowed), 1)
+    r_ab = corr[np.ix_(allowed, allowed)][a, b]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = (r[a] ** 2 + r[b] ** 2 - 2 * r[a] * r[b] * r_ab) / (1 - r_ab**2)
+    r2 = np.where(np.isfinite(r2), r2, 0.0)
+    best = np.argsort(-r2, kind="stable")[:MAX_PAIRS]
+    return singles + [[allowed[a[i]], allowed[b[i]]] for i in best]
+
+
+def _best_cubic(values: np.ndarray, target: int, candidates: list[list[int]]) -> Any:
+    """The best cubic fit; a pair must beat a single input by more than a rounding error."""
+    best = None
+    for inputs in candidates:
+        fit = fit_cubic(values, target, inputs)
+        if fit is not None and (best is None or fit.r2 > best.r2 + 1e-4):
+            best = fit
+    return best
+
+
+def fit_relations(train: pd.DataFrame, specs: list[RelationSpec]) -> FittedRelations:
+    """Refit each enabled relation on the training rows; one that no longer holds there
+    (the holdout took the rows that made it) is skipped with a log line."""
+    pairs, derived = [], []
+    for spec in specs:
+        if not spec.enabled or not set(spec.columns) <= set(train.columns):
+            continue
+        fitted = _fit_pair(train, spec.columns) if spec.kind == ORDERED else _fit_derived(
+            train, spec.columns)
+        if fitted is None:
+            log.info("relation %s %s does not hold on the training rows; not used",
+                     spec.kind, spec.columns)
+        elif spec.kind == ORDERED:
+            pairs.append(fitted)
+        else:
+            derived.append(fitted)
+    return FittedRelations(tuple(pairs), tuple(derived))
+
+
+def _fit_pair(train: pd.DataFrame, columns: list[str]) -> OrderedPair | None:
+    found = find_ordered_pairs(train, columns)
+    return next((p for p in found if [p.low, p.high] == columns), None)
+
+
+def _fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None:
+    column, *inputs = columns
+    values = train[[*inputs, column]].to_numpy(dtype=float, na_value=np.nan)
+    fit = fit_cubic(values, len(inputs), list(range(len(inputs))))
+    if fit is None or fit.r2 < TABLE_MIN_R2:
+        return None
+    return NamedDerived(column, tuple(inputs), fit)

@@ -1,0 +1,81 @@
+"""The relations step keeps orders and sums that a tabular model alone would blur, on real
+tables from vega_datasets (seattle-weather: each day's minimum under its maximum;
+us-employment: sector totals that are sums of their parts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import vega_datasets
+
+from pipeline.models.gmm import GaussianMixtureModel
+from pipeline.schema import DatasetSchema, detect_schema, enforce_schema
+
+FAST = {"n_components": 8, "max_iter": 30}
+
+
+def _fit_sample(frame: pd.DataFrame, schema: DatasetSchema, n: int) -> pd.DataFrame:
+    model = GaussianMixtureModel(**FAST).fit(enforce_schema(frame, schema), schema, seed=0)
+    return model.sample(n, seed=1)
+
+
+def _without_relations(schema: DatasetSchema) -> DatasetSchema:
+    """The same schema with every relation switched off, as a user would in its YAML."""
+    off = [r.model_copy(update={"enabled": False}) for r in schema.relations]
+    return schema.model_copy(update={"relations": off})
+
+
+@pytest.fixture(scope="module")
+def weather() -> tuple[pd.DataFrame, DatasetSchema]:
+    frame = vega_datasets.local_data.seattle_weather()
+    return frame, detect_schema(frame, "seattle_weather")
+
+
+@pytest.fixture(scope="module")
+def employment() -> tuple[pd.DataFrame, DatasetSchema]:
+    frame = vega_datasets.local_data.us_employment().drop(columns=["nonfarm_change"])
+    return frame, detect_schema(frame, "us_employment")
+
+
+def test_order_is_found_listed_and_kept_by_gmm(weather):
+    frame, schema = weather
+    (relation,) = [r for r in schema.relations if r.kind == "ordered"]
+    assert relation.columns == ["temp_min", "temp_max"] and relation.enabled
+    kept = _fit_sample(frame, schema, 2000)
+    assert (kept["temp_min"] <= kept["temp_max"]).all()
+    blurred = _fit_sample(frame, _without_relations(schema), 2000)
+    assert (blurred["temp_min"] > blurred["temp_max"]).mean() > 0.001  # the step is what holds it
+
+
+def test_sum_column_is_recomputed_from_its_parts(employment):
+    frame, schema = employment
+    derived = {r.columns[0]: r.columns[1:] for r in schema.relations if r.kind == "derived"}
+    parts = derived["nonfarm"]  # the total of two sectors that split it (both splits hold)
+    assert (frame["nonfarm"] == frame[parts].sum(axis=1)).all()
+
+    def holds(out: pd.DataFrame) -> float:
+        """Share of rows whose total is its parts' sum (to the published rounding)."""
+        return float((np.abs(out["nonfarm"] - out[parts].sum(axis=1)) <= 1).mean())
+
+    kept = _fit_sample(frame, schema, 1000)
+    blurred = _fit_sample(frame, _without_relations(schema), 1000)
+    # the schema's bounds clip the rare total beyond the real range
+    assert holds(kept) >= 0.99
+    assert holds(blurred) < 0.2
+
+
+def test_a_relation_switched_off_in_the_yaml_stays_off(employment, tmp_path):
+    _, schema = employment
+    off = _without_relations(schema)
+    off.save(tmp_path / "s.yaml")
+    reloaded = DatasetSchema.load(tmp_path / "s.yaml")
+    assert reloaded.relations and not any(r.enabled for r in reloaded.relations)
+
+
+def test_the_model_card_names_the_relations_it_used(weather):
+    frame, schema = weather
+    model = GaussianMixtureModel(**FAST).fit(enforce_schema(frame, schema), schema, seed=0)
+    (used,) = model.card()["relations"]
+    assert used["ordered"] == ["temp_min", "temp_max"]
+    assert used["modelled_as_gap"] in ("temp_min", "temp_max")
