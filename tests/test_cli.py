@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import time
@@ -16,17 +17,21 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*SYNTH, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
+def heavy_modules_after(code: str, heavy: tuple[str, ...]) -> list[str]:
+    """Which of `heavy` a fresh interpreter has imported after running `code`."""
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import sys\n{code}\nprint([m for m in {heavy!r} "
+         "if m in sys.modules])"], capture_output=True, text=True, check=True)
+    return ast.literal_eval(probe.stdout.strip())
+
+
 def test_help_answers_fast_without_heavy_imports(tmp_path):
     started = time.perf_counter()
     result = run("--help", cwd=tmp_path)
     elapsed = time.perf_counter() - started
     assert result.returncode == 0 and "run" in result.stdout and "validate" in result.stdout
-    probe = subprocess.run(
-        [sys.executable, "-c", "import sys, pipeline.cli; pipeline.cli.build_parser(); "
-         "print(sorted(m for m in ('torch', 'sdv', 'great_expectations', 'prefect') "
-         "if m in sys.modules))"],
-        capture_output=True, text=True, check=True)
-    assert probe.stdout.strip() == "[]"
+    assert heavy_modules_after("import pipeline.cli; pipeline.cli.build_parser()",
+                               ("torch", "sdv", "great_expectations", "prefect")) == []
     # reported, not asserted: wall time depends on the machine's load
     print(f"synth --help took {elapsed:.2f} s")
 
@@ -73,9 +78,6 @@ def test_job_refuses_bad_model_parameters_before_anything_runs():
     with pytest.raises(PipelineError, match="ctgan: unknown parameter 'epoch'"):
         JobConfig.parse({"name": "x", "source": "x.csv", "model_params": {"ctgan": {"epoch": 3}}})
     # validating a job imports no model module (torch and sdv stay out of start-up)
-    probe = subprocess.run(
-        [sys.executable, "-c", "import sys; from pipeline.config import JobConfig; "
-         "JobConfig.parse({'name': 'x', 'source': 'x.csv', 'model_params': {'tvae': "
-         "{'epochs': 3}}}); print([m for m in ('torch', 'sdv') if m in sys.modules])"],
-        capture_output=True, text=True, check=True)
-    assert probe.stdout.strip() == "[]"
+    assert heavy_modules_after(
+        "from pipeline.config import JobConfig\nJobConfig.parse({'name': 'x', 'source': "
+        "'x.csv', 'model_params': {'tvae': {'epochs': 3}}})", ("torch", "sdv")) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,7 @@ from pipeline.validation.sequence_metrics import (
 
 ROOT = Path(__file__).resolve().parents[1]
 WEATHER = ROOT.parent / "shared" / "data" / "nyc_weather.csv"
-STORES = (
-    ROOT / ".venv/lib/python3.11/site-packages/sdmetrics/demos/timeseries/timeseries_real.csv"
-)
+STORES = Path(str(files("sdmetrics").joinpath("demos/timeseries/timeseries_real.csv")))
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.models import params
-
-if TYPE_CHECKING:
-    from pipeline.models.base import Synthesizer
 
 
 @dataclass(frozen=True)
@@ -75,6 +72,7 @@ def check_params(model_params: dict[str, dict[str, Any]]) -> None:
         params.validated(name, entry(name).params, values)
 
 
-def create(name: str, **values: Any) -> Synthesizer:
+def create(name: str, **values: Any) -> Any:
+    """A new, unfitted `Synthesizer` of the named model."""
     found = entry(name)
     return getattr(import_module(found.module), found.cls)(**values)

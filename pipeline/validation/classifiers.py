@@ -144,15 +144,8 @@ def _classification_utility(train, synthetic, holdout, encoder, target, seed) ->
         else:
             scores[source] = float(f1_score(labels["holdout"], predicted, labels=classes,
                                             average="macro", zero_division=0.0))
-    return {
-        "metric": "f1_minority_class" if binary else "f1_macro",
-        "positive_class": positive,
-        "real": scores["real"],
-        "synthetic": scores["synthetic"],
-        "gap": scores["real"] - scores["synthetic"],
-        "n_train": len(train), "n_synthetic": len(synthetic), "n_holdout": len(holdout),
-        "model": "HistGradientBoostingClassifier",
-    }
+    return _utility_result("f1_minority_class" if binary else "f1_macro", positive, scores,
+                           (train, synthetic, holdout), "HistGradientBoostingClassifier")
 
 
 def _fit_predict_classes(encoder, x, y, x_test, seed) -> np.ndarray:
@@ -182,12 +175,16 @@ def _regression_utility(train, synthetic, holdout, encoder, target, seed) -> dic
         with single_threaded():
             model.fit(encoder.transform(frame), column_values(frame[target]))
             scores[source] = float(r2_score(y_holdout, model.predict(x_holdout)))
+    return _utility_result("r2", None, scores, (train, synthetic, holdout),
+                           "HistGradientBoostingRegressor")
+
+
+def _utility_result(metric, positive, scores, frames, model) -> dict:
+    train, synthetic, holdout = frames
     return {
-        "metric": "r2",
-        "positive_class": None,
-        "real": scores["real"],
-        "synthetic": scores["synthetic"],
+        "metric": metric, "positive_class": positive,
+        "real": scores["real"], "synthetic": scores["synthetic"],
         "gap": scores["real"] - scores["synthetic"],
         "n_train": len(train), "n_synthetic": len(synthetic), "n_holdout": len(holdout),
-        "model": "HistGradientBoostingRegressor",
+        "model": model,
     }
