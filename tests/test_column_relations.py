@@ -22,16 +22,16 @@ def jfk() -> pd.DataFrame:
     return df[df["origin"] == "JFK"].head(3000).reset_index(drop=True)
 
 
-def _smoothness(frame: pd.DataFrame) -> np.ndarray:
+def _persistence(frame: pd.DataFrame) -> np.ndarray:
     return np.array([frame[c].autocorr(1) for c in COLUMNS])
 
 
 def test_humidity_is_found_as_a_function_of_temperature_and_dew_point(jfk):
     values = jfk[COLUMNS].to_numpy(dtype=float)
-    derived = find_derived(values, list(range(len(COLUMNS))), _smoothness(jfk))
+    derived = find_derived(values, list(range(len(COLUMNS))), _persistence(jfk))
     assert len(derived) == 1  # the ring temp/dewp/humid yields one derived column, not three
     fit = derived[0]
-    assert COLUMNS[fit.target] == "humid"  # the least smooth of the three
+    assert COLUMNS[fit.target] == "humid"  # the least persistent of the three
     assert sorted(COLUMNS[j] for j in fit.inputs) == ["dewp", "temp"]
     assert fit.r2 > 0.99
     noise = np.zeros(len(values))
@@ -44,7 +44,7 @@ def test_unrelated_columns_are_not_derived(jfk):
     shuffled = jfk[COLUMNS].copy()
     shuffled["humid"] = shuffled["humid"].sample(frac=1.0, random_state=0).to_numpy()
     values = shuffled.to_numpy(dtype=float)
-    derived = find_derived(values, list(range(len(COLUMNS))), _smoothness(shuffled))
+    derived = find_derived(values, list(range(len(COLUMNS))), _persistence(shuffled))
     # temp and dewp alone do not determine each other: nothing is derived
     assert derived == []
 
@@ -52,7 +52,7 @@ def test_unrelated_columns_are_not_derived(jfk):
 def test_a_column_missing_where_its_inputs_are_known_is_not_derived(jfk):
     values = jfk[COLUMNS].to_numpy(dtype=float)
     values[::50, COLUMNS.index("humid")] = np.nan  # 2 % missing, inputs known there
-    derived = find_derived(values, list(range(len(COLUMNS))), _smoothness(jfk))
+    derived = find_derived(values, list(range(len(COLUMNS))), _persistence(jfk))
     assert all(COLUMNS[f.target] != "humid" for f in derived)
 
 
@@ -91,9 +91,9 @@ def test_the_search_on_a_row_sample_finds_the_same_relation(jfk, monkeypatch):
     import pipeline.models.relations.derived as derived
 
     values = jfk[COLUMNS].to_numpy(dtype=float)
-    full = find_derived(values, list(range(len(COLUMNS))), _smoothness(jfk))
+    full = find_derived(values, list(range(len(COLUMNS))), _persistence(jfk))
     monkeypatch.setattr(derived, "SEARCH_ROWS", 300)  # search on every 10th row
-    sampled = find_derived(values, list(range(len(COLUMNS))), _smoothness(jfk))
+    sampled = find_derived(values, list(range(len(COLUMNS))), _persistence(jfk))
     assert [(f.target, f.inputs) for f in sampled] == [(f.target, f.inputs) for f in full]
     np.testing.assert_allclose(sampled[0].coef, full[0].coef)  # refitted on all rows
 

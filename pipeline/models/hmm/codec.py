@@ -74,7 +74,7 @@ class Codec:
     all_missing: list[str] = field(default_factory=list)  # never observed: output stays NA
 
     @property
-    def smooth(self) -> np.ndarray:
+    def spike_free(self) -> np.ndarray:
         """(d,) bool: numeric columns without point masses."""
         return np.array([len(col.spikes) == 0 for col in self.numeric], dtype=bool)
 

@@ -147,20 +147,20 @@ def make_design(
 
 
 def step_allowed(
-    design: Design, smooth: np.ndarray, token_columns: list[int], n_features: int
+    design: Design, spike_free: np.ndarray, token_columns: list[int], n_features: int
 ) -> np.ndarray:
     """(d, r) which regressors each column's step equation uses: all, except that the
     previous step's tokens of a column only enter that column's own equation, since
     elsewhere a token that persists for days acts as a forcing the near-unit-root dynamics
     amplify."""
-    d = len(smooth)
+    d = len(spike_free)
     n_lagged = design.n_lagged(d)
     width = n_lagged + len(design.previous_tokens) + len(design.current_tokens) + 1 + n_features
     allowed = np.ones((d, width), dtype=bool)
     if design.memory:
         # a column's slow average enters its own equation only, and only for a column
         # without point masses: rain is no reading of a slow signal
-        allowed[:, n_lagged - d : n_lagged] = np.diag(smooth)
+        allowed[:, n_lagged - d : n_lagged] = np.diag(spike_free)
     for i, (j, _) in enumerate(design.previous_tokens):
         allowed[:, n_lagged + i] = False
         allowed[token_columns[j], n_lagged + i] = True

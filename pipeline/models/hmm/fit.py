@@ -86,7 +86,7 @@ def fit_hmm(
 
     def fitted_for(chain: ChainParams) -> FittedHMM:
         """A chain as the sampler runs it: stabilised, uncalibrated."""
-        return skeleton(chain=stabilised(chain, design, codec.smooth))
+        return skeleton(chain=stabilised(chain, design, codec.spike_free))
 
     selection, params = _initial_chain(data, options, settings, seed, _persistence_check(
         settings, schema, original, codec, design, fitted_for, seed
@@ -120,7 +120,7 @@ def _em_options(
         state_tokens=settings.state_tokens, channel_sizes=sizes,
         context_sizes=[design.contexts.size(j, size) for j, size in enumerate(sizes)],
         static_sizes=codec.static_sizes,
-        step_allowed=step_allowed(design, codec.smooth, codec.token_columns, index.n_features),
+        step_allowed=step_allowed(design, codec.spike_free, codec.token_columns, index.n_features),
     )
 
 

@@ -77,7 +77,7 @@ def value_grids(
 def derived_columns(
     ordered: pd.DataFrame, codec: Codec, first: np.ndarray
 ) -> list[DerivedColumn]:
-    """Varying numeric columns that are a smooth function of others in the same row.
+    """Varying numeric columns that are a cubic function of others in the same row.
 
     Candidates are the plain numeric columns (no point masses, not datetimes); the rest have
     tokens the function would not reproduce."""
@@ -90,10 +90,10 @@ def derived_columns(
     ]
     before = np.vstack([np.full((1, values.shape[1]), np.nan), values[:-1]])
     before[first] = np.nan
-    smoothness = np.array([
+    persistence = np.array([
         pd.Series(values[:, j]).corr(pd.Series(before[:, j])) for j in range(values.shape[1])
     ])
-    derived = find_derived(values, candidates, np.nan_to_num(smoothness, nan=1.0))
+    derived = find_derived(values, candidates, np.nan_to_num(persistence, nan=1.0))
     for fit in derived:
         log.info(
             "hmm: %s is recomputed from %s (R^2 %.4f), not modelled on its own",

@@ -47,20 +47,20 @@ def _scaled_radius(
 
 
 def stabilise(
-    ar: np.ndarray, lags: list[int], smooth: np.ndarray, fresh: list[int], decay: float
+    ar: np.ndarray, lags: list[int], spike_free: np.ndarray, fresh: list[int], decay: float
 ) -> None:
     """Scale down the autoregression of any explosive state until it is stationary.
 
     A short-lived state can fit an explosive regression (it never runs long in the data), but
     the sampler may stay in it for longer; all lags are scaled by one factor (found by
     bisection), which keeps the shape of the dynamics. Only the columns without point masses
-    (`smooth`) are checked: a column on a point mass most of the time is reset by its tokens,
+    (`spike_free`) are checked: a column on a point mass most of the time is reset by its tokens,
     and its point masses sit at the edge of its score scale, outside any stationary range.
     A fresh input (`design`) counts with lag 1, as on a step after an observed value;
     the slow average (`decay` > 0) as the state it is.
     """
     d = ar.shape[1]
-    cols = np.flatnonzero(smooth)
+    cols = np.flatnonzero(spike_free)
     if not lags or len(cols) == 0:
         return
     n_lags = len(lags) * d
@@ -85,8 +85,8 @@ def stabilise(
         log.debug("hmm: state %d autoregression scaled by %.3f to stay stationary", s, low)
 
 
-def stabilised(params: ChainParams, design: Design, smooth: np.ndarray) -> ChainParams:
+def stabilised(params: ChainParams, design: Design, spike_free: np.ndarray) -> ChainParams:
     """A copy of `params` whose every state's autoregression is stationary (`stabilise`)."""
     out = replace(params, ar=params.ar.copy())
-    stabilise(out.ar, design.lags, smooth, design.fresh, design.memory)
+    stabilise(out.ar, design.lags, spike_free, design.fresh, design.memory)
     return out

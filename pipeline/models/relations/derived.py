@@ -1,4 +1,4 @@
-"""Numeric columns that are a smooth function of one or two other columns of the same row.
+"""Numeric columns that are a cubic function of one or two other columns of the same row.
 
 Relative humidity is computed from temperature and dew point (nyc_weather: a cubic in the two
 explains 99.8 % of its variance); a store's sales follow its customer count. A model that
@@ -12,8 +12,8 @@ A fit is a cubic polynomial of the standardised inputs by least squares; a colum
 derived when it explains at least `MIN_R2` of the variance on rows where the column and its
 inputs are known, and the column is known wherever its inputs are (its own missing values
 would otherwise be lost). Where columns determine each other in a ring (temperature, dew point
-and humidity: any one from the other two), the least smooth column (lowest lag-1
-autocorrelation) is derived: autoregressive models reproduce smooth columns best, so those
+and humidity: any one from the other two), the least persistent column (lowest lag-1
+autocorrelation) is derived: autoregressive models reproduce persistent columns best, so those
 stay modelled and the rough one follows them.
 """
 
@@ -120,16 +120,16 @@ def missing_follows_inputs(values: np.ndarray, fit: DerivedColumn) -> bool:
 
 
 def find_derived(
-    values: np.ndarray, candidates: list[int], smoothness: np.ndarray
+    values: np.ndarray, candidates: list[int], persistence: np.ndarray
 ) -> list[DerivedColumn]:
     """Derived columns among `candidates` (positions in `values`), each from modelled columns.
 
-    `smoothness` (one per column of `values`) orders the candidates: the least smooth first.
+    `persistence` (one per column of `values`) orders the candidates: the least persistent first.
     """
     derived: list[DerivedColumn] = []
     modelled = list(candidates)
     step = max(1, len(values) // SEARCH_ROWS)
-    for target in sorted(candidates, key=lambda j: smoothness[j]):
+    for target in sorted(candidates, key=lambda j: persistence[j]):
         used = {j for fit in derived for j in fit.inputs}
         if target in used:
             continue  # already an input of a derived column: it stays modelled

@@ -2,7 +2,7 @@
 
 The schema lists each relation found in the real table (a user can switch one off there):
 `ordered` (the first column never exceeds the second) and `derived` (the first column is a
-smooth function of the others). Before the fit, an ordered pair's column is replaced by the
+cubic function of the others). Before the fit, an ordered pair's column is replaced by the
 gap between the two and a derived column is dropped; after sampling the gap is added back
 (never negative, so the order holds on every row) and the derived column is recomputed from
 its inputs with noise of its fit's residual size.
