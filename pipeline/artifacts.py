@@ -23,7 +23,8 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.models import registry
-from pipeline.models.base import MODEL_FILE, Synthesizer, library_versions
+from pipeline.models.base import Synthesizer, library_versions
+from pipeline.models.storage import has_model
 from pipeline.schema import DatasetSchema
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def fit_or_load(
     synthesizer = registry.create(model, **params)
     key = artifact_key(frame_fingerprint(train), schema, model, params, seed)
     directory = Path(artifact_root) / schema.name / f"{model}-{key}"
-    if (directory / MODEL_FILE).exists():
+    if has_model(directory):
         loaded = _load_or_set_aside(directory)
         if loaded is not None:
             log.info("%s: reusing fitted model %s (same data, parameters, seed, code)",
@@ -112,7 +113,7 @@ def _save_once(synthesizer: Synthesizer, directory: Path) -> None:
         try:
             staging.rename(directory)
         except OSError:
-            if not (directory / MODEL_FILE).exists():
+            if not has_model(directory):
                 raise PipelineError(f"could not save the model artifact at {directory}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -3,6 +3,8 @@ changes or the file is corrupt, and safe when two runs fit the same key at once.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 import threading
@@ -12,8 +14,10 @@ import pandas as pd
 import pytest
 
 from pipeline.artifacts import PACKAGE_ROOT, artifact_key, code_fingerprint, fit_or_load
+from pipeline.errors import PipelineError
 from pipeline.ingest import read_source
-from pipeline.models.base import MODEL_FILE, Synthesizer
+from pipeline.models.base import Synthesizer
+from pipeline.models.storage import ARRAYS_FILE, CARD_FILE, STATE_FILE
 from pipeline.schema import detect_schema, enforce_schema
 
 PARAMS = {"n_components": 2, "max_iter": 5}
@@ -53,13 +57,28 @@ def test_an_edit_to_any_module_moves_the_key(students, tmp_path):
 def test_a_corrupt_artifact_is_refitted_with_a_warning(students, tmp_path, caplog):
     frame, schema = students
     _, directory, _ = fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)
-    (directory / MODEL_FILE).write_bytes(b"\x80\x04random bytes, not a model")
+    (directory / ARRAYS_FILE).write_bytes(b"\x80\x04random bytes, not a model")
     with pytest.raises(Exception, match="checksum"):
         Synthesizer.load(directory)
     with caplog.at_level(logging.WARNING, logger="pipeline.artifacts"):
         model, again, reused = fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)
     assert not reused and again == directory and "does not load" in caplog.text
     assert fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)[2]  # the refit is reused
+
+
+def test_our_models_are_plain_arrays_and_json_that_build_only_our_classes(students, tmp_path):
+    frame, schema = students
+    _, directory, _ = fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)
+    assert sorted(p.name for p in directory.iterdir()) == [CARD_FILE, STATE_FILE, ARRAYS_FILE]
+    # a crafted state naming a class outside the package is refused, checksum or not
+    state = (directory / STATE_FILE).read_text().replace(
+        '"pipeline.models.gmm:GaussianMixtureModel"', '"subprocess:Popen"')
+    (directory / STATE_FILE).write_text(state)
+    card = json.loads((directory / CARD_FILE).read_text())
+    card["model_files_sha256"][STATE_FILE] = hashlib.sha256(state.encode()).hexdigest()
+    (directory / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(PipelineError, match="not ours to build"):
+        Synthesizer.load(directory)
 
 
 def test_two_runs_fitting_one_key_at_once_both_succeed(students, tmp_path):

@@ -8,10 +8,7 @@ every model gets those guarantees the same way.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import pickle
 import platform
 import random
 import time
@@ -24,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import PipelineError
+from pipeline.models import storage
 from pipeline.models.relations.table import FittedRelations, fit_relations
 from pipeline.schema import DatasetSchema, Role
 
@@ -31,8 +29,6 @@ log = logging.getLogger(__name__)
 
 # Rows generated per chunk: bounds memory for large n and keeps conditional rejection loops short.
 SAMPLE_CHUNK_ROWS = 100_000
-MODEL_FILE = "model.pkl"
-CARD_FILE = "card.json"
 LIBRARIES = ("numpy", "pandas", "torch", "sdv", "ctgan", "rdt", "scikit-learn", "pyarrow")
 
 
@@ -61,6 +57,8 @@ class Synthesizer(ABC):
     """Base class for all models. `__init__` stores parameters only."""
 
     name: ClassVar[str]
+    # True: saved as plain arrays + JSON (models/plain), for models that are all our own data
+    plain_artifact: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         from pipeline.models import registry
@@ -125,38 +123,15 @@ class Synthesizer(ABC):
         return out
 
     def save(self, directory: Path) -> Path:
-        """Write the fitted model and its card (with the model file's checksum)."""
+        """Write the fitted model and its card; nothing in it needs this process to reload."""
         self._fitted_schema()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / (MODEL_FILE + ".tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        checksum = _sha256(tmp)
-        tmp.replace(directory / MODEL_FILE)
-        card = {**self.card(), "model_file_sha256": checksum}
-        (directory / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
-        return directory
+        return storage.write_model(self, Path(directory), self.card(), self.plain_artifact)
 
     @staticmethod
     def load(directory: Path) -> Synthesizer:
-        """Unpickle only a file whose checksum matches its card: a truncated, overwritten or
-        foreign file is refused before pickle reads it."""
-        path, card_path = Path(directory) / MODEL_FILE, Path(directory) / CARD_FILE
-        if not path.exists() or not card_path.exists():
-            raise PipelineError(f"no model artifact at {directory} (needs {MODEL_FILE} and "
-                                f"{CARD_FILE})")
-        try:
-            expected = json.loads(card_path.read_text())["model_file_sha256"]
-        except (ValueError, KeyError) as exc:
-            raise PipelineError(f"{card_path} is not a model card ({exc})") from None
-        if _sha256(path) != expected:
-            raise PipelineError(f"{path} does not match the checksum in its card; it is "
-                                "corrupt or was replaced")
-        with path.open("rb") as fh:
-            model = pickle.load(fh)  # noqa: S301 - checked against the card written with it
+        model = storage.read_model(Path(directory))
         if not isinstance(model, Synthesizer):
-            raise PipelineError(f"{path} does not hold a synthesizer")
+            raise PipelineError(f"{directory} does not hold a synthesizer")
         return model
 
     def card(self) -> dict[str, Any]:
@@ -220,14 +195,6 @@ class Synthesizer(ABC):
                     f"{column!r} is {spec.role.value}"
                 )
         return conditions
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def finish_output(

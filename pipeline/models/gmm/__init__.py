@@ -39,6 +39,7 @@ class GaussianMixtureModel(Synthesizer):
     """
 
     name: ClassVar[str] = "gmm"
+    plain_artifact: ClassVar[bool] = True
     fitted_: FittedMixture | None = None
 
     @property

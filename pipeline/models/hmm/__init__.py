@@ -52,6 +52,7 @@ class HiddenMarkovModel(Synthesizer):
     """
 
     name: ClassVar[str] = "hmm"
+    plain_artifact: ClassVar[bool] = True
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
