@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: install demo test test-all lint bench bench-quick bench-leaks serve clean
+.PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations serve clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,10 @@ bench: install
 # which privacy test catches which injected leak, and honest outputs' false-alarm rate
 bench-leaks: install
 	$(BIN)/python -m benchmarks.leaks
+
+# the tabular relations step on every offline public table the installed packages ship
+bench-relations: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.relations_corpus
 
 bench-quick: install
 	$(BIN)/python -m benchmarks.run --quick

@@ -23,7 +23,7 @@ from pipeline.models.relations.derived import (
     fit_cubic,
     missing_follows_inputs,
 )
-from pipeline.models.relations.ordered_pairs import OrderedPair, find_ordered_pairs
+from pipeline.models.relations.ordered_pairs import MAX_LOST, OrderedPair, find_ordered_pairs
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,21 @@ def fit_relations(train: pd.DataFrame, specs: list[RelationSpec]) -> FittedRelat
 
 def _fit_pair(train: pd.DataFrame, columns: list[str]) -> OrderedPair | None:
     found = find_ordered_pairs(train, columns)
-    return next((p for p in found if [p.low, p.high] == columns), None)
+    pair = next((p for p in found if [p.low, p.high] == columns), None)
+    return pair and _gap_on_the_wider(train, pair)
+
+
+def _gap_on_the_wider(train: pd.DataFrame, pair: OrderedPair) -> OrderedPair:
+    """Rebuild the wider column from the narrower one plus the gap: rebuilt the other way,
+    a narrow column inherits the model's error on the wide one. The gap stays on the column
+    with more missing values where its partner would be missing (then it cannot be formed)."""
+    spread = {c: float(train[c].astype(float).std()) for c in (pair.low, pair.high)}
+    wide = max((pair.high, pair.low), key=lambda c: spread[c])  # high on a tie
+    anchor = pair.low if wide == pair.high else pair.high
+    lost = float((train[wide].notna() & train[anchor].isna()).mean())
+    if wide == pair.gap_column or lost > MAX_LOST:
+        return pair
+    return OrderedPair(pair.low, pair.high, wide)
 
 
 def _fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None:
