@@ -23,9 +23,6 @@ from pipeline.schema import DatasetSchema, Role
 
 log = logging.getLogger(__name__)
 
-# PAR trains every sequence through a GRU each epoch. On the store-sales demo (80 training
-# sequences x 7 days, 2 shared CPU cores) 64 epochs fit in ~11 s (column shapes ~0.67), 256 in
-# ~33 s (~0.83); see benchmarks/hmm_quality.py. Raise `epochs` where quality matters more.
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 

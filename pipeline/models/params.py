@@ -128,7 +128,8 @@ class TVAEParams(NeuralParams):
 
 
 class PARParams(ModelParams):
-    epochs: int = Field(64, ge=1)
+    epochs: int = Field(64, ge=1, description="GRU passes over every sequence; quality per "
+                        "epoch count: benchmarks/hmm_quality.py")
     sample_size: int | None = Field(None, ge=1)
     segment_size: int | None = Field(None, ge=1)
     threads: int | None = Field(None, ge=1)

@@ -3,8 +3,8 @@ one value (wind direction is 0 exactly where the wind speed is 0: calm has no di
 
 Such a value is not a reading of the column but a state of its partner. Modelled as a reading
 it is a jump (a wind from 200 degrees, calm, 200 again reads 200, 0, 200), and a model that
-draws the two columns apart breaks the rule: the HMM sampled 7,971 rows of direction 0 with
-wind and 7,028 of calm with a direction out of 208,928 (real: none). So the follower's value
+draws the two columns apart breaks the rule (direction 0 with wind, calm with a direction,
+which real data never has). So the follower's value
 on those rows is left out of its model (unobserved: its last reading carries over, as the wind
 keeps its direction through a calm hour), and put back wherever the partner takes its value.
 

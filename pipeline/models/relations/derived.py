@@ -1,12 +1,10 @@
 """Numeric columns that are a cubic function of one or two other columns of the same row.
 
-Relative humidity is computed from temperature and dew point (nyc_weather: a cubic in the two
-explains 99.8 % of its variance); a store's sales follow its customer count. A model that
-gives such a column dynamics of its own breaks the relation: the HMM's humidity agreed with
-its own temperature and dew point at 0.82 correlation (real 0.999) and wandered more slowly
-than they allow (lag-24 autocorrelation 0.50 vs 0.39 real). Found here, such a column is
-recomputed from its inputs, plus noise of the fit's residual size, so it keeps the relation
-and inherits the inputs' dynamics.
+Relative humidity is computed from temperature and dew point; a total is the sum of its
+parts; a square is a square. A model that gives such a column a life of its own breaks the
+relation (and, in a series, gives it dynamics its inputs do not allow). Found here, such a
+column is recomputed from its inputs, plus noise of the fit's residual size, so it keeps
+the relation and inherits the inputs' dynamics.
 
 A fit is a cubic polynomial of the standardised inputs by least squares; a column counts as
 derived when it explains at least `MIN_R2` of the variance on rows where the column and its
@@ -30,9 +28,8 @@ MAX_INPUTS = 2
 MIN_ROWS = 50
 # A column may be missing where its inputs are known on at most this share of rows.
 MAX_OWN_MISSING = 0.001
-# The search over input sets runs on at most this many rows (evenly spaced); the chosen fit
-# is then refitted on all rows. 30 numeric columns x 465 input sets on a million rows would
-# take minutes; 20,000 rows tell a 0.99 R^2 apart as well.
+# The search over input sets runs on at most this many rows (evenly spaced), which tell a
+# 0.99 R^2 apart as well as all rows would; the chosen fit is then refitted on all rows.
 SEARCH_ROWS = 20_000
 
 

@@ -1,19 +1,17 @@
 """Pairs of numeric columns where one never exceeds the other: modelled as a gap.
 
-The dew point never exceeds the temperature (they meet when the air is saturated). A model of
-the two as correlated columns breaks that: the HMM put the dew point above the temperature on
-5.5 % of its rows, and relative humidity, computed from the two, then sat at 100 % on 6.3 % of
-rows against 1.1 % real. Modelled instead as `temperature - dew point`, a non-negative gap
-(its score map keeps it inside the real range), the order holds on every row.
+The dew point never exceeds the temperature (they meet when the air is saturated); a day's
+minimum never exceeds its maximum. A model of the two as correlated columns breaks that on
+some rows, and whatever is computed from the pair (humidity from temperature and dew point)
+breaks with it. Modelled instead as the anchor column plus a non-negative gap, the order
+holds on every row.
 
 A pair counts when, on the rows where both are known, `low <= high` always while values
 paired at random would break the order on at least `MIN_CHANCE_BREAKS` of pairs (so the
 order is a property of the rows, not of the ranges: a pressure of 1000 hPa is above every
 temperature, which says nothing), the columns are correlated (`MIN_CORRELATION`) and the one
 rewritten as a gap is known wherever it is known now except on a negligible share of rows.
-Each column is in at most one pair. nyc_weather: dew point under temperature (random pairs
-break it 30 % of the time) and wind speed under the gust (11 %); the gust is then the wind
-speed plus an excess, which tied it to the wind (correlation 0.63 -> 0.79, real 0.88).
+Each column is in at most one pair.
 """
 
 from __future__ import annotations
@@ -82,9 +80,8 @@ def _pair(frame: pd.DataFrame, low: str, high: str) -> tuple[float, OrderedPair]
 
 def find_ordered_pairs(frame: pd.DataFrame, columns: list[str]) -> list[OrderedPair]:
     """Ordered pairs among `columns` (numeric); where a column could join several, the pair
-    whose order random pairing breaks most often wins: in a January slice the dew point (°F)
-    is also always under the humidity (%), which only the ranges explain (random pairs break
-    it on 4 % of pairs, the dew point and temperature on 16 %)."""
+    whose order random pairing breaks most often wins: an order that the ranges nearly
+    explain (a dew point in °F under a humidity in %) is rarely broken by random pairs."""
     found = [pair for x, y in itertools.permutations(columns, 2) if (pair := _pair(frame, x, y))]
     pairs: list[OrderedPair] = []
     used: set[str] = set()
