@@ -38,6 +38,39 @@ def build_deployments(paths: list[str] | None = None) -> list:
     return deployments
 
 
+PREFECT_YAML_HEAD = """\
+# Generated from flows/jobs/ by `synth deployments --write`; edit the job files, not this.
+# Deployments for a Prefect work pool (process type). `synth serve` serves the same
+# deployments from one process without a pool; see README "Schedules and triggers".
+#   prefect work-pool create synth-pool --type process
+#   prefect deploy --all
+#   prefect worker start --pool synth-pool
+"""
+WORK_POOL = "synth-pool"
+
+
+def prefect_yaml(paths: list[str] | None = None) -> str:
+    """prefect.yaml for the job files: the same deployments `synth serve` serves."""
+    from prefect import __version__
+
+    deployments = []
+    for path in job_files(paths):
+        job = JobConfig.from_yaml(path)
+        given = job.model_dump(mode="json", exclude_unset=True, exclude={"schedule"})
+        entry = {"name": job.name, "entrypoint": "flows/synthesize.py:synthesize",
+                 "work_pool": {"name": WORK_POOL}, "description": f"synthesize from {path}",
+                 "tags": ["synth", job.name]}
+        if job.schedule:
+            entry["schedules"] = [{"cron": job.schedule, "timezone": "UTC"}]
+        entry["parameters"] = {"job": given}
+        deployments.append(entry)
+    body = {"name": "synth-pipeline", "prefect-version": __version__,
+            "pull": [{"prefect.deployments.steps.set_working_directory":
+                      {"directory": "{{ $PWD }}"}}],
+            "deployments": deployments}
+    return PREFECT_YAML_HEAD + yaml.safe_dump(body, sort_keys=False)
+
+
 def serve_jobs(paths: list[str] | None = None) -> None:
     """Serve every job as a deployment from this process until interrupted."""
     from prefect import serve

@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="serve job files as Prefect deployments (schedules, triggers)")
     serve.add_argument("job_files", nargs="*", help="job files (default: flows/jobs/*.yaml)")
 
+    deployments = commands.add_parser(
+        "deployments", help="print prefect.yaml for the job files (--write: replace it)")
+    deployments.add_argument("job_files", nargs="*", help="default: flows/jobs/*.yaml")
+    deployments.add_argument("--write", action="store_true", help="write ./prefect.yaml")
     trigger = commands.add_parser(
         "trigger", help="run a served deployment now: synth trigger NAME --param rows=1000")
     trigger.add_argument("name", help="deployment name (the job's name)")
@@ -269,6 +273,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deployments(args: argparse.Namespace) -> int:
+    from flows.deployments import prefect_yaml
+    from pipeline.publish import write_text_atomic
+
+    text = prefect_yaml(args.job_files or None)
+    if args.write:
+        write_text_atomic(Path("prefect.yaml"), text)
+        print("wrote prefect.yaml")
+    else:
+        print(text, end="")
+    return 0
+
+
 def cmd_trigger(args: argparse.Namespace) -> int:
     from flows.deployments import parse_params, trigger
 
@@ -342,7 +359,8 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 COMMANDS = {
     "run": cmd_run, "demo": cmd_demo, "validate": cmd_validate, "serve": cmd_serve,
-    "trigger": cmd_trigger, "many": cmd_many, "models": cmd_models,
+    "deployments": cmd_deployments, "trigger": cmd_trigger, "many": cmd_many,
+    "models": cmd_models,
 }
 
 if __name__ == "__main__":

@@ -80,6 +80,17 @@ class JobConfig(BaseModel):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, value: dict[str, dict[str, float | None]]) -> dict:
+        from pipeline.validation.thresholds import resolve_thresholds
+
+        try:
+            resolve_thresholds(value)  # unknown metrics and bounds, before anything runs
+        except PipelineError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     def schema_path(self) -> Path:
         return Path(self.schema_dir) / f"{self.name}.yaml"
 

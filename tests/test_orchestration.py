@@ -21,6 +21,7 @@ from fsspec.implementations.local import LocalFileSystem
 from pipeline import cli
 from pipeline.config import JobConfig
 
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
@@ -132,3 +133,24 @@ def test_synthesize_many_runs_each_job_as_a_subflow(in_project):
     summaries = synthesize_many(paths)
     assert [s["dataset"] for s in summaries] == ["students_a", "students_b"]
     assert [s["models"][0]["model"] for s in summaries] == ["gmm", "gaussian_copula"]
+
+
+def test_prefect_yaml_is_generated_from_the_job_files(monkeypatch):
+    """`prefect deploy` and `synth serve` run the same jobs: the file is their output."""
+    from flows.deployments import prefect_yaml
+
+    monkeypatch.chdir(ROOT)
+    assert (ROOT / "prefect.yaml").read_text() == prefect_yaml(), (
+        "prefect.yaml is stale: run `synth deployments --write`")
+
+
+def test_a_bad_threshold_is_refused_before_anything_runs():
+    from pipeline.config import JobConfig
+    from pipeline.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="unknown metric 'column_shape'"):
+        JobConfig.parse({"name": "x", "source": "missing.csv",
+                         "thresholds": {"column_shape": {"min_value": 0.9}}})
+    with pytest.raises(PipelineError, match="unknown bound"):
+        JobConfig.parse({"name": "x", "source": "missing.csv",
+                         "thresholds": {"column_shapes": {"minimum": 0.9}}})
