@@ -166,6 +166,8 @@ def synthesize(job: JobConfig) -> dict[str, Any]:
     from prefect.runtime import flow_run
 
     run_id = make_run_id(flow_run.get_id())
+    for folder in publishing.sweep_abandoned(job.output_dir, job.name):
+        get_run_logger().warning("removed abandoned staging %s (a run that died)", folder)
     frame, ingest_report = ingest(job.source)
     schema, frame = prepare_schema(frame, job)
     train, holdout, split_method = split(frame, schema, job)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,8 @@ LINEAGE_KEY = b"synth.lineage"
 MANIFEST = "_manifest.json"
 REPORT = "_report.html"
 LATEST = "_latest.json"
+# A staged run untouched this long belongs to a process that died.
+ABANDONED_AFTER_SECONDS = 6 * 3600
 
 
 def write_parquet_atomic(
@@ -143,6 +146,21 @@ class Publication:
             raise PipelineError(f"{final_dir} already holds a run; run ids must be unique "
                                 "per dataset and model")
         return {**json.loads(manifest_path.read_text()), "path": str(final_dir)}
+
+
+def sweep_abandoned(output_dir: str | Path, dataset: str,
+                    idle_seconds: float = ABANDONED_AFTER_SECONDS) -> list[Path]:
+    """Remove staged runs of `dataset` in which nothing has changed for `idle_seconds`
+    (their process died). A live run touches its folder with every part, so a concurrent
+    run's staging is never taken for abandoned."""
+    root = Path(output_dir) / ".staging" / dataset
+    now, removed = time.time(), []
+    for run in root.glob("model=*/run=*"):
+        newest = max((p.stat().st_mtime for p in run.rglob("*")), default=run.stat().st_mtime)
+        if now - max(newest, run.stat().st_mtime) > idle_seconds:
+            shutil.rmtree(run, ignore_errors=True)
+            removed.append(run)
+    return removed
 
 
 def point_latest(output_dir: str | Path, dataset: str, manifest: dict[str, Any],

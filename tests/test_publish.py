@@ -155,3 +155,17 @@ def test_latest_pointer_names_the_run_and_is_replaced_whole(table, tmp_path):
     assert pointer["run_id"] == "r2" and pointer["path"] == second["path"]
     assert pd.read_parquet(pointer["path"]).shape == table.shape
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_abandoned_staging_is_swept_and_a_live_one_is_kept(table, tmp_path):
+    import os
+    import time
+
+    dead, live = _publication(tmp_path, run_id="dead"), _publication(tmp_path, run_id="live")
+    dead.write_part(0, table)
+    live.write_part(0, table)
+    old = time.time() - pub.ABANDONED_AFTER_SECONDS - 60
+    for path in [*dead.staging.rglob("*"), dead.staging]:
+        os.utime(path, (old, old))
+    assert pub.sweep_abandoned(tmp_path, "people") == [dead.staging]
+    assert not dead.staging.exists() and (live.staging / "part-00000.parquet").exists()
