@@ -21,8 +21,10 @@ from pipeline.errors import PipelineError
 MISSING_MARKERS = frozenset(
     {"", "?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "NULL", "Null", "None", "none", "-"}
 )
-TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
-FALSE_WORDS = frozenset({"false", "no", "n", "f"})
+# Only true/false become booleans: YES/NO, Y/N stay the labels the source wrote (categorical),
+# so output is written the same way; a schema role `boolean` maps them (schema.enforce).
+TRUE_WORDS = frozenset({"true"})
+FALSE_WORDS = frozenset({"false"})
 # Date formats tried in order; a column is a date column only if one format parses every value.
 DATE_FORMATS = (
     "%Y-%m-%d",

@@ -45,6 +45,7 @@ def cast_column(values: pd.Series, spec: ColumnSpec) -> pd.Series:
         numeric = pd.to_numeric(values, errors="coerce").astype("float64")
         if spec.minimum is not None or spec.maximum is not None:
             numeric = numeric.clip(lower=spec.minimum, upper=spec.maximum)
+        numeric = _on_grid(numeric, spec)
         return _rounded_int64(numeric) if spec.integer else numeric
     if spec.role == Role.categorical:
         from pipeline.schema import _cast_categories
@@ -60,6 +61,16 @@ def cast_column(values: pd.Series, spec: ColumnSpec) -> pd.Series:
             parsed = parsed.dt.floor("D")  # a date-only column stays date-only
         return parsed
     return values.astype("string")
+
+
+def _on_grid(numeric: pd.Series, spec: ColumnSpec) -> pd.Series:
+    """Values written as the source writes them: on its step, with its decimals. The bounds
+    are real values, so they are on the grid too and rounding stays inside them."""
+    if spec.step:
+        numeric = (numeric / spec.step).round() * spec.step
+    if spec.decimals is not None:
+        numeric = numeric.round(spec.decimals)  # also clears the step's float noise
+    return numeric
 
 
 def _rounded_int64(numeric: pd.Series) -> pd.Series:

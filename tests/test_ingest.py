@@ -27,11 +27,11 @@ def test_adult_leading_spaces_and_question_marks(adult_path):
 def test_dates_booleans_and_missing_markers_are_parsed(tmp_path):
     path = tmp_path / "mixed.csv"
     path.write_text(
-        "when,flag,score,label\n"
-        "2020-01-02,yes,1.5,a\n"
-        "2020-02-03,no,NA,b\n"
-        "2020-03-04,Yes,null, c \n"
-        ",no,2,?\n"
+        "when,flag,score,label,answer\n"
+        "2020-01-02,true,1.5,a,YES\n"
+        "2020-02-03,false,NA,b,NO\n"
+        "2020-03-04,True,null, c ,YES\n"
+        ",FALSE,2,?,NO\n"
     )
     frame, report = read_source(path)
     assert pd.api.types.is_datetime64_any_dtype(frame["when"])
@@ -43,6 +43,7 @@ def test_dates_booleans_and_missing_markers_are_parsed(tmp_path):
     assert pd.isna(frame["label"].iloc[3])
     assert report.dates == {"when": "%Y-%m-%d"}
     assert report.booleans == ["flag"]
+    assert frame["answer"].tolist() == ["YES", "NO", "YES", "NO"]  # labels stay as written
 
 
 def test_zoned_timestamps_become_naive_utc(nyc_weather_path):

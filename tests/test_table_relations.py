@@ -82,3 +82,58 @@ def test_the_model_card_names_the_relations_it_used(weather):
     (used,) = model.card()["relations"]
     assert used["ordered"] == ["temp_min", "temp_max"]
     assert used["modelled_as_gap"] in ("temp_min", "temp_max")
+
+
+@pytest.fixture(scope="module")
+def placements():
+    """sdmetrics' student placements: salary and the job's dates and duration are missing
+    together (students not placed), salaries are in hundreds, percentages have 2 decimals."""
+    from importlib.resources import files
+
+    from pipeline.ingest import read_source
+
+    frame, _ = read_source(
+        str(files("sdmetrics").joinpath("demos/single_table/student_placements_real.csv")))
+    schema = detect_schema(frame, "placements")
+    return enforce_schema(frame, schema), schema
+
+
+JOB = ["salary", "start_date", "end_date", "duration"]
+
+
+@pytest.mark.parametrize("model, params", [
+    ("gmm", {}), ("gaussian_copula", {}), ("ctgan", {"epochs": 2}), ("tvae", {"epochs": 2}),
+])
+def test_every_tabular_model_keeps_formats_and_missing_together(placements, model, params):
+    from pipeline.models import registry
+
+    frame, schema = placements
+    assert {"kind": "missing_together", "columns": JOB, "enabled": True} in [
+        r.model_dump() for r in schema.relations]
+    assert schema.column("salary").step == 100 and schema.column("high_perc").decimals == 2
+    out = registry.create(model, **params).fit(frame, schema, seed=0).sample(400, seed=1)
+    missing = out[JOB].isna().to_numpy()
+    assert (missing == missing[:, :1]).all()  # all present or all absent, row by row
+    assert 0 < missing[:, 0].mean() < 1
+    assert (out["salary"].dropna() % 100 == 0).all()
+    cents = out["high_perc"].dropna() * 100
+    assert np.allclose(cents, cents.round(), atol=1e-6)
+
+
+def test_yes_no_labels_come_back_as_written_and_a_boolean_role_reads_them(tmp_path):
+    from pipeline.ingest import read_source
+    from pipeline.schema import Role
+
+    path = tmp_path / "loans.csv"
+    rows = [f"{i},{'YES' if i % 3 else 'NO'},{1000 + 17 * i}" for i in range(120)]
+    path.write_text("n,approved,amount\n" + "\n".join(rows) + "\n")
+    frame, _ = read_source(path)
+    schema = detect_schema(frame, "loans")
+    assert schema.column("approved").categories == ["NO", "YES"]
+    out = _fit_sample(frame, schema, 200)
+    assert set(out["approved"].dropna().astype(str)) <= {"YES", "NO"}
+    as_boolean = schema.model_copy(update={"columns": [
+        c.model_copy(update={"role": Role.boolean, "categories": None})
+        if c.name == "approved" else c for c in schema.columns]})
+    enforced = enforce_schema(frame, as_boolean)
+    assert enforced["approved"].dtype == "boolean" and enforced["approved"].sum() == 80

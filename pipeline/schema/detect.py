@@ -62,11 +62,13 @@ def detect_schema(
 
 
 def detect_relations(df: pd.DataFrame, schema: DatasetSchema) -> list[Relation]:
-    """Orders and derived columns among the numerical columns (models/relations/table)."""
+    """Orders and derived columns among the numerical columns, and columns missing
+    together (models/relations/table)."""
     from pipeline.models.relations.table import detect
 
     numeric = [c.name for c in schema.columns if c.role == Role.numerical and not c.empty]
-    return [Relation(kind=kind, columns=columns) for kind, columns in detect(df, numeric)]
+    found = detect(df, numeric, schema.modelled_columns())
+    return [Relation(kind=kind, columns=columns) for kind, columns in found]
 
 
 def _check_sequence_fields(df: pd.DataFrame, name: str, **fields: str | None) -> None:
@@ -111,8 +113,36 @@ def _numeric_column(
     integer = bool(pd.api.types.is_integer_dtype(series) or _all_whole(values))
     if not is_index and integer and ID_NAME.search(name) and values.is_unique:
         return ColumnSpec(name=name, role=Role.id, integer=True, nullable=False)
+    decimals = 0 if integer else _decimals(values)
     return ColumnSpec(name=name, role=Role.numerical, integer=integer, nullable=nullable,
-                      minimum=_plain(values.min()), maximum=_plain(values.max()))
+                      minimum=_plain(values.min()), maximum=_plain(values.max()),
+                      decimals=None if integer else decimals,
+                      step=None if is_index else _step(values, decimals))
+
+
+def _decimals(values: pd.Series) -> int | None:
+    """The fewest digits after the point that write every value (None past MAX_DECIMALS)."""
+    x = np.unique(values.to_numpy(dtype=float))
+    for digits in range(MAX_DECIMALS + 1):
+        scaled = x * 10.0**digits
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+            return digits
+    return None
+
+
+def _step(values: pd.Series, decimals: int | None) -> float | None:
+    """The largest unit every value is a multiple of, when it is more than the last digit."""
+    if decimals is None:
+        return None
+    scaled = np.round(np.unique(values.to_numpy(dtype=float)) * 10.0**decimals)
+    if len(scaled) < MIN_STEP_VALUES or np.abs(scaled).max() >= 2**53:
+        return None
+    unit = int(np.gcd.reduce(np.abs(scaled).astype(np.int64)))
+    return unit / 10**decimals if unit > 1 else None
+
+
+MAX_DECIMALS = 6
+MIN_STEP_VALUES = 3  # two values always share a step: it says nothing
 
 
 def _string_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:

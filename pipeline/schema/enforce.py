@@ -50,7 +50,7 @@ def _enforce_column(col: pd.Series, spec: ColumnSpec, what: str, dataset: str) -
         refuse_if(~col.astype(str).isin(allowed), "has a category the schema does not list")
         return _cast_categories(col, spec.categories or [])
     if spec.role == Role.boolean:
-        mapped = col.map(lambda v: v if isinstance(v, (bool, np.bool_)) else None)
+        mapped = col.map(_as_boolean)
         refuse_if(mapped.isna(), "is not a boolean")
         return mapped.astype("boolean")
     if spec.role == Role.datetime:
@@ -62,6 +62,17 @@ def _enforce_column(col: pd.Series, spec: ColumnSpec, what: str, dataset: str) -
         refuse_if(numeric.isna(), "is not a whole number")
         return numeric.astype("Int64")
     return col.astype("string")
+
+
+BOOLEAN_WORDS = {"true": True, "yes": True, "y": True, "t": True,
+                 "false": False, "no": False, "n": False, "f": False}
+
+
+def _as_boolean(value: Any) -> bool | None:
+    """A boolean, or a yes/no word a user declared boolean in the schema."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return BOOLEAN_WORDS.get(value.strip().lower()) if isinstance(value, str) else None
 
 
 def _numerical(col: pd.Series, integer: bool, refuse_if) -> pd.Series:

@@ -38,6 +38,10 @@ class ColumnSpec(BaseModel):
     integer: bool = False
     minimum: float | None = None
     maximum: float | None = None
+    # the digits after the point the source used (money: 2); None: any
+    decimals: int | None = Field(default=None, ge=0)
+    # every value a multiple of this (limits in steps of 100, quarters); None: no step
+    step: float | None = Field(default=None, gt=0)
     # categorical: the categories seen in the real data (output never invents others)
     categories: list[Any] | None = None
     # datetime
@@ -88,12 +92,13 @@ class Dependency(BaseModel):
 
 
 class Relation(BaseModel):
-    """Numeric columns the tabular models keep in a fixed relation (models/relations/table):
+    """Columns the tabular models keep in a fixed relation (models/relations/table):
     `ordered` [low, high] (low never exceeds high), `derived` [column, *inputs] (the column
-    is a function of its inputs). Set `enabled: false` to let the model learn them freely."""
+    is a function of its inputs), `missing_together` [columns] (all present or all absent).
+    Set `enabled: false` to let the model learn them freely."""
 
-    kind: Literal["ordered", "derived"]
-    columns: list[str] = Field(min_length=2, max_length=3)
+    kind: Literal["ordered", "derived", "missing_together"]
+    columns: list[str] = Field(min_length=2)
     enabled: bool = True
 
     @model_validator(mode="after")
@@ -101,6 +106,8 @@ class Relation(BaseModel):
         if self.kind == "ordered" and len(self.columns) != 2:
             raise ValueError(f"an ordered relation names two columns [low, high], not "
                              f"{self.columns}")
+        if self.kind == "derived" and len(self.columns) > 3:
+            raise ValueError(f"a derived column has one or two inputs, not {self.columns[1:]}")
         if len(set(self.columns)) != len(self.columns):
             raise ValueError(f"relation {self.columns} names a column twice")
         return self
@@ -134,7 +141,9 @@ class DatasetSchema(BaseModel):
                     raise ValueError(f"dependency names unknown column {col!r}")
         numeric = set(self.names(Role.numerical))
         for relation in self.relations:
-            if not set(relation.columns) <= numeric:
+            if not set(relation.columns) <= set(names):
+                raise ValueError(f"relation {relation.columns} names an unknown column")
+            if relation.kind != "missing_together" and not set(relation.columns) <= numeric:
                 raise ValueError(f"relation {relation.columns}: every column must be a "
                                  "numerical column of the schema")
         return self

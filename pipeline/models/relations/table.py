@@ -1,11 +1,12 @@
 """The relations step every tabular model goes through, on either side of its fit.
 
 The schema lists each relation found in the real table (a user can switch one off there):
-`ordered` (the first column never exceeds the second) and `derived` (the first column is a
-cubic function of the others). Before the fit, an ordered pair's column is replaced by the
-gap between the two and a derived column is dropped; after sampling the gap is added back
-(never negative, so the order holds on every row) and the derived column is recomputed from
-its inputs with noise of its fit's residual size.
+`ordered` (the first column never exceeds the second), `derived` (the first column is a
+cubic function of the others) and `missing_together`. Before the fit, an ordered pair's
+wider column is replaced by the gap between the two and a derived column is dropped; after
+sampling the gap is added back (never negative, so the order holds on every row), the
+derived column is recomputed from its inputs with noise of its fit's residual size, and
+columns missing together get the first one's missing rows.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from pipeline.models.relations.derived import (
     fit_cubic,
     missing_follows_inputs,
 )
+from pipeline.models.relations.missing_together import MissingTogether, find_missing_together
 from pipeline.models.relations.ordered_pairs import MAX_LOST, OrderedPair, find_ordered_pairs
 
 log = logging.getLogger(__name__)
 
-ORDERED, DERIVED = "ordered", "derived"
+ORDERED, DERIVED, MISSING_TOGETHER = "ordered", "derived", "missing_together"
 # A table's rows have no dynamics for a derived column to inherit, so only (near) identities
 # are worth a column: trending columns fit each other to 0.99 by accident on small tables.
 TABLE_MIN_R2 = 0.9999
@@ -52,9 +54,10 @@ class NamedDerived:
 class FittedRelations:
     pairs: tuple[OrderedPair, ...] = ()
     derived: tuple[NamedDerived, ...] = ()
+    missing: tuple[MissingTogether, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.pairs or self.derived)
+        return bool(self.pairs or self.derived or self.missing)
 
     def model_view(self, frame: pd.DataFrame) -> pd.DataFrame:
         """What the model fits: gaps for ordered pairs, derived columns left out."""
@@ -70,6 +73,8 @@ class FittedRelations:
             values = frame[list(named.inputs)].to_numpy(dtype=float, na_value=np.nan)
             values = np.column_stack([values, np.full(len(frame), np.nan)])
             frame[named.column] = named.fit.predict(values, rng.standard_normal(len(frame)))
+        for group in self.missing:
+            frame = group.apply(frame, rng)
         return frame
 
     def describe(self) -> list[dict[str, Any]]:
@@ -77,17 +82,21 @@ class FittedRelations:
         return ([{"ordered": [p.low, p.high], "modelled_as_gap": p.gap_column}
                  for p in self.pairs]
                 + [{"derived": d.column, "from": list(d.inputs), "r2": round(d.fit.r2, 4)}
-                   for d in self.derived])
+                   for d in self.derived]
+                + [{"missing_together": list(g.columns)} for g in self.missing])
 
 
-def detect(frame: pd.DataFrame, numeric: list[str]) -> list[tuple[str, list[str]]]:
-    """(kind, columns) of each relation among the `numeric` columns of the real table:
-    derived columns first (they fix a value outright), then orders among the rest."""
+def detect(frame: pd.DataFrame, numeric: list[str],
+           modelled: list[str]) -> list[tuple[str, list[str]]]:
+    """(kind, columns) of each relation of the real table: derived columns first among the
+    `numeric` ones (they fix a value outright), then orders among the rest, then groups of
+    `modelled` columns missing together."""
     derived = _derived_columns(frame, numeric)
     targets = {columns[0] for columns in derived}
     pairs = find_ordered_pairs(frame, [c for c in numeric if c not in targets])
-    return [(DERIVED, columns) for columns in derived] + [
-        (ORDERED, [p.low, p.high]) for p in pairs]
+    return ([(DERIVED, columns) for columns in derived]
+            + [(ORDERED, [p.low, p.high]) for p in pairs]
+            + [(MISSING_TOGETHER, group) for group in find_missing_together(frame, modelled)])
 
 
 def _derived_columns(frame: pd.DataFrame, numeric: list[str]) -> list[list[str]]:
@@ -155,20 +164,18 @@ def _best_cubic(values: np.ndarray, target: int, candidates: list[list[int]]) ->
 def fit_relations(train: pd.DataFrame, specs: list[RelationSpec]) -> FittedRelations:
     """Refit each enabled relation on the training rows; one that no longer holds there
     (the holdout took the rows that made it) is skipped with a log line."""
-    pairs, derived = [], []
+    fitted: dict[str, list[Any]] = {ORDERED: [], DERIVED: [], MISSING_TOGETHER: []}
     for spec in specs:
         if not spec.enabled or not set(spec.columns) <= set(train.columns):
             continue
-        fitted = _fit_pair(train, spec.columns) if spec.kind == ORDERED else _fit_derived(
-            train, spec.columns)
-        if fitted is None:
+        relation = FITTERS[spec.kind](train, spec.columns)
+        if relation is None:
             log.info("relation %s %s does not hold on the training rows; not used",
                      spec.kind, spec.columns)
-        elif spec.kind == ORDERED:
-            pairs.append(fitted)
         else:
-            derived.append(fitted)
-    return FittedRelations(tuple(pairs), tuple(derived))
+            fitted[spec.kind].append(relation)
+    return FittedRelations(*(tuple(fitted[kind]) for kind in (ORDERED, DERIVED,
+                                                               MISSING_TOGETHER)))
 
 
 def _fit_pair(train: pd.DataFrame, columns: list[str]) -> OrderedPair | None:
@@ -190,6 +197,11 @@ def _gap_on_the_wider(train: pd.DataFrame, pair: OrderedPair) -> OrderedPair:
     return OrderedPair(pair.low, pair.high, wide)
 
 
+def _fit_missing(train: pd.DataFrame, columns: list[str]) -> MissingTogether | None:
+    group = MissingTogether(tuple(columns))
+    return group if group.holds(train) else None
+
+
 def _fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None:
     column, *inputs = columns
     values = train[[*inputs, column]].to_numpy(dtype=float, na_value=np.nan)
@@ -197,3 +209,6 @@ def _fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None
     if fit is None or fit.r2 < TABLE_MIN_R2:
         return None
     return NamedDerived(column, tuple(inputs), fit)
+
+
+FITTERS = {ORDERED: _fit_pair, DERIVED: _fit_derived, MISSING_TOGETHER: _fit_missing}
