@@ -119,7 +119,8 @@ def write_shard(synthesizer, shard: Shard, publication: publishing.Publication,
 
     if frame is None:
         frame = synthesizer.sample(shard.rows, seed=shard.seed)
-    fill_ids(frame, synthesizer.schema, start=shard.start)  # unique across shards
+    fill_ids(frame, synthesizer.schema, start=shard.start,  # unique across shards
+             avoid=synthesizer.id_hashes)
     return str(publication.write_part(shard.index, frame))
 
 

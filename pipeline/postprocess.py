@@ -13,7 +13,8 @@ from pipeline.schema import ColumnSpec, DatasetSchema, Role, calendar_parts
 
 
 def complete_to_schema(
-    raw: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator
+    raw: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator,
+    vocabularies: dict | None = None,
 ) -> pd.DataFrame:
     n = len(raw)
     out = pd.DataFrame(index=pd.RangeIndex(n))
@@ -24,6 +25,8 @@ def complete_to_schema(
             out[spec.name] = cast_column(pd.Series([None] * n, dtype=object), spec)
         elif spec.role == Role.pii:
             out[spec.name] = fake_values(spec, n, rng)
+        elif spec.role == Role.text and spec.name in (vocabularies or {}):
+            out[spec.name] = vocabularies[spec.name].draw(n, rng)
         elif spec.role == Role.text:
             out[spec.name] = fake_values(spec, n, rng)
         elif spec.role == Role.id:
@@ -145,8 +148,12 @@ def complete_sequences(
             out[spec.name] = pd.array([f"syn-{prefix}-{i:08d}" for i in codes], dtype="string")
 
 
-def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0) -> None:
-    """Unique ids over the whole sample (rows start.. of it), never the real ids' values."""
+def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0,
+             avoid: dict[str, np.ndarray] | None = None) -> None:
+    """Unique ids over the whole sample (rows start.. of it); a patterned id takes the
+    source's shape and skips the training ids hashed in `avoid`."""
+    from pipeline.ids import pattern_ids
+
     positions = np.arange(start, start + len(df))
     for spec in schema.columns:
         # a sequence key names whole sequences; the model regenerates it per sequence
@@ -154,6 +161,9 @@ def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0) -> None:
             continue
         if spec.integer:
             df[spec.name] = pd.array(positions + 1, dtype="Int64")
+        elif spec.id_pattern:
+            ids = pattern_ids(spec.id_pattern, positions, (avoid or {}).get(spec.name))
+            df[spec.name] = pd.array(ids, dtype="string")
         else:
             df[spec.name] = pd.array([f"syn-{i:09d}" for i in positions], dtype="string")
 

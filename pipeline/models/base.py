@@ -74,6 +74,8 @@ class Synthesizer(ABC):
         self.fit_seconds: float | None = None
         self.source_fingerprint: str | None = None
         self.relations = FittedRelations()
+        self.id_hashes: dict[str, np.ndarray] = {}  # training ids a synthetic id must avoid
+        self.vocabularies: dict[str, Any] = {}  # text columns' common words (text_columns)
 
     # --- the public contract ---------------------------------------------------------------
     def fit(self, train: pd.DataFrame, schema: DatasetSchema, seed: int = 0) -> Synthesizer:
@@ -90,6 +92,8 @@ class Synthesizer(ABC):
         self.loss_history = []
         seed_everything(seed)
         started = time.perf_counter()
+        self.id_hashes = training_id_hashes(train, schema)
+        self.vocabularies = text_vocabularies(train, schema)
         frame = train[self._fit_columns(schema)].copy()
         self.relations = self._fit_relations(frame, schema)
         self._fit(self.relations.model_view(frame), schema, seed)
@@ -109,17 +113,17 @@ class Synthesizer(ABC):
         rng = np.random.default_rng(seed)
         if schema.is_time_series:
             raw = self._sample(n, rng, conditions)
-            return finish_output(raw, schema, rng)
+            return finish_output(raw, schema, rng, self.vocabularies)
         chunks, remaining = [], n
         while remaining > 0 or not chunks:
             size = min(remaining, SAMPLE_CHUNK_ROWS)
             raw = self.relations.table_view(self._sample(size, rng, conditions), rng)
-            chunks.append(finish_output(raw, schema, rng))
+            chunks.append(finish_output(raw, schema, rng, self.vocabularies))
             remaining -= size
             if size == 0:
                 break
         out = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
-        regenerate_ids(out, schema)
+        regenerate_ids(out, schema, self.id_hashes)
         return out
 
     def save(self, directory: Path) -> Path:
@@ -198,18 +202,38 @@ class Synthesizer(ABC):
 
 
 def finish_output(
-    raw: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator
+    raw: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator,
+    vocabularies: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Turn a model's raw modelled columns into the schema's full table."""
     from pipeline.postprocess import complete_to_schema
 
-    return complete_to_schema(raw, schema, rng)
+    return complete_to_schema(raw, schema, rng, vocabularies)
 
 
-def regenerate_ids(df: pd.DataFrame, schema: DatasetSchema) -> None:
+def regenerate_ids(df: pd.DataFrame, schema: DatasetSchema,
+                   avoid: dict[str, np.ndarray]) -> None:
     from pipeline.postprocess import fill_ids
 
-    fill_ids(df, schema)
+    fill_ids(df, schema, avoid=avoid)
+
+
+def text_vocabularies(train: pd.DataFrame, schema: DatasetSchema) -> dict[str, Any]:
+    """Each free-text column's common words, so its output resembles it (text_columns)."""
+    from pipeline.text_columns import learn_vocabulary
+
+    found = {c.name: learn_vocabulary(train[c.name]) for c in schema.columns
+             if c.role == Role.text and not c.empty and c.name in train.columns}
+    return {name: vocabulary for name, vocabulary in found.items() if vocabulary}
+
+
+def training_id_hashes(train: pd.DataFrame, schema: DatasetSchema) -> dict[str, np.ndarray]:
+    """Hashes of the training values of each patterned id (the values themselves are not
+    kept), so that no synthetic id repeats a real one."""
+    from pipeline.ids import hash_ids
+
+    return {c.name: np.unique(hash_ids(train[c.name].dropna())) for c in schema.columns
+            if c.role == Role.id and c.id_pattern and c.name in train.columns}
 
 
 def available_models(time_series: bool | None = None) -> list[str]:

@@ -141,14 +141,28 @@ def _step(values: pd.Series, decimals: int | None) -> float | None:
     return unit / 10**decimals if unit > 1 else None
 
 
+MIN_CODE_ROWS = 20
+MIN_CODE_UNIQUE = 0.95  # a code names one row (an incident, an order): nearly all distinct
+
+
+def _code_pattern(strings: pd.Series) -> str | None:
+    """The shape of an id-like code column (`17-000007`), or None."""
+    from pipeline.ids import code_pattern
+
+    if len(strings) < MIN_CODE_ROWS or strings.nunique() < MIN_CODE_UNIQUE * len(strings):
+        return None
+    return code_pattern(strings)
+
+
 MAX_DECIMALS = 6
 MIN_STEP_VALUES = 3  # two values always share a step: it says nothing
 
 
 def _string_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:
     strings = values.astype(str)
-    if ID_NAME.search(name) and strings.is_unique:
-        return ColumnSpec(name=name, role=Role.id, nullable=False)
+    pattern = _code_pattern(strings)
+    if (ID_NAME.search(name) and strings.is_unique) or pattern:
+        return ColumnSpec(name=name, role=Role.id, nullable=False, id_pattern=pattern)
     pii_kind = _pii_kind(name, strings)
     if pii_kind:
         return ColumnSpec(name=name, role=Role.pii, pii_kind=pii_kind, nullable=nullable)

@@ -46,6 +46,8 @@ class ColumnSpec(BaseModel):
     categories: list[Any] | None = None
     # datetime
     datetime_format: str | None = None
+    # id: the shape synthetic ids are written in (a regex such as 17\-\d{6}); None: syn-N
+    id_pattern: str | None = None
     # pii: the Faker provider that makes a realistic replacement value
     pii_kind: str | None = None
     nullable: bool = True

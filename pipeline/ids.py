@@ -1,0 +1,151 @@
+"""Identifiers in the shape of the source's: `17-000007` -> `17-004213`, unique, new.
+
+The schema keeps an id's shape as a small regular expression (`17\\-[0-9]{6}`): runs of
+character classes (digits, capitals, small letters, or a mix), and the characters every
+value shares. Synthetic ids fill its slots from a bijection of the row number, so they are
+unique across shards without coordination, and skip the training ids (kept only as hashes
+in the model).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+MIN_SHAPE_SHARE = 0.95  # values that must share one shape for a column to be a code
+MAX_LENGTH = 40
+MAX_LETTER_CODE = 6
+CLASH_TRIES = 64
+CLASSES = {"d": ("0-9", "0123456789"), "U": ("A-Z", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+           "L": ("a-z", "abcdefghijklmnopqrstuvwxyz")}
+RUN = re.compile(r"\[((?:0-9|A-Z|a-z)+)\]\{(\d+)\}|\\(.)|(.)")
+
+
+def code_pattern(strings: pd.Series) -> str | None:
+    """The regex of a code column's shape, or None when its values are not codes: at least
+    `MIN_SHAPE_SHARE` of them have one length, and each position holds one character every
+    value shares or a class of characters (digits, capitals, small letters, or a mix)."""
+    if strings.str.len().max() > MAX_LENGTH or strings.str.contains(r"\s").any():
+        return None
+    length, count = Counter(strings.str.len()).most_common(1)[0]
+    if count < MIN_SHAPE_SHARE * len(strings) or length == 0:
+        return None
+    chars = np.array([list(v) for v in strings[strings.str.len() == length]])
+    template = [_position(chars[:, i]) for i in range(length)]
+    if any(t is None for t in template):
+        return None
+    classes = {t for t in template if not t.startswith("\0")}
+    has_digits = any("d" in t for t in classes)
+    letter_code = classes == {"U"} and length <= MAX_LETTER_CODE  # IATA, ISO codes
+    return _regex(template) if has_digits or letter_code else None
+
+
+def _position(column: np.ndarray) -> str | None:
+    """A literal character shared by all (a padding zero counts as a digit slot), the
+    character class the position draws from, or None for punctuation that varies."""
+    if (column == column[0]).all() and column[0] != "0":
+        return "\0" + column[0]
+    kinds = {_kind(c) for c in column}
+    if "=" in kinds:
+        return None
+    return "".join(sorted(kinds))
+
+
+def _kind(c: str) -> str:
+    return ("d" if c.isdigit() and c.isascii() else "U" if c.isupper() and c.isascii() else
+            "L" if c.islower() and c.isascii() else "=")
+
+
+def _regex(template: list[str]) -> str:
+    out, i = [], 0
+    while i < len(template):
+        j = i
+        while j < len(template) and template[j] == template[i]:
+            j += 1
+        token = template[i]
+        if token.startswith("\0"):
+            out.append(re.escape(token[1:]) * (j - i))
+        else:
+            out.append(f"{_class_regex(token)}{{{j - i}}}")
+        i = j
+    return "".join(out)
+
+
+def _class_regex(kinds: str) -> str:
+    return "[" + "".join(CLASSES[k][0] for k in kinds) + "]"
+
+
+def _slots(pattern: str) -> list[str]:
+    """Each position: a literal character (marked with a leading NUL), or its alphabet."""
+    slots: list[str] = []
+    for classes, repeat, escaped, literal in RUN.findall(pattern):
+        if classes:
+            alphabet = "".join(CLASSES[k][1] for k in "dUL" if CLASSES[k][0] in classes)
+            slots += [alphabet] * int(repeat)
+        else:
+            slots.append("\0" + (escaped or literal))
+    return slots
+
+
+def pattern_ids(pattern: str, positions: np.ndarray, avoid: np.ndarray | None = None) -> list:
+    """One id per row position, unique over all positions, none whose hash is in `avoid`."""
+    slots = _slots(pattern)
+    radices = [len(s) for s in slots if not s.startswith("\0")]
+    space = math.prod(radices)
+    half = space // 2
+    if positions.max(initial=0) >= half:
+        return [f"syn-{i:09d}" for i in positions]  # the shape has too few ids to spare
+    ids = _render(slots, radices, _scramble(positions, space))
+    if avoid is not None and len(avoid):
+        avoid, taken = np.sort(avoid), set(ids)
+        for k in np.flatnonzero(_among(hash_ids(ids), avoid)):
+            ids[k] = _replacement(slots, radices, space, int(positions[k]), avoid, taken)
+            taken.add(ids[k])
+    return ids
+
+
+def _replacement(slots, radices, space, position, avoid, taken) -> str:
+    """An id from the half of the space the rows never use, free of training ids."""
+    half = space // 2
+    for attempt in range(CLASH_TRIES):
+        number = half + (position * 7919 + attempt) % (space - half)
+        (candidate,) = _render(slots, radices, _scramble(np.array([number]), space))
+        if candidate not in taken and not _among(hash_ids([candidate]), avoid)[0]:
+            return candidate
+    return f"syn-{position:09d}"  # a space crowded with training ids
+
+
+def _among(hashes: np.ndarray, sorted_hashes: np.ndarray) -> np.ndarray:
+    at = np.minimum(np.searchsorted(sorted_hashes, hashes), len(sorted_hashes) - 1)
+    return sorted_hashes[at] == hashes
+
+
+def hash_ids(values) -> np.ndarray:
+    return pd.util.hash_array(np.asarray(values, dtype=object).astype(str))
+
+
+def _scramble(positions: np.ndarray, space: int) -> np.ndarray:
+    """An affine bijection of 0..space-1, so consecutive rows do not get consecutive ids."""
+    step = int(space * 0.6180339887) | 1  # the golden ratio spreads neighbours far apart
+    while math.gcd(step, space) != 1:
+        step += 2
+    return (positions.astype(object) * step + space // 3) % space
+
+
+def _render(slots: list[str], radices: list[int], numbers: np.ndarray) -> list:
+    out = []
+    for number in numbers:
+        number, chars, k = int(number), [], len(radices) - 1
+        for slot in reversed(slots):
+            if slot.startswith("\0"):
+                chars.append(slot[1:])
+            else:
+                number, digit = divmod(number, radices[k])
+                chars.append(slot[digit])
+                k -= 1
+        out.append("".join(reversed(chars)))
+    return out

@@ -1,0 +1,67 @@
+"""Ids and free text that look like the source's, on a real table (vega's airports: FAA codes
+such as `00M`, `ABQ`; city names) and on the shapes of real codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import vega_datasets
+
+from pipeline.ids import code_pattern, hash_ids, pattern_ids
+from pipeline.models.gmm import GaussianMixtureModel
+from pipeline.schema import Role, detect_schema, enforce_schema
+from pipeline.text_columns import MIN_WORD_ROWS
+
+
+@pytest.fixture(scope="module")
+def airports():
+    frame = vega_datasets.local_data.airports()
+    schema = detect_schema(frame, "airports")
+    frame = enforce_schema(frame, schema)
+    model = GaussianMixtureModel(n_components=4, max_iter=20).fit(frame, schema, seed=0)
+    return frame, schema, model.sample(3000, seed=1)
+
+
+def test_codes_keep_their_shape_and_are_new_and_unique(airports):
+    frame, schema, out = airports
+    spec = schema.column("iata")
+    assert spec.role == Role.id and spec.id_pattern == "[A-Z0-9]{3}"
+    assert out["iata"].str.fullmatch(spec.id_pattern).all()
+    assert out["iata"].is_unique
+    assert not out["iata"].isin(frame["iata"]).any()  # never a real airport's code
+
+
+def test_free_text_uses_only_words_many_rows_share(airports):
+    frame, schema, out = airports
+    assert schema.column("city").role == Role.text
+    rows_per_word = pd.Series([w for v in frame["city"].dropna() for w in set(v.split())])
+    common = set(rows_per_word.value_counts().loc[lambda c: c >= MIN_WORD_ROWS].index)
+    words = {w for v in out["city"].dropna() for w in v.split()}
+    assert words and words <= common  # no lorem ipsum, no word that marks one row
+    shared = frame["city"].value_counts().loc[lambda c: c >= MIN_WORD_ROWS].index
+    assert out["city"].isin(shared).mean() > 0.05  # whole shared names, as often as real
+
+
+@pytest.mark.parametrize(("values", "pattern"), [
+    ([f"{17 + i % 3}-{i:06d}" for i in range(1, 400)], "1[0-9]{1}\\-[0-9]{6}"),
+    ([f"INC-{chr(65 + i % 26)}{chr(65 + i // 26 % 26)}{i % 100:02d}" for i in range(300)],
+     "INC\\-[A-Z]{2}[0-9]{2}"),
+])
+def test_code_shapes(values, pattern):
+    assert code_pattern(pd.Series(values)) == pattern
+
+
+@pytest.mark.parametrize("values", [["hello", "world", "three"], ["New York", "Boston"],
+                                    ["ABCDEFGH", "QWERTYUI"], ["a-1", "b_2"]])
+def test_words_and_names_are_not_codes(values):
+    assert code_pattern(pd.Series(values)) is None
+
+
+def test_ids_of_two_shards_never_meet_and_skip_the_training_ids():
+    pattern, real = "17\\-[0-9]{6}", [f"17-{i:06d}" for i in range(0, 1_000_000, 7)]
+    first = pattern_ids(pattern, np.arange(0, 5000), hash_ids(real))
+    second = pattern_ids(pattern, np.arange(5000, 10_000), hash_ids(real))
+    both = pd.Series(first + second)
+    assert both.is_unique and not both.isin(real).any()
+    assert both.str.fullmatch(pattern).all()
