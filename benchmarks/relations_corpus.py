@@ -169,6 +169,9 @@ def _holds(relation: dict, real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[
             both = ~np.isnan(v).any(1)
             out[side] = float((v[both, 0] <= v[both, 1]).mean()) if both.any() else np.nan
         return out
+    if relation["kind"] == "missing_together":
+        return {side: _missing_together_share(frame, columns)
+                for side, frame in (("real", real), ("synthetic", synthetic))}
     column, *inputs = columns
     real_values = _values(real, [*inputs, column])
     fit = fit_cubic(real_values, len(inputs), list(range(len(inputs))))
@@ -187,6 +190,12 @@ def _holds(relation: dict, real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[
     out["residual_sd_share"] = out["synthetic_residual_sd"] / (fit.high - fit.low)
     out["real_residual_sd_share"] = out["real_residual_sd"] / (fit.high - fit.low)
     return out
+
+
+def _missing_together_share(frame: pd.DataFrame, columns: list[str]) -> float:
+    """Share of rows on which the columns are all present or all missing."""
+    missing = frame[columns].isna().to_numpy()
+    return float((missing == missing[:, :1]).all(axis=1).mean())
 
 
 def _fit_and_score(
@@ -239,6 +248,7 @@ def run_table(name: str, load: Callable[[], pd.DataFrame], repeats: int = 0) -> 
         row["relations"] = [r.model_dump() for r in schema.relations]
         row["n_ordered"] = sum(r.kind == "ordered" for r in schema.relations)
         row["n_derived"] = sum(r.kind == "derived" for r in schema.relations)
+        row["n_missing_together"] = sum(r.kind == "missing_together" for r in schema.relations)
         row["n_numerical"] = len(schema.names(Role.numerical))
         stage = "split"
         real = enforce_schema(frame, schema)
@@ -296,7 +306,8 @@ def _mean_delta(row: dict, metric: str) -> str:
 
 
 def _used(row: dict) -> list[list[str]]:
-    return [d["ordered"] if "ordered" in d else [d["derived"], *d["from"]]
+    return [d["ordered"] if "ordered" in d else d["missing_together"]
+            if "missing_together" in d else [d["derived"], *d["from"]]
             for d in row["on"]["relations_used"]]
 
 
