@@ -14,7 +14,7 @@ from pipeline.ingest import read_source
 from pipeline.names import check_dataset_name
 from pipeline.publish import write_text_atomic
 from pipeline.schema import enforce_schema, load_or_detect_schema
-from pipeline.split import split_train_holdout
+from pipeline.split import holdout_is_exchangeable, split_train_holdout
 
 
 def audit(
@@ -56,9 +56,12 @@ def audit(
     # can be cast and let the data suite name the offending values.
     synthetic_frame = _cast_loosely(synthetic_frame, schema)
     run_id = f"audit-{Path(str(synthetic)).stem}"
+    # the flow's gates: a later period as holdout (sequence tails) gates only exact copies
+    exchangeable = bool(holdout) or holdout_is_exchangeable(split_method)
     result = validate_synthetic(
         synthetic_frame, reference, holdout_frame, schema, model="external",
         run_id=run_id, gx_dir=gx_dir, target=target, seed=seed,
+        exchangeable_holdout=exchangeable,
     )
     html = render_report(
         dataset=name, model=f"audit of {synthetic}", run_id=run_id, verdict=result.verdict,
@@ -69,8 +72,9 @@ def audit(
     )
     report = Path(output_dir) / "audits" / name / f"{run_id}.html"
     write_text_atomic(report, html)
+    gated = sorted(n for n, bound in result.thresholds.items() if bound.kind == "privacy")
     return {"verdict": result.verdict, "reasons": result.reasons, "report": str(report),
-            "metrics": result.metrics}
+            "metrics": result.metrics, "gated_privacy": gated}
 
 
 def _cast_loosely(frame, schema):

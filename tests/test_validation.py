@@ -140,3 +140,24 @@ def test_report_renders_in_headless_chromium(adult_split, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.std() > 10  # not a blank page
     assert (pixels < 128).mean() > 0.01  # there is text and plots on it
+
+
+def test_an_audit_of_a_series_applies_the_flows_gates(nyc_weather_path, in_project):
+    """Three airports: the holdout is each series' last months, a later season, so as in the
+    flow only exact copies are gated (distances to a later season measure the season)."""
+    from pipeline.audit import audit
+
+    weather = pd.read_csv(nyc_weather_path)
+    weather = weather[weather["origin"] != "LGA"].groupby("origin").head(400)
+    weather.to_csv(in_project / "real.csv", index=False)
+    weather.sample(frac=1.0, random_state=0).to_csv(in_project / "synthetic.csv", index=False)
+    (in_project / "schemas").mkdir()
+    from pipeline.ingest import read_source
+    from pipeline.schema import detect_schema
+
+    frame, _ = read_source(in_project / "real.csv")
+    detect_schema(frame, "weather_audit", sequence_key="origin",
+                  sequence_index="time_hour").save(in_project / "schemas/weather_audit.yaml")
+    result = audit(real="real.csv", synthetic="synthetic.csv", name="weather_audit")
+    assert result["gated_privacy"] == ["exact_copy_p_value"]
+    assert result["verdict"] == "fail"  # the real rows themselves: exact copies
