@@ -101,12 +101,18 @@ def fit_cubic(values: np.ndarray, target: int, inputs: list[int]) -> DerivedColu
 
 def best_fit(values: np.ndarray, target: int, pool: list[int]) -> DerivedColumn | None:
     """The best cubic of one or two `pool` columns (which excludes the target)."""
+    return best_of(values, target, [list(inputs) for size in range(1, MAX_INPUTS + 1)
+                                    for inputs in itertools.combinations(pool, size)])
+
+
+def best_of(values: np.ndarray, target: int, candidates: list[list[int]]) -> DerivedColumn | None:
+    """The best cubic over the candidate input sets, in order: a later set must beat the
+    best so far by more than a rounding error (so a pair never displaces an equal single)."""
     best = None
-    for size in range(1, MAX_INPUTS + 1):
-        for inputs in itertools.combinations(pool, size):
-            fit = fit_cubic(values, target, list(inputs))
-            if fit is not None and (best is None or fit.r2 > best.r2 + 1e-4):
-                best = fit
+    for inputs in candidates:
+        fit = fit_cubic(values, target, inputs)
+        if fit is not None and (best is None or fit.r2 > best.r2 + 1e-4):
+            best = fit
     return best
 
 

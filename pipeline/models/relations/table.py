@@ -21,6 +21,7 @@ import pandas as pd
 from pipeline.models.relations.derived import (
     SEARCH_ROWS,
     DerivedColumn,
+    best_of,
     fit_cubic,
     missing_follows_inputs,
 )
@@ -55,9 +56,6 @@ class FittedRelations:
     pairs: tuple[OrderedPair, ...] = ()
     derived: tuple[NamedDerived, ...] = ()
     missing: tuple[MissingTogether, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.pairs or self.derived or self.missing)
 
     def model_view(self, frame: pd.DataFrame) -> pd.DataFrame:
         """What the model fits: gaps for ordered pairs, derived columns left out."""
@@ -117,7 +115,7 @@ def _derived_columns(frame: pd.DataFrame, numeric: list[str]) -> list[list[str]]
         if target in inputs:
             continue
         allowed = [j for j in range(len(numeric)) if j != target and j not in targets]
-        fit = _best_cubic(values, target, _screened_inputs(corr, target, allowed))
+        fit = best_of(values, target, _screened_inputs(corr, target, allowed))
         if fit is None or fit.r2 < TABLE_MIN_R2 or not missing_follows_inputs(values, fit):
             continue
         if _amplification(fit, values) > MAX_AMPLIFICATION:
@@ -149,16 +147,6 @@ def _screened_inputs(corr: np.ndarray, target: int, allowed: list[int]) -> list[
     r2 = np.where(np.isfinite(r2), r2, 0.0)
     best = np.argsort(-r2, kind="stable")[:MAX_PAIRS]
     return singles + [[allowed[a[i]], allowed[b[i]]] for i in best]
-
-
-def _best_cubic(values: np.ndarray, target: int, candidates: list[list[int]]) -> Any:
-    """The best cubic fit; a pair must beat a single input by more than a rounding error."""
-    best = None
-    for inputs in candidates:
-        fit = fit_cubic(values, target, inputs)
-        if fit is not None and (best is None or fit.r2 > best.r2 + 1e-4):
-            best = fit
-    return best
 
 
 def fit_relations(train: pd.DataFrame, specs: list[RelationSpec]) -> FittedRelations:
