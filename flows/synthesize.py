@@ -114,13 +114,10 @@ def sample(synthesizer, rows: int, seed: int) -> pd.DataFrame:
       cache_policy=NO_CACHE)
 def write_shard(synthesizer, shard: Shard, publication: publishing.Publication,
                 frame: pd.DataFrame | None = None) -> str:
-    """Sample one seeded shard (unless given) and stage it as one Parquet part."""
-    from pipeline.postprocess import fill_ids
-
+    """Sample one seeded shard (unless given: the first, sampled for validation with ids
+    from 0) and stage it as one Parquet part."""
     if frame is None:
-        frame = synthesizer.sample(shard.rows, seed=shard.seed)
-    fill_ids(frame, synthesizer.schema, start=shard.start,  # unique across shards
-             avoid=synthesizer.id_hashes)
+        frame = synthesizer.sample(shard.rows, seed=shard.seed, id_start=shard.start)
     return str(publication.write_part(shard.index, frame))
 
 

@@ -67,7 +67,6 @@ class Synthesizer(ABC):
         found = registry.entry(self.name)
         self.settings = validated(self.name, found.params, params)  # refused before any data
         self.params = params  # as given: the card and the artifact key name only these
-        self.supports_tabular, self.supports_time_series = found.tabular, found.time_series
         self.schema: DatasetSchema | None = None
         self.seed: int | None = None
         self.loss_history: list[dict[str, float]] = []
@@ -76,6 +75,18 @@ class Synthesizer(ABC):
         self.relations = FittedRelations()
         self.id_hashes: dict[str, np.ndarray] = {}  # training ids a synthetic id must avoid
         self.vocabularies: dict[str, Any] = {}  # text columns' common words (text_columns)
+
+    @property
+    def supports_tabular(self) -> bool:
+        from pipeline.models import registry
+
+        return registry.entry(self.name).tabular
+
+    @property
+    def supports_time_series(self) -> bool:
+        from pipeline.models import registry
+
+        return registry.entry(self.name).time_series
 
     # --- the public contract ---------------------------------------------------------------
     def fit(self, train: pd.DataFrame, schema: DatasetSchema, seed: int = 0) -> Synthesizer:
@@ -102,9 +113,11 @@ class Synthesizer(ABC):
         return self
 
     def sample(
-        self, n: int, seed: int = 0, conditions: dict[str, Any] | None = None
+        self, n: int, seed: int = 0, conditions: dict[str, Any] | None = None,
+        id_start: int = 0,
     ) -> pd.DataFrame:
-        """Exactly `n` rows (tabular) or `n` sequences (time series) in the schema's columns."""
+        """Exactly `n` rows (tabular) or `n` sequences (time series) in the schema's columns;
+        ids are numbered from `id_start` (a shard's first row), so shards never share one."""
         schema = self._fitted_schema()
         if n < 0:
             raise PipelineError(f"cannot sample a negative number of rows ({n})")
@@ -112,8 +125,9 @@ class Synthesizer(ABC):
         seed_everything(seed)
         rng = np.random.default_rng(seed)
         if schema.is_time_series:
-            raw = self._sample(n, rng, conditions)
-            return finish_output(raw, schema, rng, self.vocabularies)
+            out = finish_output(self._sample(n, rng, conditions), schema, rng, self.vocabularies)
+            regenerate_ids(out, schema, self.id_hashes, id_start)
+            return out
         chunks, remaining = [], n
         while remaining > 0 or not chunks:
             size = min(remaining, SAMPLE_CHUNK_ROWS)
@@ -123,7 +137,7 @@ class Synthesizer(ABC):
             if size == 0:
                 break
         out = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
-        regenerate_ids(out, schema, self.id_hashes)
+        regenerate_ids(out, schema, self.id_hashes, id_start)
         return out
 
     def save(self, directory: Path) -> Path:
@@ -212,10 +226,10 @@ def finish_output(
 
 
 def regenerate_ids(df: pd.DataFrame, schema: DatasetSchema,
-                   avoid: dict[str, np.ndarray]) -> None:
+                   avoid: dict[str, np.ndarray], start: int) -> None:
     from pipeline.postprocess import fill_ids
 
-    fill_ids(df, schema, avoid=avoid)
+    fill_ids(df, schema, start=start, avoid=avoid)
 
 
 def text_vocabularies(train: pd.DataFrame, schema: DatasetSchema) -> dict[str, Any]:
