@@ -4,7 +4,7 @@ of refitting, and edited code or an upgraded library never reuses an old one.
 
 Keys hash the data's values, not DataFrame objects: Prefect's INPUTS cache key depends on a
 frame's memory layout and misses identical data. An artifact that fails its checksum or does
-not load is set aside and refitted, with a warning, so one bad file never blocks a job.
+not load is removed and refitted, with a warning, so one bad file never blocks a job.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def fit_or_load(
     key = artifact_key(frame_fingerprint(train), schema, model, params, seed)
     directory = Path(artifact_root) / schema.name / f"{model}-{key}"
     if has_model(directory):
-        loaded = _load_or_set_aside(directory)
+        loaded = _load_or_remove(directory)
         if loaded is not None:
             log.info("%s: reusing fitted model %s (same data, parameters, seed, code)",
                      model, directory)
@@ -94,7 +94,7 @@ def fit_or_load(
     return synthesizer, directory, False
 
 
-def _load_or_set_aside(directory: Path) -> Synthesizer | None:
+def _load_or_remove(directory: Path) -> Synthesizer | None:
     try:
         return Synthesizer.load(directory)
     except Exception as exc:  # any unpickling error: the file is not what this code wrote

@@ -42,7 +42,8 @@ def read_model(directory: Path) -> Any:
     files = _checked_files(Path(directory))
     if STATE_FILE in files:
         state = load_plain(directory / STATE_FILE, directory / ARRAYS_FILE)
-        model = own_class(state["class"]).__new__(own_class(state["class"]))
+        cls = own_class(state["class"])
+        model = cls.__new__(cls)
         model.__dict__.update(state["state"])
         return model
     with (directory / PICKLE_FILE).open("rb") as fh:
