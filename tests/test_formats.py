@@ -65,3 +65,16 @@ def test_ids_of_two_shards_never_meet_and_skip_the_training_ids():
     both = pd.Series(first + second)
     assert both.is_unique and not both.isin(real).any()
     assert both.str.fullmatch(pattern).all()
+
+
+def test_a_code_missing_on_some_rows_is_an_id_that_accepts_the_data(tmp_path):
+    from pipeline.ingest import read_source
+
+    path = tmp_path / "incidents.csv"
+    rows = [f"{'' if i % 30 == 0 else f'17-{i:06d}'},{i * 1.5}" for i in range(100)]
+    path.write_text("incident,cost\n" + "\n".join(rows) + "\n")
+    frame, _ = read_source(path)
+    schema = detect_schema(frame, "incidents")
+    assert schema.column("incident").id_pattern == "17\\-[0-9]{6}"
+    enforced = enforce_schema(frame, schema)  # the first run used to refuse these rows
+    assert enforced["incident"].isna().sum() == 4

@@ -19,6 +19,10 @@ from pipeline.schema.model import ColumnSpec, DatasetSchema, Dependency, Relatio
 # Above this many distinct values a string column is not modelled as a category: one-hot
 # encoding it would explode memory in CTGAN/TVAE and it carries little population signal.
 MAX_CATEGORIES = 500
+MIN_CODE_ROWS = 20
+MIN_CODE_UNIQUE = 0.95  # a code names one row (an incident, an order): nearly all distinct
+MAX_DECIMALS = 6
+MIN_STEP_VALUES = 3  # two values always share a step: it says nothing
 # Names that mark an identifier column (never modelled, regenerated unique on output).
 ID_NAME = re.compile(r"(^|_)(id|key|uuid|guid)$", re.IGNORECASE)
 # Names that mark personal data; the value is the Faker provider used to replace it.
@@ -112,12 +116,12 @@ def _numeric_column(
     name = str(series.name)
     integer = bool(pd.api.types.is_integer_dtype(series) or _all_whole(values))
     if not is_index and integer and ID_NAME.search(name) and values.is_unique:
-        return ColumnSpec(name=name, role=Role.id, integer=True, nullable=False)
-    decimals = 0 if integer else _decimals(values)
+        return ColumnSpec(name=name, role=Role.id, integer=True, nullable=nullable)
+    decimals = None if integer else _decimals(values)
     return ColumnSpec(name=name, role=Role.numerical, integer=integer, nullable=nullable,
                       minimum=_plain(values.min()), maximum=_plain(values.max()),
-                      decimals=None if integer else decimals,
-                      step=None if is_index else _step(values, decimals))
+                      decimals=decimals,
+                      step=None if is_index else _step(values, 0 if integer else decimals))
 
 
 def _decimals(values: pd.Series) -> int | None:
@@ -141,10 +145,6 @@ def _step(values: pd.Series, decimals: int | None) -> float | None:
     return unit / 10**decimals if unit > 1 else None
 
 
-MIN_CODE_ROWS = 20
-MIN_CODE_UNIQUE = 0.95  # a code names one row (an incident, an order): nearly all distinct
-
-
 def _code_pattern(strings: pd.Series) -> str | None:
     """The shape of an id-like code column (`17-000007`), or None."""
     from pipeline.ids import code_pattern
@@ -154,15 +154,12 @@ def _code_pattern(strings: pd.Series) -> str | None:
     return code_pattern(strings)
 
 
-MAX_DECIMALS = 6
-MIN_STEP_VALUES = 3  # two values always share a step: it says nothing
-
-
 def _string_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:
     strings = values.astype(str)
     pattern = _code_pattern(strings)
     if (ID_NAME.search(name) and strings.is_unique) or pattern:
-        return ColumnSpec(name=name, role=Role.id, nullable=False, id_pattern=pattern)
+        # nullable as the data is: an id missing on some rows must not refuse the data
+        return ColumnSpec(name=name, role=Role.id, nullable=nullable, id_pattern=pattern)
     pii_kind = _pii_kind(name, strings)
     if pii_kind:
         return ColumnSpec(name=name, role=Role.pii, pii_kind=pii_kind, nullable=nullable)
