@@ -19,6 +19,7 @@ def mark_time_series(
         _mark_calendar_parts(df, columns, by_name[index], key)
     if key is not None:
         _mark_static(df, by_name, key, index)
+        _mark_shared(df, by_name, key, index)
 
 
 def _mark_calendar_parts(
@@ -49,6 +50,31 @@ def _mark_static(df: pd.DataFrame, by_name: dict[str, ColumnSpec], key: str, ind
             continue
         if (n_per_entity[col] <= 1).all():
             spec.static = True
+
+
+# A column is shared by the entities when at least this share of its steps are steps of
+# several entities (so sharing is seen, not vacuous) and it agrees across them at every step.
+MIN_SHARED_STEPS = 0.5
+SHARED_ROLES = (Role.numerical, Role.categorical, Role.boolean)
+
+
+def _mark_shared(df: pd.DataFrame, by_name: dict[str, ColumnSpec], key: str, index: str) -> None:
+    """Mark columns that are a function of the index alone: the same for every entity at
+    each step (a national price index beside state prices)."""
+    entities_per_step = df.groupby(index, sort=False)[key].nunique()
+    if (entities_per_step >= 2).mean() < MIN_SHARED_STEPS:
+        return
+    candidates = [
+        name for name, spec in by_name.items()
+        if spec.role in SHARED_ROLES and name not in (key, index) and not spec.static
+        and not spec.derived_from_index and not spec.empty
+    ]
+    if not candidates:
+        return
+    per_step = df.groupby(index, sort=False)[candidates].nunique(dropna=False)
+    for name in candidates:
+        if (per_step[name] <= 1).all() and df[name].nunique() > 1:
+            by_name[name].shared = "generated"
 
 
 # The only zones tried when calendar columns are local time while the index is UTC

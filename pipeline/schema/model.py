@@ -55,6 +55,10 @@ class ColumnSpec(BaseModel):
     static: bool = False
     # time series: a calendar part of the sequence index (regenerated, never modelled)
     derived_from_index: str | None = None
+    # time series: the same value for every entity at each step (a national price index):
+    # one path drawn per sample and shared by all entities ("generated"), or the real path
+    # reused as it is ("public": only for values that are public anyway)
+    shared: Literal["generated", "public"] | None = None
     # time series, on the index: the zone its calendar parts are read in (None: as stored)
     timezone: str | None = None
     # every value missing in the real data: kept, all missing, in the output; never modelled

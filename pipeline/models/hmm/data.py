@@ -29,7 +29,7 @@ class Data:
     x: np.ndarray  # (N, d) continuous scores, NaN where missing or on a point mass
     observed: np.ndarray  # (N, d) x is not NaN: the Gaussian sees this value
     lagged: np.ndarray  # (N, Design.n_lagged) lagged values, fresh inputs, slow average
-    feats: np.ndarray  # (N, m) seasonal features
+    feats: np.ndarray  # (N, m) seasonal features, then shared covariates' scores
     first: np.ndarray  # (N,) first row of its sequence
     tokens: np.ndarray  # (N, J) token of each channel
     design: np.ndarray  # (N, q) the tokens one-hot (code 0 left out), regressors of the values
@@ -71,11 +71,11 @@ def patterns(observed: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndar
 def build_data(
     ordered: pd.DataFrame, schema: DatasetSchema, seq: np.ndarray, heads: pd.DataFrame,
     hidden: dict[str, np.ndarray], codec: Codec, index: IndexModel, lags: list[int],
-    memory: float, current_drivers: bool,
+    memory: float, current_drivers: bool, shared_scores: np.ndarray,
 ) -> tuple[Data, Design]:
     """The arrays, and the design they were built with. `hidden`: rows of a column set by a
     rule, unobserved for the chain (their token stays the data's: a calm hour's direction is
-    not missing)."""
+    not missing). `shared_scores`: each row's shared covariates, inputs like the seasons."""
     first = np.r_[True, seq[1:] != seq[:-1]]
     raw = [numbers(ordered[col.name], col.is_datetime) for col in codec.numeric]
     full, x = _scores(codec, raw, hidden, len(ordered))
@@ -94,7 +94,8 @@ def build_data(
     observed = ~np.isnan(x)
     data = Data(
         x=x, observed=observed, lagged=lagged_inputs(full, now, first, design),
-        feats=index.features(_index_numbers(ordered, schema, index)), first=first,
+        feats=np.hstack([index.features(_index_numbers(ordered, schema, index)), shared_scores]),
+        first=first,
         tokens=tokens, seq=seq,
         contexts=context_codes(design.contexts, drivers, tokens, prev_tokens, first, last, now),
         design=token_design(tokens, design.current_tokens),

@@ -38,6 +38,7 @@ from pipeline.models.hmm.selection import (
     select_states,
     value_lag1,
 )
+from pipeline.models.hmm.shared import fit_shared, real_scores
 from pipeline.models.hmm.simulate import simulated_scores
 from pipeline.models.hmm.stability import stabilised
 from pipeline.models.params import HiddenMarkovParams
@@ -58,6 +59,11 @@ def fit_hmm(
     train: pd.DataFrame, schema: DatasetSchema, settings: HiddenMarkovParams, seed: int
 ) -> FitResult:
     ordered = check_time_series(train, schema).reset_index(drop=True)
+    shared = fit_shared(
+        ordered, schema, lambda path, path_schema: fit_hmm(path, path_schema, settings, seed).fitted
+    )
+    shared_scores = real_scores(shared, ordered)
+    ordered = ordered.drop(columns=shared.columns if shared else [])
     seq = sequence_ids(ordered, schema)
     pairs = find_pairs(ordered, schema) if settings.keep_order else []
     original = ordered
@@ -72,7 +78,7 @@ def fit_hmm(
     lags = choose_lags(settings.autoregressive, settings.lags, index.season_lag)
     data, design = build_data(
         ordered, schema, seq, heads, hidden, codec, index, lags, settings.memory,
-        settings.current_drivers,
+        settings.current_drivers, shared_scores,
     )
     relations = Relations(
         pairs=pairs, couplings=couplings,
@@ -80,13 +86,13 @@ def fit_hmm(
         grids=value_grids(original, _plain_numeric(codec), pairs, hidden),
     )
     _log_summary(codec, design, data)
-    options = _em_options(settings, codec, design, index)
+    options = _em_options(settings, codec, design, data.feats.shape[1])
     skeleton = partial(FittedHMM, schema.sequence_key, schema.sequence_index,
                        public_keys(schema), codec, index, design, relations)
 
     def fitted_for(chain: ChainParams) -> FittedHMM:
         """A chain as the sampler runs it: stabilised, uncalibrated."""
-        return skeleton(chain=stabilised(chain, design, codec.spike_free))
+        return skeleton(chain=stabilised(chain, design, codec.spike_free), shared=shared)
 
     selection, params = _initial_chain(data, options, settings, seed, _persistence_check(
         settings, schema, original, codec, design, fitted_for, seed
@@ -112,7 +118,7 @@ def _plain_numeric(codec: Codec) -> list[str]:
 
 
 def _em_options(
-    settings: HiddenMarkovParams, codec: Codec, design: Design, index: IndexModel
+    settings: HiddenMarkovParams, codec: Codec, design: Design, n_features: int
 ) -> EMOptions:
     sizes = codec.channel_sizes
     return EMOptions(
@@ -120,7 +126,7 @@ def _em_options(
         state_tokens=settings.state_tokens, channel_sizes=sizes,
         context_sizes=[design.contexts.size(j, size) for j, size in enumerate(sizes)],
         static_sizes=codec.static_sizes,
-        step_allowed=step_allowed(design, codec.spike_free, codec.token_columns, index.n_features),
+        step_allowed=step_allowed(design, codec.spike_free, codec.token_columns, n_features),
     )
 
 

@@ -12,6 +12,7 @@ from pipeline.models.hmm.codec import Codec
 from pipeline.models.hmm.design import Design
 from pipeline.models.hmm.index import IndexModel
 from pipeline.models.hmm.relations import Relations
+from pipeline.models.hmm.shared import SharedCovariates
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,4 @@ class FittedHMM:
     relations: Relations
     chain: ChainParams
     calibration: np.ndarray | None = None  # (d, levels) quantiles of simulated scores
+    shared: SharedCovariates | None = None  # covariates every entity reads from one path

@@ -22,6 +22,7 @@ from pipeline.models.hmm.design import token_design
 from pipeline.models.hmm.drivers import driver_bin
 from pipeline.models.hmm.fitted import FittedHMM
 from pipeline.models.hmm.relations import restore
+from pipeline.models.hmm.shared import path_frame
 
 # Scores are kept inside this range while sampling, whatever a state's regression does.
 Z_LIMIT = 6.0
@@ -36,12 +37,17 @@ def simulate(
     conditions = conditions or {}
     check_conditions(fitted, conditions, n)
     lengths, index_numbers = fitted.index.sample(n, rng, length)
+    path = draw_shared_path(fitted, rng)
     first_state, statics = draw_statics(fitted, n, rng, conditions)
-    frame = pd.DataFrame(draw_steps(fitted, first_state, lengths, index_numbers, rng))
+    frame = pd.DataFrame(draw_steps(fitted, first_state, lengths, index_numbers, rng, path))
     frame = restore(frame, fitted.relations)
     seq = np.repeat(np.arange(n), lengths)
     for name, values in statics.items():
         frame[name] = values[seq]
+    flat = np.concatenate(index_numbers) if n else np.zeros(0)
+    if path is not None:
+        for name, values in fitted.shared.values(path, flat).items():
+            frame[name] = values
     for name in fitted.codec.all_missing:
         frame[name] = np.nan
     if fitted.sequence_key:
@@ -49,18 +55,28 @@ def simulate(
             np.asarray(_key_order(fitted.key_labels, n, rng), dtype=object)[seq]
             if fitted.key_labels is not None else seq
         )
-    flat = np.concatenate(index_numbers) if n else np.zeros(0)
     frame[fitted.sequence_index] = fitted.index.to_index(flat).array
     return frame
+
+
+def draw_shared_path(fitted: FittedHMM, rng: np.random.Generator) -> pd.DataFrame | None:
+    """One path of the shared covariates over the real span, which every entity reads."""
+    shared = fitted.shared
+    if shared is None:
+        return None
+    model = shared.path_model
+    path = simulate(model, 1, rng, {}, None)
+    return shared.as_levels(path_frame(path, model.sequence_index, model.index.is_datetime))
 
 
 def simulated_scores(fitted: FittedHMM, n: int, rng: np.random.Generator) -> np.ndarray:
     """Each step's raw continuous scores of n simulated sequences (NaN off the continuous
     token), rows sequence by sequence within each step: what the calibration maps."""
     lengths, index_numbers = fitted.index.sample(n, rng, None)
+    path = draw_shared_path(fitted, rng)
     first_state, _ = draw_statics(fitted, n, rng, {})
     scores: list[np.ndarray] = []
-    draw_steps(fitted, first_state, lengths, index_numbers, rng, record=scores)
+    draw_steps(fitted, first_state, lengths, index_numbers, rng, path, record=scores)
     return np.concatenate(scores)
 
 
@@ -131,14 +147,18 @@ class _Walk:
 
     @classmethod
     def start(
-        cls, fitted: FittedHMM, lengths: np.ndarray, index_numbers: list[np.ndarray]
+        cls, fitted: FittedHMM, lengths: np.ndarray, index_numbers: list[np.ndarray],
+        path: pd.DataFrame | None,
     ) -> _Walk:
-        c, index = fitted.codec, fitted.index
+        c, index, shared = fitted.codec, fitted.index, fitted.shared
         n, d, n_chan = len(lengths), len(c.numeric), len(fitted.chain.token_first)
         t_max = int(lengths.max()) if n else 0
-        feats = np.zeros((t_max, n, index.n_features))
+        feats = np.zeros((t_max, n, index.n_features + (shared.width if shared else 0)))
         for i, numbers in enumerate(index_numbers):
-            feats[: len(numbers), i] = index.features(numbers)
+            parts = [index.features(numbers)]
+            if path is not None:
+                parts.append(shared.scores(path, numbers))
+            feats[: len(numbers), i] = np.hstack(parts)
         names = [col.name for col in c.numeric]
         return cls(
             feats=feats, values=np.full((t_max, n, d), np.nan), carried=np.zeros((t_max, n, d)),
@@ -157,6 +177,7 @@ def draw_steps(
     lengths: np.ndarray,
     index_numbers: list[np.ndarray],
     rng: np.random.Generator,
+    path: pd.DataFrame | None = None,
     record: list[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Run the chain for all sequences together, one step at a time.
@@ -165,7 +186,7 @@ def draw_steps(
     for the calibration; the output values are calibrated, the chain's own inputs not.
     """
     c = fitted.codec
-    walk = _Walk.start(fitted, lengths, index_numbers)
+    walk = _Walk.start(fitted, lengths, index_numbers, path)
     current_drivers = any(driver.current for driver in fitted.design.drivers)
     state = first_state
     for t in range(len(walk.feats)):
