@@ -217,7 +217,8 @@ def _stat(xs: list[float | None]) -> dict[str, Any]:
     finite = [float(x) for x in xs if x is not None and np.isfinite(x)]
     if not finite:
         return {"mean": None, "spread": None}
-    return {"mean": float(np.mean(finite)), "spread": float(np.ptp(finite))}
+    spread = float(np.ptp(finite)) if len(finite) > 1 else None
+    return {"mean": float(np.mean(finite)), "spread": spread}
 
 
 def _autocorrelation(draws: list[dict]) -> dict:
@@ -333,7 +334,9 @@ def run_series(series: Series, models: list[str], seeds: int) -> dict[str, Any]:
 
 
 def _last_line(exc: BaseException) -> str:
-    return traceback.format_exception_only(type(exc), exc)[-1].strip()[:300]
+    """The error on one line (SDV's messages span several)."""
+    text = " ".join("".join(traceback.format_exception_only(type(exc), exc)).split())
+    return text[:300]
 
 
 # --- report --------------------------------------------------------------------------------
@@ -348,7 +351,7 @@ def _ms(stat: dict | None, digits: int = 3) -> str:
     if not stat or stat.get("mean") is None:
         return "–"
     spread = stat.get("spread")
-    return _fmt(stat["mean"], digits) + (f" ({spread:.{digits}f})" if spread else "")
+    return _fmt(stat["mean"], digits) + ("" if spread is None else f" ({spread:.{digits}f})")
 
 
 def _gap(worst: dict | None) -> str:
@@ -360,7 +363,7 @@ def _shared_cell(result: dict) -> str:
     for col, s in result.get("shared", {}).items():
         lag = (f"; lag-1 {_fmt(s['lag1_real'])}/{_ms(s['lag1_synthetic'])}"
                if s["lag1_real"] is not None else "")
-        cells.append(f"{col}: {_ms(s['agreement'])}{lag}")
+        cells.append(f"{col}: {_ms(s['agreement'])} on {s['index_values_compared']} steps{lag}")
     return "; ".join(cells) or "–"
 
 
@@ -382,27 +385,34 @@ def _model_line(name: str, row: dict, result: dict, meta_seeds: int) -> str:
 
 
 HOW = """\
-How measured: per series, `detect_schema` with the series' key and index,
-`split_sequences` (seed 0: whole entities held out from 10 entities on, else each sequence's
-last 20 %), the model at its defaults (exceptions under Notes) fitted on the training split at
-seed 0, then as many sequences as the training split has sampled at seeds 1..{seeds}. Every
-score compares a draw with the training split and is the mean over the draws with its spread
-(max − min) in brackets. shapes: mean KS/TV complement over the varying columns
-(`sequence_metrics`). lag-1 / seasonal gap: mean over draws of |real − synthetic| per-entity
-autocorrelation (`mean_autocorrelation`), the worst numeric column named; the seasonal lag
-comes from the cadence (hourly 24, daily 7, business daily 5, monthly 12, quarterly 4, yearly
-none; none either when sequences are too short for it). corr: cross-column correlation
-similarity. AUC: out-of-fold ROC AUC (5 folds; by entity when each side has ≥ 5 entities) of a
-HistGradientBoosting classifier telling real from synthetic windows (W = min(8, median length
-// 2) consecutive steps of one entity, the numeric columns flattened, key left out; 0.5 =
-indistinguishable). DCR: share of synthetic entities nearer a training entity than a holdout
-entity (ties half; distance = mean over aligned steps of the Euclidean distance on numeric
-columns robust-scaled by the training median and IQR), the training side drawn {draws} times
-at the holdout's size, so 0.5 = no memorisation; ratio = median nearest-train /
-nearest-holdout distance (< 1: nearer training). shared: per column equal across entities at
-every index value of the real data, the share of synthetic index values (held by ≥ 2 entities)
-on which the synthetic entities agree, then lag-1 real/synthetic. A draw slower than
-{budget} s ends the sampling at that seed (PAR: its sampling is quadratic in length).
+How measured:
+- split: `detect_schema` with the series' key and index, `split_sequences` (seed 0: whole
+  entities held out from 10 entities on, else the last 20 % of every sequence); the model at
+  its defaults (exceptions under Notes) fitted on the training split at seed 0, then as many
+  sequences as the training split has sampled at seeds 1..{seeds};
+- every score compares a draw with the training split: the mean over the draws, the spread
+  (max − min) in brackets;
+- shapes: mean KS/TV complement over the varying columns (`sequence_metrics`); corr: its
+  cross-column correlation similarity;
+- lag-1 / seasonal gap: mean over draws of |real − synthetic| per-entity autocorrelation
+  (`mean_autocorrelation`), the worst numeric column named; the seasonal lag from the cadence
+  (hourly 24, daily 7, business daily 5, monthly 12, quarterly 4, yearly none; none either
+  when the sequences are too short for it);
+- AUC: out-of-fold ROC AUC (5 folds) of a HistGradientBoosting classifier telling real from
+  synthetic windows (W = min(8, median length // 2) consecutive steps of one entity, the
+  numeric columns flattened, key left out; 0.5 = indistinguishable); folds by entity when each
+  side has >= 10 entities, else by window, where a sequence's neighbouring windows give it
+  away, so the AUC errs high;
+- DCR share: share of synthetic entities nearer a training entity than a holdout entity (ties
+  half; distance = mean over aligned steps of the Euclidean distance on the numeric columns
+  robust-scaled by the training median and IQR), the training side drawn {draws} times at the
+  holdout's size, so 0.5 = no memorisation; ratio: median nearest-train / nearest-holdout
+  distance (< 1: nearer training);
+- shared: per column equal across the entities at every index value of the real data, the
+  share of synthetic index values (held by >= 2 entities) on which the synthetic entities
+  agree, on how many index values, then lag-1 autocorrelation real/synthetic;
+- a draw slower than {budget} s ends the sampling at that seed (PAR's sampling time grows with
+  the square of the sequence length).
 """
 
 

@@ -60,7 +60,11 @@ SHARED_ROLES = (Role.numerical, Role.categorical, Role.boolean)
 
 def _mark_shared(df: pd.DataFrame, by_name: dict[str, ColumnSpec], key: str, index: str) -> None:
     """Mark columns that are a function of the index alone: the same for every entity at
-    each step (a national price index beside state prices)."""
+    each step (a national price index beside state prices).
+
+    They are marked public: a value every entity has at a step describes the time, not an
+    entity, and a drawn path of its own would make every synthetic row tell itself from a
+    real one by the pair (index, value). `shared: generated` draws a path instead."""
     entities_per_step = df.groupby(index, sort=False)[key].nunique()
     if (entities_per_step >= 2).mean() < MIN_SHARED_STEPS:
         return
@@ -74,7 +78,7 @@ def _mark_shared(df: pd.DataFrame, by_name: dict[str, ColumnSpec], key: str, ind
     per_step = df.groupby(index, sort=False)[candidates].nunique(dropna=False)
     for name in candidates:
         if (per_step[name] <= 1).all() and df[name].nunique() > 1:
-            by_name[name].shared = "generated"
+            by_name[name].shared = "public"
 
 
 # The only zones tried when calendar columns are local time while the index is UTC

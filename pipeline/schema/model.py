@@ -56,8 +56,8 @@ class ColumnSpec(BaseModel):
     # time series: a calendar part of the sequence index (regenerated, never modelled)
     derived_from_index: str | None = None
     # time series: the same value for every entity at each step (a national price index):
-    # one path drawn per sample and shared by all entities ("generated"), or the real path
-    # reused as it is ("public": only for values that are public anyway)
+    # the real path reused as it is ("public", detected: it describes the time, not an
+    # entity), or one path drawn per sample and shared by all entities ("generated")
     shared: Literal["generated", "public"] | None = None
     # time series, on the index: the zone its calendar parts are read in (None: as stored)
     timezone: str | None = None
