@@ -176,7 +176,7 @@ def synthesize(job: JobConfig) -> dict[str, Any]:
                 for m in job.models}
         results = [
             _sample_validate_publish(runner, *future.result(), n, train, holdout, schema,
-                                     split_method, ingest_report, job, run_id)
+                                     split_method, ingest_report, job, run_id, frame)
             for future in fits.values()
         ]
     summary = build_summary(job, run_id, ingest_report, schema, split_method, results)
@@ -210,9 +210,11 @@ def synthesize_many(job_files: list[str]) -> list[dict[str, Any]]:
 
 
 def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train, holdout,
-                             schema, split_method, ingest_report, job, run_id) -> dict[str, Any]:
+                             schema, split_method, ingest_report, job, run_id,
+                             full) -> dict[str, Any]:
     """Validate the first shard, then write every shard (in parallel) with the verdict in its
-    lineage, then move the run into the published or quarantine area."""
+    lineage, then move the run into the published or quarantine area. Series validated on
+    held-out tails are published from a refit on all rows (`_full_span_refit`)."""
     from pipeline.models.base import library_versions
     from pipeline.report import render_report
 
@@ -231,6 +233,10 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         "library_versions": library_versions(), "parameters": job.model_params.get(model, {}),
         "shards": len(shards),
     }
+    publisher, refit = _full_span_refit(synthesizer, result.verdict, full, schema, split_method,
+                                        job, ingest_report.fingerprint)
+    if refit:
+        lineage["published_from"] = refit
     html = render_report(
         dataset=job.name, model=model, run_id=run_id, verdict=result.verdict,
         reasons=result.reasons, metric_rows=result.metric_rows(), real=train,
@@ -239,7 +245,8 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         loss_history=synthesizer.loss_history,
         failed_expectations=result.failed_expectations, lineage=lineage)
     publication = publishing.Publication(Path(job.output_dir), job.name, model, run_id, lineage)
-    manifest = _write_and_finalise(runner, synthesizer, shards, first, publication,
+    manifest = _write_and_finalise(runner, publisher, shards,
+                                   first if publisher is synthesizer else None, publication,
                                    result.verdict, html)
     return {
         "model": model, "verdict": result.verdict, "reasons": result.reasons,
@@ -249,7 +256,28 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         "metrics": result.metrics, "metric_rows": result.metric_rows(),
         "validation_seconds": result.seconds, "validated_rows": len(checked),
         "fit_seconds": synthesizer.fit_seconds, "reused_model": reused,
-        "docs": result.docs_url,
+        "docs": result.docs_url, "published_from": refit,
+    }
+
+
+def _full_span_refit(synthesizer, verdict, full, schema, split_method, job, fingerprint):
+    """(model to publish from, what it was fitted on or None). A series validated on held-out
+    tails is refitted on all rows once it passes: the published series then covers the
+    source's whole span instead of stopping where the training part ended."""
+    from pipeline.split import holdout_is_exchangeable
+
+    if verdict == "fail" or holdout_is_exchangeable(split_method):
+        return synthesizer, None
+    model = synthesizer.name
+    refitted, directory, reused = fit(model, full, schema, job, fingerprint)
+    get_run_logger().info(
+        "%s: published from a refit on all %d rows (validated on held-out tails)", model,
+        len(full))
+    return refitted, {
+        "rows": len(full), "model_artifact": directory, "reused_model": reused,
+        "fit_seconds": refitted.fit_seconds,
+        "why": "validated on held-out sequence tails, then refitted on all rows so the "
+               "published series cover the full time span",
     }
 
 

@@ -24,6 +24,7 @@ ENV_DEFAULTS = {
 }
 EXIT_USER_ERROR = 2
 EXIT_VALIDATION_FAILED = 3
+EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug of ours
 DEMO_NAME = "student_placements"
 DEMO_RESOURCE = "demos/single_table/student_placements_real.csv"
 # name -> (dataset name, file inside the sdmetrics package, job settings)
@@ -106,6 +107,17 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
                         help="run fits and shards on an existing Dask cluster (tcp://host:8786)")
 
 
+def _traceback_file() -> Path:
+    """The current exception's traceback, written to a file of its own."""
+    import tempfile
+    import traceback
+
+    handle, name = tempfile.mkstemp(prefix="synth-error-", suffix=".txt")
+    with os.fdopen(handle, "w") as out:
+        out.write(traceback.format_exc())
+    return Path(name)
+
+
 def apply_env_defaults() -> None:
     """Set ENV_DEFAULTS where the environment does not say otherwise."""
     for key, value in ENV_DEFAULTS.items():
@@ -133,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug of ours: a short message, the traceback kept in a file
+        print(f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in synth, not a "
+              f"problem with your data or settings; the details are in {_traceback_file()}. "
+              "Please report it with that file.", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -346,6 +363,9 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
         for reason in r["reasons"]:
             print(f"          - {reason}")
+        if r.get("published_from"):
+            print(f"refit     published from a refit on all {r['published_from']['rows']} rows "
+                  "(validated on held-out tails), so the series cover the full time span")
         where = "parquet  " if r["verdict"] != "fail" else "QUARANTINE"
         print(f"{where} {r['path']}/part-*.parquet")
         print(f"parts     {len(r['parts'])} file(s), {r['validated_rows']} rows validated")

@@ -122,7 +122,8 @@ def split_sequences(
         method = f"whole sequences: {n_out} of {len(entities)} entities held out (seed {seed})"
     else:
         position = sequence_positions(ordered, schema)
-        length = position.groupby(ordered[key] if key else 0).transform("size")
+        groups = ordered[key] if key else np.zeros(len(ordered), dtype=np.int64)
+        length = position.groupby(groups).transform("size")
         n_tail = np.floor(length * holdout_fraction).clip(lower=1).where(length > 1, 0)
         held = position >= length - n_tail
         what = f"each of {len(entities)} sequences" if key else "the series"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import cli
+
 SYNTH = [sys.executable, "-m", "pipeline.cli"]
 
 
@@ -81,3 +83,16 @@ def test_job_refuses_bad_model_parameters_before_anything_runs():
     assert heavy_modules_after(
         "from pipeline.config import JobConfig\nJobConfig.parse({'name': 'x', 'source': "
         "'x.csv', 'model_params': {'tvae': {'epochs': 3}}})", ("torch", "sdv")) == []
+
+
+def test_a_bug_of_ours_prints_one_line_and_keeps_the_traceback_in_a_file(monkeypatch, capsys):
+    def broken(args):
+        raise KeyError(0)  # what pandas raised for a single series before it was mended
+
+    monkeypatch.setitem(cli.COMMANDS, "models", broken)
+    assert cli.main(["models"]) == cli.EXIT_INTERNAL_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("internal error: KeyError: 0") and "Traceback" not in err
+    kept = Path(err.split("the details are in ")[1].split(". Please")[0])
+    assert "Traceback" in kept.read_text() and "broken" in kept.read_text()
+    kept.unlink()

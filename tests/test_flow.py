@@ -109,3 +109,25 @@ def test_time_series_demo_runs_end_to_end(in_project, capsys):
     assert not set(synthetic["store_id"]) & set(real["store_id"])  # keys regenerated
     assert (synthetic["day_of_week"] == synthetic["date"].dt.dayofweek).all()
     assert synthetic.groupby("store_id")["date"].apply(lambda d: d.is_monotonic_increasing).all()
+
+
+def test_a_series_validated_on_its_tails_is_published_over_its_whole_span(in_project, capsys):
+    from statsmodels.datasets import macrodata
+
+    macro = macrodata.load_pandas().data[["year", "quarter", "realgdp", "cpi", "unemp"]]
+    macro.insert(0, "date", pd.PeriodIndex.from_fields(
+        year=macro["year"].astype(int), quarter=macro["quarter"].astype(int), freq="Q"
+    ).to_timestamp())
+    macro.to_csv("macro.csv", index=False)
+    code = cli.main(["run", "--source", "macro.csv", "--name", "macro", "--model", "hmm",
+                     "--sequence-index", "date"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "sequence tails" in out and "published from a refit on all 203 rows" in out
+    (parquet,) = _paths(out, "parquet")
+    synthetic = pd.read_parquet(parquet)
+    # the training part stops at 80 % of the span; the published series reach its end
+    assert synthetic["date"].max() == pd.Timestamp("2009-07-01")
+    # quarters stepped on the calendar, not as drawn durations that drift off quarter starts
+    assert synthetic["date"].dt.is_quarter_start.all()
+    assert read_lineage(parquet)["published_from"]["rows"] == 203

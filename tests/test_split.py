@@ -68,3 +68,12 @@ def test_a_whole_entity_holdout_is_exchangeable(demo_timeseries_path):
     train, holdout, method = split_train_holdout(stores, schema, 0.2, seed=0)
     assert not set(train["store_id"]) & set(holdout["store_id"])
     assert holdout_is_exchangeable(method)
+
+
+def test_a_single_series_holds_out_its_tail(weather):
+    one = weather[weather["origin"] == "JFK"].drop(columns="origin").reset_index(drop=True)
+    schema = detect_schema(one, "jfk", sequence_index="time_hour")
+    train, holdout, method = split_train_holdout(one, schema, 0.2, seed=0)
+    assert len(holdout) == 40 and len(train) == 160
+    assert holdout["time_hour"].min() > train["time_hour"].max()
+    assert method.startswith("sequence tails") and "the series" in method

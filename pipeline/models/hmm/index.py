@@ -33,6 +33,9 @@ class IndexModel:
     step_probs: np.ndarray
     cycles: list[tuple[float, int]]
     season_lag: int | None  # steps per day (sub-daily data) or per week (daily data)
+    # a calendar cadence of unequal durations (months, quarters, years: "QS-OCT"), stepped
+    # on the calendar so that month starts stay month starts; None: steps drawn as durations
+    calendar_step: str | None = None
 
     @classmethod
     def fit(
@@ -51,9 +54,11 @@ class IndexModel:
             steps, step_counts = np.array([DAY if is_dt else 1.0]), np.array([1])
         cadence = modal_step(steps_all) if len(steps_all) else None
         cycles, season_lag = [], None
+        calendar = calendar_step(values, seq) if is_dt else None
         if is_dt and cadence:
-            cycles, season_lag = _seasons(per_sequence, cadence, use_seasonal)
+            cycles, season_lag = _seasons(per_sequence, cadence, use_seasonal, calendar)
         return cls(
+            calendar_step=calendar,
             is_datetime=is_dt, tz=values.dt.tz if is_dt else None,
             zone=schema.column(schema.sequence_index).timezone,
             lengths=lengths, length_probs=length_counts / length_counts.sum(),
@@ -105,6 +110,8 @@ class IndexModel:
             lengths = rng.choice(self.lengths, size=n, p=self.length_probs)
         starts = rng.choice(self.starts, size=n, p=self.start_probs)
         steps = rng.choice(self.steps, size=int(lengths.sum()), p=self.step_probs)
+        if self.calendar_step is not None:
+            return lengths, [self._on_calendar(start, m) for start, m in zip(starts, lengths)]
         out, used = [], 0
         for start, m in zip(starts, lengths):
             out.append(start + np.r_[0.0, np.cumsum(steps[used : used + m - 1])])
@@ -112,10 +119,57 @@ class IndexModel:
         return lengths, out
 
 
+    def _on_calendar(self, start: float, m: int) -> np.ndarray:
+        stamps = pd.date_range(pd.Timestamp(start, unit="s"), periods=int(m),
+                               freq=self.calendar_step)
+        return index_as_seconds(pd.Series(stamps))
+
+
+def _steps_per_year(freq: str) -> int | None:
+    """12 for months, 4 for quarters (a multiple: fewer); None for years and longer."""
+    from pandas.tseries.frequencies import to_offset
+
+    offset = to_offset(freq)
+    per_year = {"M": 12, "Q": 4}.get(offset.name[0]) if offset.name[0] in "MQ" else None
+    if per_year is None or per_year % offset.n:
+        return None
+    steps = per_year // offset.n
+    return steps if steps >= 3 else None
+
+
+# Sequences checked to agree with a calendar cadence inferred from the longest one.
+CALENDAR_CHECKED = 20
+
+
+def calendar_step(values: pd.Series, seq: np.ndarray) -> str | None:
+    """The index's calendar cadence when it has unequal durations (months, quarters,
+    years) and every checked sequence follows it; None otherwise."""
+    from pandas.tseries.frequencies import to_offset
+    from pandas.tseries.offsets import Tick
+
+    naive = values.dt.tz_localize(None) if values.dt.tz is not None else values
+    groups = pd.Series(naive.to_numpy()).groupby(seq)
+    longest = groups.size().idxmax()
+    if groups.size().max() < 3:
+        return None
+    try:
+        freq = pd.infer_freq(pd.DatetimeIndex(groups.get_group(longest)))
+    except (TypeError, ValueError):
+        return None
+    if freq is None or isinstance(to_offset(freq), Tick):
+        return None
+    for _, stamps in list(groups)[:CALENDAR_CHECKED]:
+        expected = pd.date_range(stamps.iloc[0], periods=len(stamps), freq=freq)
+        if not (expected == pd.DatetimeIndex(stamps)).all():
+            return None
+    return freq
+
+
 def _seasons(
-    per_sequence: np.ndarray, cadence: float, use_seasonal: bool
+    per_sequence: np.ndarray, cadence: float, use_seasonal: bool, calendar: str | None
 ) -> tuple[list[tuple[float, int]], int | None]:
-    """The Fourier cycles a datetime index supports, and its seasonal lag in steps."""
+    """The Fourier cycles a datetime index supports, and its seasonal lag in steps: a day
+    of sub-daily steps, a week of days, a year of months or quarters."""
     cycles, season_lag = [], None
     longest = float(per_sequence.max()) * cadence
     if use_seasonal:
@@ -126,6 +180,8 @@ def _seasons(
         if ratio >= 3 and ratio == int(ratio):
             season_lag = int(ratio)
             break
+    if calendar is not None:
+        season_lag = _steps_per_year(calendar)
     if season_lag and np.median(per_sequence) < 3 * season_lag:
         season_lag = None  # too few steps to learn from a season ago
     return cycles, season_lag
