@@ -63,9 +63,10 @@ def test_weekday_names_do_not_send_detection_through_the_tz_database(daily_panel
     assert schema.column("date").timezone is None
     for part in ("year", "month", "day"):
         assert schema.column(part).derived_from_index == part
+    # weekday names are the index's day names, regenerated from it, never modelled
     weekday = schema.column("weekday")
-    assert weekday.role == Role.categorical and weekday.derived_from_index is None
-    assert "weekday" in schema.modelled_columns()
+    assert weekday.role == Role.categorical and weekday.derived_from_index == "day_name"
+    assert "weekday" not in schema.modelled_columns()
 
 
 def test_unknown_timezone_in_a_schema_file_names_the_column(tmp_path):

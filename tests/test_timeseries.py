@@ -278,3 +278,22 @@ def test_privacy_gates_follow_the_kind_of_holdout():
     # the family-wise level is split over the tests actually gated
     assert tails["exact_copy_p_value"].min_value == pytest.approx(
         len(privacy) * tabular["exact_copy_p_value"].min_value)
+
+
+def test_calendar_names_are_parts_of_the_index_written_as_the_source_wrote_them(weather_slice):
+    frame = weather_slice.copy()
+    local = frame["time_hour"].dt.tz_convert("America/New_York")
+    frame["weekday"] = local.dt.day_name().str[:3]  # Mon, Tue, ...
+    frame["month_name"] = local.dt.month_name()  # January, ...
+    frame["quarter"] = local.dt.quarter
+    schema = detect_schema(frame, "nyc_weather", sequence_key="origin", sequence_index="time_hour")
+    assert schema.column("weekday").derived_from_index == "day_abbr"
+    assert schema.column("month_name").derived_from_index == "month_name"
+    assert schema.column("quarter").derived_from_index == "quarter"
+    raw = frame[schema.modelled_columns()].copy()
+    raw["origin"] = np.repeat([7, 9], 500)
+    raw["time_hour"] = raw["time_hour"] + pd.Timedelta(days=100)
+    out = complete_to_schema(raw, schema, np.random.default_rng(0))
+    shifted = out["time_hour"].dt.tz_convert("America/New_York")
+    assert (out["weekday"] == shifted.dt.day_name().str[:3]).all()
+    assert (out["month_name"] == shifted.dt.month_name()).all()

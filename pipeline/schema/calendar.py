@@ -37,9 +37,8 @@ def _mark_calendar_parts(
     named = _calendar_named(columns, key, index_spec.name)
     index_spec.timezone = _calendar_timezone(df, named, index_values)
     calendar = calendar_parts(index_in_zone(index_values, index_spec.timezone))
-    for spec, part in named:
-        if _same_values(df[spec.name], calendar[part]):
-            spec.derived_from_index = part
+    for spec, parts in named:
+        spec.derived_from_index = _matching_part(df[spec.name], parts, calendar)
 
 
 def _mark_static(df: pd.DataFrame, by_name: dict[str, ColumnSpec], key: str, index: str) -> None:
@@ -100,27 +99,41 @@ COMMON_ZONES = (
 )
 
 
+# Column names read as a calendar part, and the parts each may be (numbers or names).
+NAMED_PARTS = {
+    **{name: ("day_of_week", "day_name", "day_abbr") for name in (
+        "weekday", "dayofweek", "day_of_week", "dow", "weekday_name", "day_name", "dayname")},
+    **{name: ("month", "month_name", "month_abbr") for name in (
+        "month", "month_name", "monthname")},
+    **{name: ("quarter",) for name in ("quarter", "qtr")},
+    **{name: (name,) for name in ("year", "day", "hour", "minute", "day_of_year")},
+    "dayofyear": ("day_of_year",),
+}
+
+
 def _calendar_named(
     columns: list[ColumnSpec], key: str | None, index: str
-) -> list[tuple[ColumnSpec, str]]:
-    """Columns whose name says they are a calendar part of the index, with that part."""
+) -> list[tuple[ColumnSpec, tuple[str, ...]]]:
+    """Columns whose name says they are a calendar part of the index, with the parts each
+    may be."""
     named = []
     for spec in columns:
         if spec.name in (index, key) or spec.role not in (Role.numerical, Role.categorical):
             continue
         if spec.empty:
             continue
-        lowered = spec.name.lower().replace("-", "_")
-        for part in CALENDAR_PARTS:
-            if lowered in (part, part.replace("_", "")) or (
-                lowered in ("weekday", "dayofweek") and part == "day_of_week"
-            ):
-                named.append((spec, part))
+        parts = NAMED_PARTS.get(spec.name.lower().replace("-", "_").replace(" ", "_"))
+        if parts:
+            named.append((spec, parts))
     return named
 
 
+def _matching_part(column: pd.Series, parts: tuple[str, ...], calendar: dict) -> str | None:
+    return next((part for part in parts if _same_values(column, calendar[part])), None)
+
+
 def _calendar_timezone(
-    df: pd.DataFrame, named: list[tuple[ColumnSpec, str]], index_values: pd.Series
+    df: pd.DataFrame, named: list[tuple[ColumnSpec, tuple[str, ...]]], index_values: pd.Series
 ) -> str | None:
     """The zone in which the calendar columns agree with the index, if not the index's own.
 
@@ -132,7 +145,8 @@ def _calendar_timezone(
 
     def n_matching(rows: pd.Index, zone: str | None) -> int:
         parts = calendar_parts(index_in_zone(index_values.loc[rows], zone))
-        return sum(_same_values(df.loc[rows, spec.name], parts[part]) for spec, part in named)
+        return sum(_matching_part(df.loc[rows, spec.name], options, parts) is not None
+                   for spec, options in named)
 
     rows = df.index[np.unique(np.linspace(0, len(df) - 1, min(len(df), 600)).astype(int))]
     native = n_matching(rows, None)
@@ -161,14 +175,20 @@ def index_in_zone(index_values: pd.Series, zone: str | None) -> pd.Series:
 def calendar_parts(index_values: pd.Series) -> dict[str, pd.Series]:
     """Calendar parts of a datetime index; used to detect and to regenerate derived columns."""
     dt = pd.to_datetime(index_values).dt
+    day_name, month_name = dt.day_name(), dt.month_name()
     return {
         "year": dt.year,
+        "quarter": dt.quarter,
         "month": dt.month,
         "day": dt.day,
         "hour": dt.hour,
         "minute": dt.minute,
         "day_of_week": dt.dayofweek,
         "day_of_year": dt.dayofyear,
+        "day_name": day_name,
+        "day_abbr": day_name.str[:3],
+        "month_name": month_name,
+        "month_abbr": month_name.str[:3],
     }
 
 
@@ -178,5 +198,5 @@ def _same_values(column: pd.Series, derived: pd.Series) -> bool:
         return False
     try:
         return bool((column[mask].astype(float) == derived[mask].astype(float)).all())
-    except (TypeError, ValueError):
-        return False
+    except (TypeError, ValueError):  # names: as written, Monday or Mon
+        return bool((column[mask].astype(str) == derived[mask].astype(str)).all())

@@ -29,7 +29,11 @@ ID_NAME = re.compile(r"(^|_)(id|key|uuid|guid)$", re.IGNORECASE)
 PII_NAMES = {
     "email": re.compile(r"e-?mail", re.IGNORECASE),
     "phone_number": re.compile(r"phone|mobile|tel(ephone)?$", re.IGNORECASE),
-    "name": re.compile(r"(^|_)(full_?)?name$|^(first|last)_?name$|surname", re.IGNORECASE),
+    # a person's name; not month_name, product_name or station_name
+    "name": re.compile(
+        r"^(full_?)?name$|^(first|last|middle|given|family|maiden|nick|user|customer|client|"
+        r"patient|person|employee|member|owner|contact|applicant|student)_?name$|surname",
+        re.IGNORECASE),
     "address": re.compile(r"address|street", re.IGNORECASE),
     "ssn": re.compile(r"(^|_)ssn$|social_security", re.IGNORECASE),
     "ipv4": re.compile(r"(^|_)ip(_address)?$", re.IGNORECASE),
@@ -233,7 +237,8 @@ def detect_dependencies(df: pd.DataFrame, schema: DatasetSchema) -> list[Depende
 
 
 def _discrete_columns(df: pd.DataFrame, schema: DatasetSchema) -> list[str]:
-    """Columns of few values that may determine one another (not the sequence key or index)."""
+    """Columns of few values that may determine one another (not the sequence key or index,
+    nor calendar parts: those are recomputed from the index, whatever a slice suggests)."""
     return [
         c.name
         for c in schema.columns
@@ -241,6 +246,7 @@ def _discrete_columns(df: pd.DataFrame, schema: DatasetSchema) -> list[str]:
             or (c.role == Role.numerical and c.integer
                 and df[c.name].nunique() <= MAX_DEPENDENCY_VALUES))
         and c.name not in (schema.sequence_key, schema.sequence_index)
+        and not c.derived_from_index
     ]
 
 

@@ -18,7 +18,10 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from pipeline.errors import PipelineError
 from pipeline.names import validated_name
 
-CALENDAR_PARTS = ("year", "month", "day", "hour", "minute", "day_of_week", "day_of_year")
+CALENDAR_PARTS = (
+    "year", "quarter", "month", "day", "hour", "minute", "day_of_week", "day_of_year",
+    "day_name", "day_abbr", "month_name", "month_abbr",  # Monday / Mon, January / Jan
+)
 
 
 class Role(StrEnum):
