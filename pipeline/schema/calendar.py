@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.schema.model import CALENDAR_PARTS, ColumnSpec, Role, known_zone
+from pipeline.schema.model import ColumnSpec, Role, known_zone
 
 
 def mark_time_series(
