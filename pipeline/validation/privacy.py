@@ -183,6 +183,12 @@ def privacy_metrics(
 def findings(details: dict) -> list[str]:
     """The privacy results in sentences a data owner can read (from `details`)."""
     out = []
+    entities = details.get("entity_dcr")
+    if entities and entities["n_synthetic"]:
+        out.append(f"{entities['share']:.0%} of {entities['n_synthetic']} synthetic sequences "
+                   f"have their nearest whole trajectory among the {entities['n_train']} "
+                   f"training entities rather than the {entities['n_holdout']} held-out ones "
+                   f"(chance: {entities['chance']:.0%}).")
     copies = details.get("exact_copy")
     if copies:
         out.append(f"{copies['n_copies']:,} of {copies['n_synthetic']:,} synthetic rows are "

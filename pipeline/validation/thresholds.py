@@ -105,6 +105,12 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         "privacy", None, None,
         "The same attack per secret column; the column with the strongest evidence of risk is "
         "named in the report, its p-value corrected for the number of columns tried."),
+    "entity_dcr_share_p_value": Threshold(
+        "privacy", None, None,
+        "Time series with whole entities held out: share of synthetic sequences whose nearest "
+        "whole trajectory (numeric columns, step by step) is a training entity's rather than a "
+        "held-out one's; binomial test of its excess over chance (train/(train+holdout)) "
+        "beyond a margin of 0.02. Catches a model that replays the entities it learnt."),
     "linkability_p_value": Threshold(
         "privacy", None, None,
         "Anonymeter-style linkability risk (two halves of a record linked through the "
@@ -116,6 +122,7 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
 # holdout is whole entities (or sequence tails), which differ from the training entities, so
 # synthetic rows sit nearer to training rows without any copying: reported, not gated there.
 NOT_GATED_FOR_TIME_SERIES = ("dcr_share_p_value", "near_copy_p_value", "singling_out_p_value")
+ONLY_FOR_TIME_SERIES = ("entity_dcr_share_p_value",)
 # With a sequence-tail holdout (fewer than 10 entities) the holdout is a later season, not an
 # unseen sample of the same population: every distance-to-holdout comparison then measures
 # the season, not memorisation (nyc_weather: MIA 0.89 for a model that copies nothing).
@@ -132,7 +139,7 @@ def resolve_thresholds(
 ) -> dict[str, Threshold]:
     """Defaults with the job's overrides applied; unknown metric names are refused."""
     resolved = dict(DEFAULT_THRESHOLDS)
-    dropped = NOT_GATED_FOR_TIME_SERIES if time_series else ()
+    dropped = NOT_GATED_FOR_TIME_SERIES if time_series else ONLY_FOR_TIME_SERIES
     if not exchangeable_holdout:
         dropped = ONLY_GATED_WITH_EXCHANGEABLE_HOLDOUT
     for metric in dropped:

@@ -89,6 +89,17 @@ def compute_metrics(
         started = time.perf_counter()
         metrics.update(sequence_metrics(train, synthetic, schema))
         seconds["sequence_metrics"] = time.perf_counter() - started
+        if schema.sequence_key:
+            from pipeline.validation.entity_distances import entity_dcr
+
+            started = time.perf_counter()
+            entities = entity_dcr(train, synthetic, holdout, schema, seed)
+            seconds["entity_dcr"] = time.perf_counter() - started
+            if details is not None:
+                details["entity_dcr"] = entities
+            metrics.update({"entity_dcr_share": entities["share"],
+                            "entity_dcr_share_p_value": entities["p_value"],
+                            "entity_dcr_median_ratio": entities["median_ratio"]})
     return metrics, seconds, distances
 
 
