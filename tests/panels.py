@@ -23,3 +23,9 @@ def cigar() -> pd.DataFrame:
     """Baltagi's cigarette panel: 46 US states x 30 years; `cpi` is the same for every state
     in a year (a shared covariate), `pop16` the population aged 16+."""
     return r_dataset("plm", "Cigar")
+
+
+def produc() -> pd.DataFrame:
+    """Munnell's US states production panel: 48 states x 17 years; public capital `pcap` is
+    the sum of highways, water and utilities."""
+    return r_dataset("plm", "Produc")

@@ -74,6 +74,22 @@ def value_grids(
     return find_value_grids(real, order, hidden)
 
 
+# A derived column is recomputed with fresh noise at every step: kept only where that noise is
+# a small share of the column's variation within a sequence. A relation that holds across
+# entities (a state's capital stock from its output, R^2 0.999 over 48 states) but leaves a
+# residual as large as a state's own changes would turn its smooth path into noise.
+MAX_NOISE_SHARE = 0.05
+
+
+def _noise_share(target: np.ndarray, first: np.ndarray, residual_sd: float) -> float:
+    """The fit's residual variance over the target's variance within a typical sequence."""
+    seq = np.cumsum(first)
+    within = pd.Series(target).groupby(seq).var().median()
+    if not np.isfinite(within) or within <= 0:
+        return 0.0  # one step per sequence: nothing within to spoil
+    return float(residual_sd**2 / within)
+
+
 def derived_columns(
     ordered: pd.DataFrame, codec: Codec, first: np.ndarray
 ) -> list[DerivedColumn]:
@@ -93,7 +109,10 @@ def derived_columns(
     persistence = np.array([
         pd.Series(values[:, j]).corr(pd.Series(before[:, j])) for j in range(values.shape[1])
     ])
-    derived = find_derived(values, candidates, np.nan_to_num(persistence, nan=1.0))
+    derived = [
+        fit for fit in find_derived(values, candidates, np.nan_to_num(persistence, nan=1.0))
+        if _noise_share(values[:, fit.target], first, fit.residual_sd) <= MAX_NOISE_SHARE
+    ]
     for fit in derived:
         log.info(
             "hmm: %s is recomputed from %s (R^2 %.4f), not modelled on its own",
