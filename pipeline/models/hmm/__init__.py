@@ -118,7 +118,7 @@ def _relations_card(fitted: FittedHMM | None) -> dict[str, list[Any]]:
         "ordered_pairs": [
             {"low": p.low, "high": p.high, "modelled_as_gap": p.gap_column}
             for p in relations.pairs
-        ],
+        ] + [{"low": p.low, "high": p.high, "modelled_as_gap": None} for p in relations.clipped],
         "fresh_inputs": [names[j] for j in fitted.design.fresh],
         "coupled_values": [
             {"column": c.column, "value": c.value, "where": c.partner, "is": c.partner_value}

@@ -65,7 +65,7 @@ def fit_hmm(
     shared_scores = real_scores(shared, ordered)
     ordered = ordered.drop(columns=shared.columns if shared else [])
     seq = sequence_ids(ordered, schema)
-    pairs = find_pairs(ordered, schema) if settings.keep_order else []
+    pairs, clipped = find_pairs(ordered, schema) if settings.keep_order else ([], [])
     original = ordered
     for pair in pairs:
         ordered = pair.to_gap(ordered)
@@ -81,7 +81,7 @@ def fit_hmm(
         settings.current_drivers, shared_scores,
     )
     relations = Relations(
-        pairs=pairs, couplings=couplings,
+        pairs=pairs, couplings=couplings, clipped=clipped,
         derived=derived_columns(ordered, codec, data.first) if settings.derive else [],
         grids=value_grids(original, _plain_numeric(codec), pairs, hidden),
     )

@@ -4,7 +4,7 @@ the training table around the codec, and applied to the sampled steps."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,7 @@ from pipeline.models.relations.derived import DerivedColumn, find_derived
 from pipeline.models.relations.ordered_pairs import OrderedPair, find_ordered_pairs
 from pipeline.models.relations.value_grids import find_value_grids, snap
 from pipeline.schema import DatasetSchema, Role
+from pipeline.timeseries import sequence_ids
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,9 @@ class Relations:
     couplings: list[CoupledValue]  # set by their rule, unobserved for the chain there
     derived: list[DerivedColumn]  # recomputed from other numeric columns at every step
     grids: dict[str, np.ndarray]  # real values sampled ones are snapped onto, in that order
+    # pairs whose gap would move more than the column it replaces: modelled freely, and the
+    # low column clipped under the high one after sampling
+    clipped: list[OrderedPair] = field(default_factory=list)
 
 
 def varying_numeric(ordered: pd.DataFrame, schema: DatasetSchema) -> list[str]:
@@ -36,14 +40,37 @@ def varying_numeric(ordered: pd.DataFrame, schema: DatasetSchema) -> list[str]:
     ]
 
 
-def find_pairs(ordered: pd.DataFrame, schema: DatasetSchema) -> list[OrderedPair]:
-    pairs = find_ordered_pairs(ordered, varying_numeric(ordered, schema))
+# A pair is modelled as its gap only if the gap does not move much more from step to step than
+# the column it replaces: a small investment under a firm's jumpy market value would be
+# rebuilt from the value's jumps.
+MAX_STEP_GROWTH = 2.0
+
+
+def find_pairs(
+    ordered: pd.DataFrame, schema: DatasetSchema
+) -> tuple[list[OrderedPair], list[OrderedPair]]:
+    """(pairs modelled as their gap, pairs only clipped into order after sampling)."""
+    seq = sequence_ids(ordered, schema)
+    pairs, clipped = [], []
+    for pair in find_ordered_pairs(ordered, varying_numeric(ordered, schema)):
+        steady = (_step_sd(pair.to_gap(ordered)[pair.gap_column], seq)
+                  <= MAX_STEP_GROWTH * _step_sd(ordered[pair.gap_column], seq))
+        (pairs if steady else clipped).append(pair)
     for pair in pairs:
         log.info(
             "hmm: %s <= %s on every row: %s is modelled as the gap", pair.low, pair.high,
             pair.gap_column,
         )
-    return pairs
+    return pairs, clipped
+
+
+def _step_sd(values: pd.Series, seq: np.ndarray) -> float:
+    """Standard deviation of a column's changes between consecutive steps of a sequence."""
+    x = values.to_numpy(dtype=float)
+    same = seq[1:] == seq[:-1]
+    steps = (x[1:] - x[:-1])[same]
+    steps = steps[np.isfinite(steps)]
+    return float(np.std(steps)) if len(steps) > 1 else np.inf
 
 
 def find_couplings(
@@ -135,4 +162,7 @@ def restore(frame: pd.DataFrame, relations: Relations) -> pd.DataFrame:
         frame[name] = snap(frame[name].to_numpy(dtype=float), grid, **bounds)
     for coupling in relations.couplings:
         frame = coupling.apply(frame)
+    for pair in relations.clipped:  # last: snapping must not undo it; missing stays missing
+        low, high = (frame[c].to_numpy(dtype=float) for c in (pair.low, pair.high))
+        frame[pair.low] = np.where(low > high, high, low)
     return frame
