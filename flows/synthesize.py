@@ -89,12 +89,14 @@ def split(frame: pd.DataFrame, schema: DatasetSchema, job: JobConfig):
 
 
 @task(cache_policy=NO_CACHE)
-def fit(model: str, train: pd.DataFrame, schema: DatasetSchema, job: JobConfig, fingerprint: str):
+def fit(model: str, train: pd.DataFrame, schema: DatasetSchema, job: JobConfig, fingerprint: str,
+        params: dict[str, Any] | None = None):
+    """The job's model fitted (or reused); `params` replace the job's (a private retry)."""
     from pipeline.artifacts import fit_or_load
 
     synthesizer, directory, reused = fit_or_load(
         model,
-        job.model_params.get(model, {}),
+        job.model_params.get(model, {}) if params is None else params,
         train,
         schema,
         job.seed,
@@ -222,16 +224,34 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
     # sequences are not sharded: keys are regenerated per sample and would repeat across shards
     shard_rows = n if schema.is_time_series else job.shard_rows
     shards = plan_shards(n, shard_rows, job.seed)
-    first = sample(synthesizer, shards[0].rows, shards[0].seed)
-    checked = first if len(first) <= job.validation_rows else first.sample(
-        job.validation_rows, random_state=job.seed)
-    result = validate(checked, train, holdout, schema, model, run_id, job, split_method)
+    params = job.model_params.get(model, {})
+
+    def attempt(synthesizer, label: str):
+        first = sample(synthesizer, shards[0].rows, shards[0].seed)
+        checked = first if len(first) <= job.validation_rows else first.sample(
+            job.validation_rows, random_state=job.seed)
+        result = validate(checked, train, holdout, schema, model, f"{run_id}{label}", job,
+                          split_method)
+        return first, checked, result
+
+    first, checked, result = attempt(synthesizer, "")
+    attempts = [_attempt_record(params, result, artifact_dir, synthesizer)]
+    retry = synthesizer.more_private_params() if result.verdict == "fail" else None
+    if retry is not None:
+        get_run_logger().warning(
+            "%s failed a privacy bound (%s); refitting once with the more private %s", model,
+            "; ".join(result.reasons[:2]), retry)
+        synthesizer, artifact_dir, reused = fit(model, train, schema, job,
+                                                ingest_report.fingerprint, params=retry)
+        first, checked, result = attempt(synthesizer, "-retry")
+        params = retry
+        attempts.append(_attempt_record(params, result, artifact_dir, synthesizer))
     lineage = {
         "run_id": run_id, "dataset": job.name, "model": model, "seed": job.seed,
         "source": job.source, "source_fingerprint": ingest_report.fingerprint,
         "verdict": result.verdict, "model_artifact": artifact_dir,
-        "library_versions": library_versions(), "parameters": job.model_params.get(model, {}),
-        "shards": len(shards),
+        "library_versions": library_versions(), "parameters": params,
+        "shards": len(shards), "attempts": attempts,
     }
     publisher, refit = _full_span_refit(synthesizer, result.verdict, full, schema, split_method,
                                         job, ingest_report.fingerprint)
@@ -256,7 +276,21 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         "metrics": result.metrics, "metric_rows": result.metric_rows(),
         "validation_seconds": result.seconds, "validated_rows": len(checked),
         "fit_seconds": synthesizer.fit_seconds, "reused_model": reused,
-        "docs": result.docs_url, "published_from": refit,
+        "docs": result.docs_url, "published_from": refit, "attempts": attempts,
+    }
+
+
+# The metrics an attempt is summed up by in the manifest and the report (all of them are in
+# each attempt's report table).
+ATTEMPT_METRICS = ("column_shapes", "column_pair_trends", "detection_auc", "dcr_share",
+                   "exact_copy_rate")
+
+
+def _attempt_record(params, result, artifact_dir, synthesizer) -> dict[str, Any]:
+    return {
+        "parameters": params, "verdict": result.verdict, "reasons": result.reasons,
+        "model_artifact": artifact_dir, "fit_seconds": synthesizer.fit_seconds,
+        "metrics": {k: result.metrics[k] for k in ATTEMPT_METRICS if k in result.metrics},
     }
 
 

@@ -363,6 +363,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
         for reason in r["reasons"]:
             print(f"          - {reason}")
+        attempts = r.get("attempts") or []
+        for i, attempt in enumerate(attempts if len(attempts) > 1 else [], 1):
+            print(f"attempt {i} {attempt['verdict'].upper()} with {attempt['parameters']}"
+                  + (f": {attempt['reasons'][0]}" if attempt["reasons"] else ""))
         if r.get("published_from"):
             print(f"refit     published from a refit on all {r['published_from']['rows']} rows "
                   "(validated on held-out tails), so the series cover the full time span")

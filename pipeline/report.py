@@ -39,6 +39,7 @@ def render_report(
     matplotlib.use("Agg")  # no display on servers and CI
     sections = [
         _header(dataset, model, run_id, verdict, reasons, split_method),
+        _attempts_table((lineage or {}).get("attempts") or []),
         _metrics_table(metric_rows),
         _failed_table(failed_expectations or []),
         _section("Privacy in words", "<ul>" + "".join(
@@ -77,6 +78,23 @@ def _header(dataset, model, run_id, verdict, reasons, split_method) -> str:
         f"<ul>{reason_items}</ul>"
         f"<p class=meta>run {html.escape(run_id)} &middot; holdout: {html.escape(split_method)}</p>"
     )
+
+
+def _attempts_table(attempts: list[dict[str, Any]]) -> str:
+    """A privacy retry's two fits side by side (nothing for a single attempt)."""
+    if len(attempts) < 2:
+        return ""
+    names = list(dict.fromkeys(k for a in attempts for k in a["metrics"]))
+    header = ("<tr><th>attempt</th><th>parameters</th><th>verdict</th>"
+              + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "<th>reasons</th></tr>")
+    rows = "".join(
+        f"<tr><td>{i}</td><td>{html.escape(str(a['parameters']))}</td>"
+        f"<td>{html.escape(a['verdict'])}</td>"
+        + "".join(f"<td>{_fmt(a['metrics'].get(n))}</td>" for n in names)
+        + f"<td>{html.escape('; '.join(a['reasons']))}</td></tr>"
+        for i, a in enumerate(attempts, 1))
+    return _section("Attempts: the first fit failed a privacy bound, the second is more "
+                    "private", f"<table>{header}{rows}</table>")
 
 
 def _metrics_table(rows: list[dict[str, Any]]) -> str:

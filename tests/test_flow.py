@@ -131,3 +131,24 @@ def test_a_series_validated_on_its_tails_is_published_over_its_whole_span(in_pro
     # quarters stepped on the calendar, not as drawn durations that drift off quarter starts
     assert synthetic["date"].dt.is_quarter_start.all()
     assert read_lineage(parquet)["published_from"]["rows"] == 203
+
+
+def test_a_model_failing_privacy_gets_one_more_private_attempt(in_project, capsys):
+    source = cli.write_demo_data(Path("data"))
+    # 120 components on 172 rows: nearly a component per record, a memorising fit
+    job = {"name": "memorising", "source": str(source), "models": ["gmm"],
+           "model_params": {"gmm": {"n_components": 120, "smoothing": 0.01}}}
+    Path("memorising.yaml").write_text(yaml.safe_dump(job))
+    code = cli.main(["run", "memorising.yaml"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "attempt 1 FAIL with {'n_components': 120" in out
+    assert "attempt 2 PASS with {'n_components': 30, 'smoothing': 2.0}" in out
+    (parquet,) = _paths(out, "parquet")
+    lineage = read_lineage(parquet)
+    first, second = lineage["attempts"]
+    assert first["verdict"] == "fail" and second["verdict"] == "pass"
+    assert lineage["parameters"] == second["parameters"]
+    assert first["model_artifact"] != second["model_artifact"]
+    report = (parquet.parent / "_report.html").read_text()
+    assert "Attempts: the first fit failed a privacy bound" in report

@@ -331,3 +331,12 @@ def test_table_too_wide_even_after_folding_is_refused(wide):
     with pytest.raises(PipelineError, match="role: text") as refused:
         create("tvae", epochs=1, max_encoded_columns=20).fit(df, schema, seed=0)
     assert "'code'" in str(refused.value)
+
+
+def test_a_more_private_retry_halves_the_epochs_of_a_network(fitted):
+    for name in NEURAL:
+        epochs = fitted[name].card()["resolved_parameters"]["epochs"]
+        retry = fitted[name].more_private_params()
+        assert retry["epochs"] == epochs // 2, name
+        create(name, **retry)  # valid parameters for the same model
+    assert fitted["gaussian_copula"].more_private_params() is None

@@ -152,6 +152,12 @@ class Synthesizer(ABC):
             raise PipelineError(f"{directory} does not hold a synthesizer")
         return model
 
+    def more_private_params(self) -> dict[str, Any] | None:
+        """Parameters for a second, more private fit after this one failed a privacy bound
+        (the fitted model knows what it chose: fewer components, fewer epochs); None: this
+        model has no more private setting to try."""
+        return None
+
     def card(self) -> dict[str, Any]:
         return {
             "model": self.name,

@@ -156,6 +156,13 @@ class NeuralSDVSynthesizer(SDVSynthesizer):
         self._resolved_params = kwargs
         return kwargs
 
+    def more_private_params(self) -> dict[str, Any] | None:
+        """Half the epochs: a network memorises its training rows the longer it trains."""
+        epochs = (getattr(self, "_resolved_params", None) or {}).get("epochs")
+        if not epochs or epochs < 2:
+            return None
+        return {**self.params, "epochs": epochs // 2}
+
     def card(self) -> dict[str, Any]:
         card = super().card()
         card["resolved_parameters"] = getattr(self, "_resolved_params", None)

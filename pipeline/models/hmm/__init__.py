@@ -63,6 +63,12 @@ class HiddenMarkovModel(Synthesizer):
     def n_states_(self) -> int | None:
         return self.selection_.n_states if self.selection_ else None
 
+    def more_private_params(self) -> dict[str, Any]:
+        """Half the states, a ten times higher variance floor: fewer, broader regimes that
+        no single entity's trajectory can own."""
+        return {**self.params, "n_states": max(1, (self.n_states_ or 2) // 2),
+                "min_variance": 10 * self.settings.min_variance}
+
     @property
     def lags_(self) -> list[int] | None:
         return self.fitted_.design.lags if self.fitted_ else None
