@@ -10,7 +10,7 @@ import pytest
 from pipeline.schema import detect_schema
 from pipeline.validation.entity_distances import entity_dcr
 from pipeline.validation.thresholds import resolve_thresholds
-from tests.panels import cigar
+from tests.public_data import cigar
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -143,11 +144,13 @@ def test_a_model_failing_privacy_gets_one_more_private_attempt(in_project, capsy
     out = capsys.readouterr().out
     assert code == 0, out
     assert "attempt 1 FAIL with {'n_components': 120" in out
-    assert "attempt 2 PASS with {'n_components': 30, 'smoothing': 2.0}" in out
+    # published: privacy passes; tighter protection may cost fidelity (a warning)
+    assert re.search(r"attempt 2 (PASS|WARN) with \{'n_components': 30, 'smoothing': 2.0, "
+                     r"'protect_rare': 5\}", out)
     (parquet,) = _paths(out, "parquet")
     lineage = read_lineage(parquet)
     first, second = lineage["attempts"]
-    assert first["verdict"] == "fail" and second["verdict"] == "pass"
+    assert first["verdict"] == "fail" and second["verdict"] in ("pass", "warn")
     assert lineage["parameters"] == second["parameters"]
     assert first["model_artifact"] != second["model_artifact"]
     report = (parquet.parent / "_report.html").read_text()

@@ -7,7 +7,7 @@ import pytest
 from pipeline.models.hmm import HiddenMarkovModel
 from pipeline.schema import detect_schema
 from pipeline.validation.sequence_metrics import mean_autocorrelation
-from tests.panels import produc
+from tests.public_data import produc
 
 
 @pytest.fixture(scope="module")

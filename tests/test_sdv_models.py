@@ -337,6 +337,7 @@ def test_a_more_private_retry_halves_the_epochs_of_a_network(fitted):
     for name in NEURAL:
         epochs = fitted[name].card()["resolved_parameters"]["epochs"]
         retry = fitted[name].more_private_params()
-        assert retry["epochs"] == epochs // 2, name
+        assert retry["epochs"] == epochs // 2 and retry["protect_rare"] == 5, name
         create(name, **retry)  # valid parameters for the same model
-    assert fitted["gaussian_copula"].more_private_params() is None
+    # the copula has no setting of its own: only its value protection is tightened
+    assert fitted["gaussian_copula"].more_private_params() == {"protect_rare": 5}

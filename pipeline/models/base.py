@@ -24,6 +24,7 @@ from pipeline.errors import PipelineError
 from pipeline.models import storage
 from pipeline.models.relations.table import FittedRelations, fit_relations
 from pipeline.schema import DatasetSchema, Role
+from pipeline.value_protection import ValueProtection
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+# A privacy retry protects values fewer than this many training rows hold (at least).
+RETRY_PROTECT_RARE = 5
+
+
 class Synthesizer(ABC):
     """Base class for all models. `__init__` stores parameters only."""
 
@@ -75,6 +80,7 @@ class Synthesizer(ABC):
         self.relations = FittedRelations()
         self.id_hashes: dict[str, np.ndarray] = {}  # training ids a synthetic id must avoid
         self.vocabularies: dict[str, Any] = {}  # text columns' common words (text_columns)
+        self.protection: ValueProtection | None = None  # rare training values (value_protection)
 
     @property
     def supports_tabular(self) -> bool:
@@ -105,6 +111,7 @@ class Synthesizer(ABC):
         started = time.perf_counter()
         self.id_hashes = training_id_hashes(train, schema)
         self.vocabularies = text_vocabularies(train, schema)
+        self.protection = ValueProtection.fit(train, schema, self.settings.protect_rare)
         frame = train[self._fit_columns(schema)].copy()
         self.relations = self._fit_relations(frame, schema)
         self._fit(self.relations.model_view(frame), schema, seed)
@@ -126,13 +133,16 @@ class Synthesizer(ABC):
         rng = np.random.default_rng(seed)
         if schema.is_time_series:
             out = finish_output(self._sample(n, rng, conditions), schema, rng, self.vocabularies)
+            self._protect(out, rng, conditions)
             regenerate_ids(out, schema, self.id_hashes, id_start)
             return out
         chunks, remaining = [], n
         while remaining > 0 or not chunks:
             size = min(remaining, SAMPLE_CHUNK_ROWS)
             raw = self.relations.table_view(self._sample(size, rng, conditions), rng)
-            chunks.append(finish_output(raw, schema, rng, self.vocabularies))
+            chunk = finish_output(raw, schema, rng, self.vocabularies)
+            self._protect(chunk, rng, conditions)
+            chunks.append(chunk)
             remaining -= size
             if size == 0:
                 break
@@ -152,10 +162,36 @@ class Synthesizer(ABC):
             raise PipelineError(f"{directory} does not hold a synthesizer")
         return model
 
+    def _protect(self, out: pd.DataFrame, rng: np.random.Generator,
+                 conditions: dict[str, Any]) -> None:
+        if self.protection is not None:
+            keep = set(conditions) | self._related_columns()
+            changed = self.protection.apply(out, rng, keep=keep)
+            if changed:
+                log.info("%s: protected %d rare values (%s)", self.name, sum(changed.values()),
+                         ", ".join(f"{c} {n}" for c, n in changed.items()))
+
+    def _related_columns(self) -> set[str]:
+        """Columns in a relation the output keeps (orders, derived columns, dependencies):
+        value protection leaves them alone, since moving one value would break its rule."""
+        related = {c for p in self.relations.pairs for c in (p.low, p.high)}
+        related |= {c for d in self.relations.derived for c in (d.column, *d.inputs)}
+        if self.schema is not None:
+            related |= {c for d in self.schema.dependencies for c in (d.source, d.target)}
+        return related
+
     def more_private_params(self) -> dict[str, Any] | None:
-        """Parameters for a second, more private fit after this one failed a privacy bound
-        (the fitted model knows what it chose: fewer components, fewer epochs); None: this
-        model has no more private setting to try."""
+        """Parameters for a second, more private fit after this one failed a privacy bound:
+        the model's own more private setting (`_more_private`: the fitted model knows what it
+        chose) and a tighter value protection; None if neither can be tightened."""
+        own = self._more_private() or {}
+        protect = max(RETRY_PROTECT_RARE, 2 * self.settings.protect_rare)
+        if not own and protect <= self.settings.protect_rare:
+            return None
+        return {**self.params, **own, "protect_rare": protect}
+
+    def _more_private(self) -> dict[str, Any] | None:
+        """This model's parameter changes for a more private fit; None: it has none."""
         return None
 
     def card(self) -> dict[str, Any]:

@@ -54,11 +54,11 @@ class PARModel(Synthesizer):
 
     name: ClassVar[str] = "par"
 
-    def more_private_params(self) -> dict[str, Any] | None:
+    def _more_private(self) -> dict[str, Any] | None:
         """Half the epochs: the network memorises its training sequences the longer it trains."""
         if self.settings.epochs < 2:
             return None
-        return {**self.params, "epochs": self.settings.epochs // 2}
+        return {"epochs": self.settings.epochs // 2}
 
     def _fit_columns(self, schema: DatasetSchema) -> list[str]:
         lead = [c for c in (schema.sequence_key, schema.sequence_index) if c]

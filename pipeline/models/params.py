@@ -20,6 +20,10 @@ class ModelParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    protect_rare: int = Field(
+        2, ge=1, description="no value fewer training rows hold is published (extremes "
+        "clipped, rare numbers nudged, rare categories replaced; 1: off)")
+
 
 class GaussianMixtureParams(ModelParams):
     n_components: int | None = Field(
@@ -146,7 +150,8 @@ def validated(model: str, params_model: type[ModelParams], values: dict[str, Any
 
 
 def _problems(exc: ValidationError, params_model: type[ModelParams]) -> str:
-    allowed = ", ".join(params_model.model_fields)
+    shared = list(ModelParams.model_fields)  # every model's: listed after its own
+    allowed = ", ".join([f for f in params_model.model_fields if f not in shared] + shared)
     lines = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"][:1])

@@ -73,7 +73,7 @@ class SDVSynthesizer(Synthesizer):
     sdv_class: ClassVar[str]
 
     def _sdv_params(self) -> dict[str, Any]:
-        return dict(self.params)
+        return {k: v for k, v in self.params.items() if k != "protect_rare"}
 
     def _fit(self, train: pd.DataFrame, schema: DatasetSchema, seed: int) -> None:
         import sdv.single_table as single_table
@@ -145,7 +145,7 @@ class NeuralSDVSynthesizer(SDVSynthesizer):
         return available if wanted is None else bool(wanted and available)
 
     def _sdv_params(self) -> dict[str, Any]:
-        ours = ("cuda", "max_encoded_columns", "threads")
+        ours = ("cuda", "max_encoded_columns", "threads", "protect_rare")
         kwargs = {k: v for k, v in self.params.items() if k not in ours}
         for name in self.dims_params:
             if name in kwargs:
@@ -156,12 +156,12 @@ class NeuralSDVSynthesizer(SDVSynthesizer):
         self._resolved_params = kwargs
         return kwargs
 
-    def more_private_params(self) -> dict[str, Any] | None:
+    def _more_private(self) -> dict[str, Any] | None:
         """Half the epochs: a network memorises its training rows the longer it trains."""
         epochs = (getattr(self, "_resolved_params", None) or {}).get("epochs")
         if not epochs or epochs < 2:
             return None
-        return {**self.params, "epochs": epochs // 2}
+        return {"epochs": epochs // 2}
 
     def card(self) -> dict[str, Any]:
         card = super().card()

@@ -83,6 +83,9 @@ def compute_metrics(
     )
     metrics.update(private)
     seconds.update(private_seconds)
+    from pipeline.value_protection import singleton_value_share
+
+    metrics["singleton_value_share"] = singleton_value_share(train, synthetic, schema)
     if schema.is_time_series:
         from pipeline.validation.sequence_metrics import sequence_metrics
 

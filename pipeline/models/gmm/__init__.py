@@ -42,12 +42,12 @@ class GaussianMixtureModel(Synthesizer):
     plain_artifact: ClassVar[bool] = True
     fitted_: FittedMixture | None = None
 
-    def more_private_params(self) -> dict[str, Any]:
+    def _more_private(self) -> dict[str, Any]:
         """A quarter of the components, four times the default smoothing or the given one
         (whichever is more): each component then spreads over more rows, so none sits on a
         few training records."""
         default = type(self.settings).model_fields["smoothing"].default
-        return {**self.params, "n_components": max(1, self.n_components_ // 4),
+        return {"n_components": max(1, self.n_components_ // 4),
                 "smoothing": 4 * max(self.settings.smoothing, default)}
 
     @property

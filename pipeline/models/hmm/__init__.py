@@ -63,15 +63,25 @@ class HiddenMarkovModel(Synthesizer):
     def n_states_(self) -> int | None:
         return self.selection_.n_states if self.selection_ else None
 
-    def more_private_params(self) -> dict[str, Any]:
+    def _more_private(self) -> dict[str, Any]:
         """Half the states, a ten times higher variance floor: fewer, broader regimes that
         no single entity's trajectory can own."""
-        return {**self.params, "n_states": max(1, (self.n_states_ or 2) // 2),
+        return {"n_states": max(1, (self.n_states_ or 2) // 2),
                 "min_variance": 10 * self.settings.min_variance}
 
     @property
     def lags_(self) -> list[int] | None:
         return self.fitted_.design.lags if self.fitted_ else None
+
+    def _related_columns(self) -> set[str]:
+        related = super()._related_columns()
+        if self.fitted_ is None:
+            return related
+        relations, names = self.fitted_.relations, [c.name for c in self.fitted_.codec.numeric]
+        related |= {c for p in [*relations.pairs, *relations.clipped] for c in (p.low, p.high)}
+        related |= {names[j] for f in relations.derived for j in (f.target, *f.inputs)}
+        related |= {c for cv in relations.couplings for c in (cv.column, cv.partner)}
+        return related
 
     def _fit_columns(self, schema: DatasetSchema) -> list[str]:
         lead = [c for c in (schema.sequence_key, schema.sequence_index) if c]

