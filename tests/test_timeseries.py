@@ -299,3 +299,21 @@ def test_calendar_names_are_parts_of_the_index_written_as_the_source_wrote_them(
     shifted = out["time_hour"].dt.tz_convert("America/New_York")
     assert (out["weekday"] == shifted.dt.day_name().str[:3]).all()
     assert (out["month_name"] == shifted.dt.month_name()).all()
+
+
+def test_par_refuses_a_single_series_naming_the_model_that_fits_one(weather_slice):
+    from pipeline.models.par import PARModel
+
+    one = weather_slice[weather_slice["origin"] == "JFK"].drop(columns="origin")
+    schema = detect_schema(one, "jfk", sequence_index="time_hour")
+    with pytest.raises(PipelineError, match="needs a sequence_key; for one long series use"):
+        PARModel(epochs=1).fit(one, schema, seed=0)
+
+
+def test_par_output_keeps_each_step_of_a_sequence_once(stores):
+    from pipeline.models.par import _one_row_per_step
+
+    schema = detect_schema(stores, "stores", sequence_key="store_id", sequence_index="date")
+    repeated = pd.concat([stores.head(5), stores.head(2)], ignore_index=True)
+    out = _one_row_per_step(repeated, schema)
+    assert len(out) == 5 and not out.duplicated(["store_id", "date"]).any()

@@ -74,6 +74,10 @@ class PARModel(Synthesizer):
         from pipeline.models.torch_settings import limited_threads
         from pipeline.timeseries import check_time_series
 
+        if schema.sequence_key is None:
+            raise PipelineError(
+                "the par model learns from many sequences and needs a sequence_key; for one "
+                "long series use --model hmm, or set sequence_key to the entity column")
         seed_everything(seed)
         ordered = check_time_series(train, schema)
         index = ordered[schema.sequence_index]
@@ -139,6 +143,7 @@ class PARModel(Synthesizer):
         if self._tz is not None:
             index = index.dt.tz_localize("UTC").dt.tz_convert(self._tz)
         sampled[schema.sequence_index] = index
+        sampled = _one_row_per_step(sampled, schema)
         if schema.sequence_key and schema.column(schema.sequence_key).role == Role.categorical:
             sampled[schema.sequence_key] = self._public_keys(sampled[schema.sequence_key], rng)
         return sampled
@@ -155,3 +160,15 @@ class PARModel(Synthesizer):
             )
         order = rng.permutation(len(labels))
         return pd.Series(np.asarray(labels, dtype=object)[order[codes]])
+
+
+def _one_row_per_step(sampled: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """PAR draws the index like any other column and can repeat a step within a sequence
+    (7.5 % of rows on an unbalanced yearly panel); a sequence has each step once, so the
+    repeats are dropped."""
+    pairs = [schema.sequence_key, schema.sequence_index]
+    repeated = sampled.duplicated(pairs)
+    if repeated.any():
+        log.warning("par: dropped %d sampled rows that repeat a step of their sequence",
+                    int(repeated.sum()))
+    return sampled[~repeated].reset_index(drop=True)
