@@ -12,7 +12,8 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations serve clean
+.PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations bench-series \
+	bench-corpus serve clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +49,15 @@ bench-leaks: install
 # the tabular relations step on every offline public table the installed packages ship
 bench-relations: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.relations_corpus
+
+# hmm and par on every offline public multi-entity time series the installed packages ship
+bench-series: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.series_corpus
+
+# every tabular model on the offline public tables (benchmarks/corpus.py), then the series
+bench-corpus: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.corpus
+	if [ -f benchmarks/series_corpus.py ]; then OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.series_corpus; fi
 
 bench-quick: install
 	$(BIN)/python -m benchmarks.run --quick

@@ -15,7 +15,8 @@ default parameters:
   of a classifier telling real windows from synthetic ones (`series_metrics`);
 - with whole-entity holdouts: the DCR share (synthetic entities nearer a training entity
   than a holdout entity, the training side cut to the holdout's size: 0.5 = no memorisation)
-  and the median nearest-train / nearest-holdout distance ratio;
+  and the median nearest-train / nearest-holdout distance ratio, with the same two for the
+  training entities themselves as the split's baseline;
 - for a column equal across all entities at every index value of the real data (a shared
   covariate such as Cigar's cpi): the share of synthetic index values on which the synthetic
   entities agree, and its lag-1 autocorrelation real vs synthetic.
@@ -24,7 +25,7 @@ that errors is kept with the error's last line. Writes benchmarks/results/series
 and .md; `--only` reruns merge into the files already there.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.series_corpus [--only NAME ...]
-     [--models hmm par] [--seeds 3]
+     [--models hmm par] [--seeds 3] [--report: rewrite the .md from the .json]
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ MIN_DCR_ENTITIES = 10  # split_sequences holds whole entities out from this many
 # A draw this slow (PAR re-runs its GRU over the whole prefix at every sampled step, so its
 # sampling time grows with the square of the length) ends the sampling at that seed.
 SAMPLE_BUDGET_S = 600
+LONG_FIT_S = 600  # a fit slower than this is named in the notes (and may get CAPPED)
 # Parameters other than the defaults, per (series, model), and why: a PAR fit that would take
 # over 10 minutes gets its epochs capped.
 CAPPED: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
@@ -180,9 +182,19 @@ def _draws(model, n: int, seeds: int) -> tuple[list[tuple[int, pd.DataFrame]], l
     return draws, seconds
 
 
+def _one_row_per_step(synthetic: pd.DataFrame, schema: DatasetSchema) -> tuple[pd.DataFrame, int]:
+    """A draw with repeated (entity, index) pairs (PAR draws the index like any column) is
+    refused by every sequence metric: it is scored without the repeats, which are counted."""
+    pairs = [c for c in (schema.sequence_key, schema.sequence_index) if c]
+    repeated = synthetic.duplicated(pairs)
+    return synthetic[~repeated], int(repeated.sum())
+
+
 def _draw_scores(split: dict, synthetic: pd.DataFrame, seed: int) -> dict:
     train, holdout, schema = split["train"], split["holdout"], split["schema"]
+    synthetic, repeats = _one_row_per_step(synthetic, schema)
     out = sm.draw_metrics(train, synthetic, schema, split["lag"])
+    out["repeated_steps"] = repeats / (repeats + len(synthetic))
     out["detection"] = sm.window_detection_auc(train, synthetic, schema, seed)
     if split["whole_entities"]:
         out["dcr"] = sm.entity_dcr(train, holdout, synthetic, schema, seed)
@@ -245,6 +257,7 @@ def summarise(draws: list[dict]) -> dict[str, Any]:
     auto = _autocorrelation(draws)
     lags = sorted(auto)
     out: dict[str, Any] = {
+        "repeated_steps": _stat([d["repeated_steps"] for d in draws]),
         "shapes": _stat([d["shapes"] for d in draws]),
         "correlation_similarity": _stat([d["correlation_similarity"] for d in draws]),
         "autocorrelation": {str(k): v for k, v in auto.items()},
@@ -269,26 +282,11 @@ def summarise(draws: list[dict]) -> dict[str, Any]:
 
 
 # --- one series ----------------------------------------------------------------------------
-def train_holdout(frame: pd.DataFrame, schema: DatasetSchema) -> tuple[pd.DataFrame, ...]:
-    """`split_sequences`; for one series without a key it raises KeyError(0) (it groups by
-    the literal 0), so the same tail split is done here and the error kept in the method."""
-    try:
-        return split_sequences(frame, schema, HOLDOUT, seed=FIT_SEED)
-    except KeyError as exc:
-        if schema.sequence_key is not None:
-            raise
-        ordered = check_time_series(frame, schema).reset_index(drop=True)
-        n_tail = max(1, int(np.floor(len(ordered) * HOLDOUT)))
-        return ordered.iloc[:-n_tail], ordered.iloc[-n_tail:], (
-            f"sequence tails: last {HOLDOUT:.0%} of the series held out (done by the harness: "
-            f"split_sequences without a sequence_key raises {_last_line(exc)})")
-
-
 def prepare(series: Series, frame: pd.DataFrame) -> tuple[dict, dict]:
     """(split: what every model gets, row: what describes the series)."""
     schema = detect_schema(frame, series.name.replace(".", "_").replace("-", "_"),
                            sequence_key=series.key, sequence_index=series.index)
-    train, holdout, method = train_holdout(frame, schema)
+    train, holdout, method = split_sequences(frame, schema, HOLDOUT, seed=FIT_SEED)
     real = check_time_series(frame, schema)
     n_entities = real[series.key].nunique() if series.key else 1
     lengths = real.groupby(series.key).size() if series.key else pd.Series([len(real)])
@@ -311,6 +309,8 @@ def prepare(series: Series, frame: pd.DataFrame) -> tuple[dict, dict]:
                              if c.derived_from_index},
         "schema_shared": [c.name for c in schema.columns if c.shared],
         "shared_covariates": split["shared"],
+        "dcr_baseline": sm.real_dcr_baseline(train, holdout, schema, FIT_SEED) if whole
+        else None,
         "dcr": None if whole else (
             f"{n_entities} entit{'y' if n_entities == 1 else 'ies'}: fewer than "
             f"{MIN_DCR_ENTITIES}, so the holdout is sequence tails, not whole entities"),
@@ -363,7 +363,7 @@ def _shared_cell(result: dict) -> str:
     for col, s in result.get("shared", {}).items():
         lag = (f"; lag-1 {_fmt(s['lag1_real'])}/{_ms(s['lag1_synthetic'])}"
                if s["lag1_real"] is not None else "")
-        cells.append(f"{col}: {_ms(s['agreement'])} on {s['index_values_compared']} steps{lag}")
+        cells.append(f"{col}: {_ms(s['agreement'])} (n={s['index_values_compared']}){lag}")
     return "; ".join(cells) or "–"
 
 
@@ -371,10 +371,14 @@ def _model_line(name: str, row: dict, result: dict, meta_seeds: int) -> str:
     size = f"{row['entities']} × {row['steps']['median']:g}"
     head = [name, size, row["cadence"]]
     if "error" in result:
-        return "| " + " | ".join(head) + f" | error: {result['error']} |" + " |" * 9
-    note = ", ".join(f"{k}={v}" for k, v in result["params"].items())
+        return "| " + " | ".join(head) + f" | error: {result['error']} |" + " |" * 10
+    notes = [f"{k}={v}" for k, v in result["params"].items()]
     if len(result["seeds"]) < meta_seeds:
-        note += f" seeds {result['seeds']}"
+        notes.append(f"seeds {result['seeds']}")
+    repeated = (result.get("repeated_steps") or {}).get("mean")
+    if repeated:
+        notes.append(f"{repeated:.1%} of rows repeat a step (dropped)")
+    note = "; ".join(notes)
     return "| " + " | ".join(head + [
         _fmt(result["fit_seconds"], 1), _fmt(result["sample_seconds"], 1),
         _ms(result["shapes"]), _gap(result["worst_lag1"]), _gap(result["worst_seasonal"]),
@@ -407,13 +411,24 @@ How measured:
   half; distance = mean over aligned steps of the Euclidean distance on the numeric columns
   robust-scaled by the training median and IQR), the training side drawn {draws} times at the
   holdout's size, so 0.5 = no memorisation; ratio: median nearest-train / nearest-holdout
-  distance (< 1: nearer training);
+  distance (< 1: nearer training); the Series table gives both for the training entities
+  themselves (each against the others), what new entities like them score on that split;
 - shared: per column equal across the entities at every index value of the real data, the
   share of synthetic index values (held by >= 2 entities) on which the synthetic entities
-  agree, on how many index values, then lag-1 autocorrelation real/synthetic;
+  agree (n = index values compared), then lag-1 autocorrelation real/synthetic;
+- a draw with rows that repeat an (entity, index) pair, which every sequence metric refuses,
+  is scored without the repeats; the note gives their share of the draw's rows;
 - a draw slower than {budget} s ends the sampling at that seed (PAR's sampling time grows with
   the square of the sequence length).
 """
+
+
+def _dcr_cell(row: dict) -> str:
+    if row["dcr"] is not None:
+        return row["dcr"]
+    base = row.get("dcr_baseline") or {}
+    return (f"whole entities; the training entities themselves score {_fmt(base.get('share'))}"
+            f", ratio {_fmt(base.get('median_ratio'))}")
 
 
 def _code_line(meta: dict) -> str:
@@ -424,12 +439,17 @@ def _code_line(meta: dict) -> str:
 
 
 def markdown(rows: dict, models: list[str], meta: dict) -> str:
-    lines = [
-        "# Time-series models on a corpus of real public series", "",
-        f"{len(rows)} series; run {meta['started']}, {meta['seconds']:.0f} s; code "
-        f"{_code_line(meta)}.", "",
-        HOW.format(seeds=meta["seeds"], draws=sm.DCR_DRAWS, budget=SAMPLE_BUDGET_S),
-    ]
+    runs: dict[str, list[str]] = {}
+    for series, row in rows.items():
+        for name, result in row.get("models", {}).items():
+            runs.setdefault(result.get("run", "?"), []).append(f"{series} {name}")
+    seconds = sum(r.get("seconds", 0) for row in rows.values() for r in row["models"].values())
+    main_run = max(runs, key=lambda label: len(runs[label]), default="–")
+    reruns = "".join(f"; {', '.join(which)} from the run of {label}"
+                     for label, which in runs.items() if label != main_run)
+    lines = ["# Time-series models on a corpus of real public series", "",
+             f"{len(rows)} series, {seconds:.0f} s of model runs. Run {main_run}{reruns}.", "",
+             HOW.format(seeds=meta["seeds"], draws=sm.DCR_DRAWS, budget=SAMPLE_BUDGET_S)]
     head = ("| series | entities × median steps | cadence | fit s | sample s | shapes | "
             "lag-1 gap | seasonal gap | corr | AUC | DCR share | DCR ratio | shared | note |")
     for name in models:
@@ -449,7 +469,7 @@ def markdown(rows: dict, models: list[str], meta: dict) -> str:
         lines.append("| " + " | ".join([
             series, row["source"], str(row["rows"]), steps, row["split"], calendar,
             ", ".join(row["static_columns"]) or "–", ", ".join(row["shared_covariates"]) or "–",
-            "whole entities" if row["dcr"] is None else row["dcr"],
+            _dcr_cell(row),
         ]) + " |")
     runs = [(s, m, r) for s, row in rows.items() for m, r in row.get("models", {}).items()]
     notes = [f"- {s}, {m}: parameters {r['params']} ({r['params_why']})"
@@ -457,6 +477,9 @@ def markdown(rows: dict, models: list[str], meta: dict) -> str:
     notes += [f"- {s}, {m}: sampled at seeds {r['seeds']} only (a draw took "
               f"{r['sample_seconds']:.0f} s > {SAMPLE_BUDGET_S} s)"
               for s, m, r in runs if "seeds" in r and len(r["seeds"]) < meta["seeds"]]
+    notes += [f"- {s}, {m}: the fit took {r['fit_seconds']:.0f} s (over {LONG_FIT_S} s) "
+              f"with parameters {r['params'] or 'at their defaults'}"
+              for s, m, r in runs if r.get("fit_seconds", 0) > LONG_FIT_S]
     if notes:
         lines += ["", "## Notes", "", *notes]
     return "\n".join(lines) + "\n"
@@ -480,7 +503,7 @@ def _code_version() -> dict[str, Any]:
     difference), since results measured on uncommitted model code must say so."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip()
+        return done.stdout.rstrip()
 
     changed = [line[3:] for line in git("status", "--porcelain", "pipeline").splitlines()]
     diff = git("diff", "HEAD", "--", "pipeline") + "".join(
@@ -497,7 +520,10 @@ def _merged(rows: dict, only: list[str] | None) -> dict:
     path = RESULTS / f"{OUT}.json"
     if not only or not path.exists():
         return rows
-    old = json.loads(path.read_text()).get("series", {})
+    saved = json.loads(path.read_text())
+    old = saved.get("series", {})
+    for result in (r for row in old.values() for r in row.get("models", {}).values()):
+        result.setdefault("run", f"{saved['started']}, code {_code_line(saved)}")
     for name, row in rows.items():
         kept = old.get(name, {}).get("models", {})
         old[name] = {**row, "models": {**kept, **row.get("models", {})}}
@@ -509,7 +535,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="series names (e.g. plm.Cigar)")
     parser.add_argument("--models", nargs="*", default=["hmm", "par"])
     parser.add_argument("--seeds", type=int, default=3, help="sample seeds per fit")
+    parser.add_argument("--report", action="store_true",
+                        help="only rewrite the .md from the .json already there")
     args = parser.parse_args()
+    if args.report:
+        saved = json.loads((RESULTS / f"{OUT}.json").read_text())
+        (RESULTS / f"{OUT}.md").write_text(markdown(saved["series"], ["hmm", "par"], saved))
+        return
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore")
     np.seterr(all="ignore")
@@ -523,6 +555,8 @@ def main() -> None:
         if args.only and series.name not in args.only:
             continue
         rows[series.name] = run_series(series, args.models, args.seeds)
+        for result in rows[series.name]["models"].values():
+            result["run"] = f"{meta['started']}, code {_code_line(meta)}"
         print(f"{series.name:28s} {_progress(rows[series.name])}", flush=True)
     meta["seconds"] = time.perf_counter() - started
     rows = _jsonable(_merged(rows, args.only))

@@ -9,7 +9,9 @@ real training split, plus the whole-entity privacy check against the holdout.
   synthetic ones; folds keep an entity's windows together when each side has >= 10 entities;
 - `entity_dcr`: distances between whole entities (mean over aligned steps of the Euclidean
   distance on robust-scaled numeric columns), nearest training vs nearest holdout entity,
-  with the training side cut to the holdout's size so that 0.5 is the no-memorisation value;
+  with the training side cut to the holdout's size so that 0.5 is the no-memorisation value,
+  and the same share for the training entities themselves (`real_dcr_baseline`), which is
+  what new entities like the training ones score on that split;
 - `shared_columns` / `shared_agreement`: columns equal across all entities at every index
   value in the real data (a national price index beside state prices), and whether the
   synthetic entities still agree on them.
@@ -182,6 +184,36 @@ def entity_distances(queries: list[np.ndarray], reference: list[np.ndarray]) -> 
     return np.where(np.isnan(out), np.inf, out)
 
 
+def _scaled(frames: list[pd.DataFrame], schema: DatasetSchema) -> list[list[np.ndarray]]:
+    columns = numeric(schema)
+    centre, spread = robust_scale(frames[0], columns)
+    return [[(x - centre) / spread for x in entity_arrays(f, schema, columns)] for f in frames]
+
+
+def _matched(to_train: np.ndarray, to_hold: np.ndarray, rng: np.random.Generator,
+             self_column: bool = False) -> tuple[float, float]:
+    """(share nearer train, median nearest-train / nearest-holdout ratio) over `DCR_DRAWS`
+    draws of as many training entities as the holdout has; with `self_column`, query i is
+    training entity i and is never drawn against itself."""
+    n_query, n_train = to_train.shape
+    n_hold = to_hold.shape[1]
+    near_hold = to_hold.min(axis=1)
+    shares, ratios = [], []
+    for _ in range(DCR_DRAWS):
+        if self_column:  # each query draws from the other training entities
+            keys = rng.random((n_query, n_train))
+            keys[np.arange(n_query), np.arange(n_query)] = np.inf
+            drawn = np.argsort(keys, axis=1)[:, : min(n_hold, n_train - 1)]
+        else:
+            drawn = np.tile(rng.choice(n_train, min(n_hold, n_train), replace=False),
+                            (n_query, 1))
+        near = np.take_along_axis(to_train, drawn, axis=1).min(axis=1)
+        shares.append(_nearer_share(near, near_hold))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios.append(near / near_hold)
+    return float(np.mean(shares)), float(np.nanmedian(np.concatenate(ratios)))
+
+
 def entity_dcr(
     train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
     schema: DatasetSchema, seed: int = 0,
@@ -190,30 +222,30 @@ def entity_dcr(
     half), the training side drawn `DCR_DRAWS` times at the holdout's size (0.5: no
     memorisation), the median nearest-train / nearest-holdout ratio, and the share against
     all training entities with its chance value n_train / (n_train + n_holdout)."""
-    columns = numeric(schema)
-    centre, spread = robust_scale(train, columns)
-    scaled = [
-        [(x - centre) / spread for x in entity_arrays(f, schema, columns)]
-        for f in (train, holdout, synthetic)
-    ]
-    to_train, to_hold = (entity_distances(scaled[2], ref) for ref in scaled[:2])
+    scaled_train, scaled_hold, scaled_syn = _scaled([train, holdout, synthetic], schema)
+    to_train, to_hold = (entity_distances(scaled_syn, ref) for ref in (scaled_train, scaled_hold))
+    share, ratio = _matched(to_train, to_hold, np.random.default_rng(seed))
     n_train, n_hold = to_train.shape[1], to_hold.shape[1]
-    near_hold = to_hold.min(axis=1)
-    rng = np.random.default_rng(seed)
-    shares, ratios = [], []
-    for _ in range(DCR_DRAWS):
-        near = to_train[:, rng.choice(n_train, min(n_hold, n_train), replace=False)].min(axis=1)
-        shares.append(_nearer_share(near, near_hold))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios.append(near / near_hold)
-    near_all = to_train.min(axis=1)
     return {
-        "share": float(np.mean(shares)),
-        "median_ratio": float(np.nanmedian(np.concatenate(ratios))),
-        "share_all_train": _nearer_share(near_all, near_hold),
+        "share": share,
+        "median_ratio": ratio,
+        "share_all_train": _nearer_share(to_train.min(axis=1), to_hold.min(axis=1)),
         "share_all_train_chance": n_train / (n_train + n_hold),
-        "entities": {"train": n_train, "holdout": n_hold, "synthetic": len(near_hold)},
+        "entities": {"train": n_train, "holdout": n_hold, "synthetic": len(to_train)},
     }
+
+
+def real_dcr_baseline(
+    train: pd.DataFrame, holdout: pd.DataFrame, schema: DatasetSchema, seed: int = 0
+) -> dict:
+    """The same share with the training entities themselves as the queries (each against
+    the others): what a generator that draws new entities like the training ones scores on
+    this split. Unlike entities and a small holdout move it away from 0.5."""
+    scaled_train, scaled_hold = _scaled([train, holdout], schema)
+    to_train = entity_distances(scaled_train, scaled_train)
+    to_hold = entity_distances(scaled_train, scaled_hold)
+    share, ratio = _matched(to_train, to_hold, np.random.default_rng(seed), self_column=True)
+    return {"share": share, "median_ratio": ratio}
 
 
 def _nearer_share(to_train: np.ndarray, to_hold: np.ndarray) -> float:
