@@ -34,3 +34,9 @@ def produc() -> pd.DataFrame:
 def diamonds() -> pd.DataFrame:
     """ggplot2's 53,940 diamonds; `y` has a one-off 58.9 where the next largest is 31.8."""
     return r_dataset("ggplot2", "diamonds")
+
+
+def males() -> pd.DataFrame:
+    """Vella and Verbeek's panel of 545 young men x 8 years; `exper` (years of experience)
+    grows by exactly one each year."""
+    return r_dataset("plm", "Males")

@@ -7,7 +7,7 @@ import pytest
 from pipeline.models.hmm import HiddenMarkovModel
 from pipeline.schema import detect_schema
 from pipeline.validation.sequence_metrics import mean_autocorrelation
-from tests.public_data import produc
+from tests.public_data import males, produc
 
 
 @pytest.fixture(scope="module")
@@ -38,3 +38,15 @@ def test_an_order_whose_gap_jumps_is_clipped_not_modelled_as_the_gap(states):
     sample = model.sample(48, seed=1)
     for low, high in pairs:
         assert (sample[low] <= sample[high]).all(), (low, high)
+
+
+def test_a_column_counting_with_the_years_keeps_counting():
+    # years of experience: modelled step by step, it got noise no real counter has
+    men = males()
+    schema = detect_schema(men, "males", sequence_key="nr", sequence_index="year")
+    model = HiddenMarkovModel(max_states=4).fit(men, schema, seed=0)
+    assert [(c.column, c.rate) for c in model.counters] == [("exper", 1.0)]
+    sample = model.sample(100, seed=1).sort_values(["nr", "year"])
+    steps = sample.groupby("nr")["exper"].diff().dropna()
+    assert (steps == 1).all()
+    assert sample.groupby("nr")["exper"].first().nunique() > 5  # starts drawn, not one value

@@ -22,6 +22,13 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.models import storage
+from pipeline.models.relations.index_counters import (
+    IndexCounter,
+    find_counters,
+    from_offsets,
+    static_schema,
+    to_offsets,
+)
 from pipeline.models.relations.table import FittedRelations, fit_relations
 from pipeline.schema import DatasetSchema, Role
 from pipeline.value_protection import ValueProtection
@@ -81,6 +88,7 @@ class Synthesizer(ABC):
         self.id_hashes: dict[str, np.ndarray] = {}  # training ids a synthetic id must avoid
         self.vocabularies: dict[str, Any] = {}  # text columns' common words (text_columns)
         self.protection: ValueProtection | None = None  # rare training values (value_protection)
+        self.counters: list[IndexCounter] = []  # series columns counting with the index
 
     @property
     def supports_tabular(self) -> bool:
@@ -114,7 +122,9 @@ class Synthesizer(ABC):
         self.protection = ValueProtection.fit(train, schema, self.settings.protect_rare)
         frame = train[self._fit_columns(schema)].copy()
         self.relations = self._fit_relations(frame, schema)
-        self._fit(self.relations.model_view(frame), schema, seed)
+        self.counters = find_counters(frame, schema) if schema.is_time_series else []
+        self._fit(self.relations.model_view(to_offsets(frame, schema, self.counters)),
+                  static_schema(schema, self.counters), seed)
         self.fit_seconds = round(time.perf_counter() - started, 3)
         log.info("%s fitted in %.1f s", self.name, self.fit_seconds)
         return self
@@ -132,7 +142,8 @@ class Synthesizer(ABC):
         seed_everything(seed)
         rng = np.random.default_rng(seed)
         if schema.is_time_series:
-            out = finish_output(self._sample(n, rng, conditions), schema, rng, self.vocabularies)
+            raw = from_offsets(self._sample(n, rng, conditions), schema, self.counters)
+            out = finish_output(raw, schema, rng, self.vocabularies)
             self._protect(out, rng, conditions)
             regenerate_ids(out, schema, self.id_hashes, id_start)
             return out
@@ -176,6 +187,7 @@ class Synthesizer(ABC):
         value protection leaves them alone, since moving one value would break its rule."""
         related = {c for p in self.relations.pairs for c in (p.low, p.high)}
         related |= {c for d in self.relations.derived for c in (d.column, *d.inputs)}
+        related |= {c.column for c in self.counters}
         if self.schema is not None:
             related |= {c for d in self.schema.dependencies for c in (d.source, d.target)}
         return related
