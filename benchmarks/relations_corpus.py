@@ -385,13 +385,16 @@ def markdown(rows: list[dict], seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, digits: int | None = None) -> Any:
+    """Plain JSON types; floats rounded to `digits` when given, NaN and inf as null."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, digits) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, digits) for v in value]
     if isinstance(value, float | np.floating):
-        return float(value) if np.isfinite(value) else None
+        if not np.isfinite(value):
+            return None
+        return round(float(value), digits) if digits is not None else float(value)
     if isinstance(value, np.integer):
         return int(value)
     return value

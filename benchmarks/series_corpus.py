@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import series_metrics as sm
+from benchmarks.relations_corpus import _jsonable
 from pipeline.schema import DatasetSchema, detect_schema
 from pipeline.timeseries import check_time_series, split_sequences
 
@@ -486,18 +487,6 @@ def markdown(rows: dict, models: list[str], meta: dict) -> str:
 
 
 # --- files ---------------------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return round(float(value), 5) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def _code_version() -> dict[str, Any]:
     """The commit, and the files under pipeline/ that differ from it (with a hash of the
     difference), since results measured on uncommitted model code must say so."""
@@ -559,7 +548,7 @@ def main() -> None:
             result["run"] = f"{meta['started']}, code {_code_line(meta)}"
         print(f"{series.name:28s} {_progress(rows[series.name])}", flush=True)
     meta["seconds"] = time.perf_counter() - started
-    rows = _jsonable(_merged(rows, args.only))
+    rows = _jsonable(_merged(rows, args.only), digits=5)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{OUT}.json").write_text(json.dumps({**meta, "series": rows}, indent=1))
     (RESULTS / f"{OUT}.md").write_text(markdown(rows, ["hmm", "par"], meta))

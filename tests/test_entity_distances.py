@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.public_data import cigar
 from pipeline.schema import detect_schema
 from pipeline.validation.entity_distances import entity_dcr
 from pipeline.validation.thresholds import resolve_thresholds
-from tests.public_data import cigar
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.public_data import males, produc
 from pipeline.models.hmm import HiddenMarkovModel
 from pipeline.schema import detect_schema
 from pipeline.validation.sequence_metrics import mean_autocorrelation
-from tests.public_data import males, produc
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.public_data import cigar
 from pipeline.models.base import Synthesizer
 from pipeline.models.hmm import HiddenMarkovModel
 from pipeline.schema import detect_schema
 from pipeline.validation.sequence_metrics import mean_autocorrelation
-from tests.public_data import cigar
 
 
 @pytest.fixture(scope="module")

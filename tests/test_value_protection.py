@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.public_data import diamonds
 from pipeline.models.gmm import GaussianMixtureModel
 from pipeline.schema import detect_schema
 from pipeline.value_protection import ValueProtection, singleton_value_share
-from tests.public_data import diamonds
 
 
 @pytest.fixture(scope="module")
