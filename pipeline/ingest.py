@@ -32,6 +32,7 @@ DATE_FORMATS = (
     "%Y-%m-%dT%H:%M:%S",
     "%Y-%m-%dT%H:%M:%SZ",
     "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",  # what pandas writes for zoned timestamps
     "%Y-%m-%d %H:%M",
     "%d/%m/%Y",
     "%m/%d/%Y",

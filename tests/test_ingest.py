@@ -52,6 +52,16 @@ def test_zoned_timestamps_become_naive_utc(nyc_weather_path):
     assert frame["time_hour"].iloc[0] == pd.Timestamp("2013-01-01 06:00:00")
 
 
+def test_zoned_timestamps_as_pandas_writes_them_are_dates(nyc_weather_path, tmp_path):
+    # a user's frame with zoned timestamps, saved with to_csv: "2013-01-01 06:00:00+00:00"
+    frame = pd.read_csv(nyc_weather_path, nrows=50)
+    frame["time_hour"] = pd.to_datetime(frame["time_hour"])
+    frame.to_csv(tmp_path / "zoned.csv", index=False)
+    again, report = read_source(tmp_path / "zoned.csv")
+    assert report.timezone_to_utc == ["time_hour"]
+    assert again["time_hour"].iloc[0] == pd.Timestamp("2013-01-01 06:00:00")
+
+
 def test_parquet_and_file_url_give_the_same_frame(tmp_path, demo_table_path):
     csv_frame, _ = read_source(demo_table_path)
     parquet = tmp_path / "demo.parquet"
