@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.models.relations.value_grids import snap
 from pipeline.schema import ColumnSpec, DatasetSchema, Role
 
 MAX_NUDGES = 20  # units a value may be moved before it is left as it is
@@ -160,7 +161,7 @@ def _protect_numeric(frame: pd.DataFrame, name: str, p: NumericProtection) -> in
     out = np.clip(values, p.low, p.high)
     rare = _is_rare(out, p.rare)
     if rare.any() and len(p.common):
-        out[rare] = _nearest(p.common, out[rare])
+        out[rare] = snap(out[rare], p.common)
     towards = np.sign(p.median - out)
     for _ in range(MAX_NUDGES):
         rare = _is_rare(out, p.rare)
@@ -172,13 +173,6 @@ def _protect_numeric(frame: pd.DataFrame, name: str, p: NumericProtection) -> in
         rounded = np.round(out, p.digits)
         frame[name] = pd.Series(rounded, index=frame.index).astype(column.dtype)
     return int(changed.sum())
-
-
-def _nearest(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
-    right = np.clip(np.searchsorted(grid, values), 0, len(grid) - 1)
-    left = np.clip(right - 1, 0, len(grid) - 1)
-    return np.where(np.abs(grid[left] - values) <= np.abs(grid[right] - values),
-                    grid[left], grid[right])
 
 
 def _is_rare(values: np.ndarray, rare: np.ndarray) -> np.ndarray:
