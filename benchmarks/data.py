@@ -64,7 +64,8 @@ def _read(path: Path, name: str, key: str | None = None, index: str | None = Non
 def load_adult(budget: Budget, seed: int) -> Dataset:
     """The fixed 80/20 split of all of Adult, then (quick) seeded subsamples of each side."""
     frame, schema = _read(ADULT, "adult")
-    train, holdout, method = split_train_holdout(frame, schema, HOLDOUT_FRACTION, seed)
+    train, holdout, split = split_train_holdout(frame, schema, HOLDOUT_FRACTION, seed)
+    method = str(split)
     train = subsample_rows(train, budget.train_rows, seed)
     holdout = subsample_rows(holdout, budget.holdout_rows, seed)
     if budget.train_rows:
@@ -76,7 +77,8 @@ def load_nyc_weather(budget: Budget, seed: int) -> Dataset:
     frame, schema = _read(NYC_WEATHER, "nyc_weather", key="origin", index="time_hour")
     if budget.ts_steps:
         frame = first_steps(frame, schema, budget.ts_steps)
-    train, holdout, method = split_train_holdout(frame, schema, HOLDOUT_FRACTION, seed)
+    train, holdout, split = split_train_holdout(frame, schema, HOLDOUT_FRACTION, seed)
+    method = str(split)
     if budget.ts_steps:
         method = f"first {budget.ts_steps} steps per airport; " + method
     return Dataset("nyc_weather", str(NYC_WEATHER), schema, train, holdout, method)
@@ -85,9 +87,9 @@ def load_nyc_weather(budget: Budget, seed: int) -> Dataset:
 def load_store_sales(budget: Budget, seed: int) -> Dataset:
     path = store_sales_path()
     frame, schema = _read(path, "store_sales", key="store_id", index="date")
-    train, holdout, method = split_train_holdout(frame, schema, HOLDOUT_FRACTION, seed)
+    train, holdout, split = split_train_holdout(frame, schema, HOLDOUT_FRACTION, seed)
     return Dataset("store_sales", "sdmetrics demos/timeseries/timeseries_real.csv", schema,
-                   train, holdout, method)
+                   train, holdout, str(split))
 
 
 def subsample_rows(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:

@@ -40,7 +40,7 @@ def main() -> None:
         started = time.perf_counter()
         render_report(dataset="adult", model="gmm", run_id="t", verdict=result.verdict,
                       reasons=result.reasons, metric_rows=result.metric_rows(), real=train,
-                      synthetic=synthetic, schema=schema, split_method=method,
+                      synthetic=synthetic, schema=schema, split_method=str(method),
                       distances=result.distances, loss_history=model.loss_history)
         report = time.perf_counter() - started
     print(json.dumps({"rows": {"train": len(train), "holdout": len(holdout),

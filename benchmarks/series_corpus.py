@@ -303,7 +303,7 @@ def prepare(series: Series, frame: pd.DataFrame) -> tuple[dict, dict]:
         "rows": len(frame), "entities": int(n_entities),
         "steps": {"min": int(lengths.min()), "median": float(lengths.median()),
                   "max": int(lengths.max())},
-        "split": method, "train_rows": len(train), "window": sm.window_size(train, schema),
+        "split": str(method), "train_rows": len(train), "window": sm.window_size(train, schema),
         "numeric_columns": sm.numeric(schema), "varying_columns": sm.varying(schema),
         "static_columns": [c.name for c in schema.columns if c.static],
         "calendar_columns": {c.name: c.derived_from_index for c in schema.columns

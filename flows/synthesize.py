@@ -125,14 +125,13 @@ def write_shard(synthesizer, shard: Shard, publication: publishing.Publication,
 
 @task(cache_policy=NO_CACHE)
 def validate(synthetic, train, holdout, schema, model: str, run_id: str, job: JobConfig,
-             split_method: str):
-    from pipeline.split import holdout_is_exchangeable
+             holdout_split):
     from pipeline.validation.validate import validate_synthetic
 
     return validate_synthetic(
         synthetic, train, holdout, schema, model=model, run_id=run_id, gx_dir=job.gx_dir,
         threshold_overrides=job.thresholds, target=job.target, seed=job.seed,
-        exchangeable_holdout=holdout_is_exchangeable(split_method),
+        exchangeable_holdout=holdout_split.exchangeable,
         quasi_identifiers=job.quasi_identifiers)
 
 
@@ -170,7 +169,7 @@ def synthesize(job: JobConfig) -> dict[str, Any]:
         get_run_logger().warning("removed abandoned staging %s (a run that died)", folder)
     frame, ingest_report = ingest(job.source)
     schema, frame = prepare_schema(frame, job)
-    train, holdout, split_method = split(frame, schema, job)
+    train, holdout, holdout_split = split(frame, schema, job)
     n = job.rows or default_sample_size(train, schema)
     with task_runner_for(job) as runner:
         fits = {m: runner.submit(fit, {"model": m, "train": train, "schema": schema, "job": job,
@@ -178,10 +177,10 @@ def synthesize(job: JobConfig) -> dict[str, Any]:
                 for m in job.models}
         results = [
             _sample_validate_publish(runner, *future.result(), n, train, holdout, schema,
-                                     split_method, ingest_report, job, run_id, frame)
+                                     holdout_split, ingest_report, job, run_id, frame)
             for future in fits.values()
         ]
-    summary = build_summary(job, run_id, ingest_report, schema, split_method, results)
+    summary = build_summary(job, run_id, ingest_report, schema, holdout_split, results)
     from flows.reporting import announce, mark_latest
 
     mark_latest(summary, job.output_dir)
@@ -212,7 +211,7 @@ def synthesize_many(job_files: list[str]) -> list[dict[str, Any]]:
 
 
 def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train, holdout,
-                             schema, split_method, ingest_report, job, run_id,
+                             schema, holdout_split, ingest_report, job, run_id,
                              full) -> dict[str, Any]:
     """Validate the first shard, then write every shard (in parallel) with the verdict in its
     lineage, then move the run into the published or quarantine area. Series validated on
@@ -231,7 +230,7 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         checked = first if len(first) <= job.validation_rows else first.sample(
             job.validation_rows, random_state=job.seed)
         result = validate(checked, train, holdout, schema, model, f"{run_id}{label}", job,
-                          split_method)
+                          holdout_split)
         return first, checked, result
 
     first, checked, result = attempt(synthesizer, "")
@@ -252,15 +251,16 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         "verdict": result.verdict, "model_artifact": artifact_dir,
         "library_versions": library_versions(), "parameters": params,
         "shards": len(shards), "attempts": attempts,
+        "split": {"kind": holdout_split.kind.value, "description": str(holdout_split)},
     }
-    publisher, refit = _full_span_refit(synthesizer, result.verdict, full, schema, split_method,
+    publisher, refit = _full_span_refit(synthesizer, result.verdict, full, schema, holdout_split,
                                         job, ingest_report.fingerprint)
     if refit:
         lineage["published_from"] = refit
     html = render_report(
         dataset=job.name, model=model, run_id=run_id, verdict=result.verdict,
         reasons=result.reasons, metric_rows=result.metric_rows(), real=train,
-        synthetic=checked, schema=schema, split_method=split_method,
+        synthetic=checked, schema=schema, split_method=str(holdout_split),
         distances=result.distances, findings=result.findings,
         loss_history=synthesizer.loss_history,
         failed_expectations=result.failed_expectations, lineage=lineage)
@@ -294,13 +294,11 @@ def _attempt_record(params, result, artifact_dir, synthesizer) -> dict[str, Any]
     }
 
 
-def _full_span_refit(synthesizer, verdict, full, schema, split_method, job, fingerprint):
+def _full_span_refit(synthesizer, verdict, full, schema, holdout_split, job, fingerprint):
     """(model to publish from, what it was fitted on or None). A series validated on held-out
     tails is refitted on all rows once it passes: the published series then covers the
     source's whole span instead of stopping where the training part ended."""
-    from pipeline.split import holdout_is_exchangeable
-
-    if verdict == "fail" or holdout_is_exchangeable(split_method):
+    if verdict == "fail" or holdout_split.exchangeable:
         return synthesizer, None
     model = synthesizer.name
     refitted, directory, reused = fit(model, full, schema, job, fingerprint)
@@ -345,9 +343,9 @@ def make_run_id(flow_run_id: str | None) -> str:
     return f"{stamp}-{(flow_run_id or 'local')[:8]}"
 
 
-def build_summary(job, run_id, ingest_report, schema, split_method, results) -> dict[str, Any]:
+def build_summary(job, run_id, ingest_report, schema, holdout_split, results) -> dict[str, Any]:
     return {
         "dataset": job.name, "run_id": run_id, "source": job.source,
         "ingest": ingest_report.summary(), "schema": str(job.schema_path()),
-        "split": split_method, "models": results,
+        "split": str(holdout_split), "split_kind": holdout_split.kind.value, "models": results,
     }

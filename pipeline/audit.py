@@ -14,7 +14,7 @@ from pipeline.ingest import read_source
 from pipeline.names import check_dataset_name
 from pipeline.publish import write_text_atomic
 from pipeline.schema import enforce_schema, load_or_detect_schema
-from pipeline.split import holdout_is_exchangeable, split_train_holdout
+from pipeline.split import Split, SplitKind, split_train_holdout
 
 
 def audit(
@@ -40,9 +40,9 @@ def audit(
     if holdout:
         reference = real_frame
         holdout_frame = enforce_schema(read_source(holdout)[0], schema, what=f"holdout {holdout}")
-        split_method = f"given holdout file {holdout}"
+        split = Split(SplitKind.GIVEN_FILE, f"given holdout file {holdout}")
     else:
-        reference, holdout_frame, split_method = split_train_holdout(
+        reference, holdout_frame, split = split_train_holdout(
             real_frame, schema, holdout_fraction, seed
         )
     synthetic_frame, _ = read_source(synthetic)
@@ -56,17 +56,15 @@ def audit(
     # can be cast and let the data suite name the offending values.
     synthetic_frame = _cast_loosely(synthetic_frame, schema)
     run_id = f"audit-{Path(str(synthetic)).stem}"
-    # the flow's gates: a later period as holdout (sequence tails) gates only exact copies
-    exchangeable = bool(holdout) or holdout_is_exchangeable(split_method)
     result = validate_synthetic(
         synthetic_frame, reference, holdout_frame, schema, model="external",
         run_id=run_id, gx_dir=gx_dir, target=target, seed=seed,
-        exchangeable_holdout=exchangeable,
+        exchangeable_holdout=split.exchangeable,  # the flow's gates, from the same split
     )
     html = render_report(
         dataset=name, model=f"audit of {synthetic}", run_id=run_id, verdict=result.verdict,
         reasons=result.reasons, metric_rows=result.metric_rows(), real=reference,
-        synthetic=synthetic_frame, schema=schema, split_method=split_method,
+        synthetic=synthetic_frame, schema=schema, split_method=str(split),
         distances=result.distances, findings=result.findings,
         failed_expectations=result.failed_expectations,
     )

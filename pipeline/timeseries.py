@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.schema import DatasetSchema, Role
+from pipeline.split import Split, SplitKind
 
 # With fewer entities, holding out whole ones would leave too few to learn from (nyc_weather
 # has 3 airports), so the last part of every sequence is held out instead.
@@ -104,8 +105,8 @@ def _refuse_rows(bad: pd.Series, df: pd.DataFrame, column: str, problem: str) ->
 
 def split_sequences(
     df: pd.DataFrame, schema: DatasetSchema, holdout_fraction: float = 0.2, seed: int = 0
-) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(train, holdout, method): whole entities apart when there are enough, else the tails.
+) -> tuple[pd.DataFrame, pd.DataFrame, Split]:
+    """(train, holdout, split): whole entities apart when there are enough, else the tails.
 
     Rows of one step never land on both sides, and neither do whole entities when the split
     is by entity, so a model cannot have seen a holdout sequence.
@@ -119,7 +120,8 @@ def split_sequences(
         n_out = max(1, int(round(len(entities) * holdout_fraction)))
         chosen = np.random.default_rng(seed).permutation(len(entities))[:n_out]
         held = ordered[key].isin(entities[chosen])
-        method = f"whole sequences: {n_out} of {len(entities)} entities held out (seed {seed})"
+        split = Split(SplitKind.WHOLE_SEQUENCES, f"whole sequences: {n_out} of "
+                      f"{len(entities)} entities held out (seed {seed})")
     else:
         position = sequence_positions(ordered, schema)
         groups = ordered[key] if key else np.zeros(len(ordered), dtype=np.int64)
@@ -127,10 +129,11 @@ def split_sequences(
         n_tail = np.floor(length * holdout_fraction).clip(lower=1).where(length > 1, 0)
         held = position >= length - n_tail
         what = f"each of {len(entities)} sequences" if key else "the series"
-        method = f"sequence tails: last {holdout_fraction:.0%} of {what} held out"
+        split = Split(SplitKind.SEQUENCE_TAILS,
+                      f"sequence tails: last {holdout_fraction:.0%} of {what} held out")
     train = ordered[~held.to_numpy()].reset_index(drop=True)
     holdout = ordered[held.to_numpy()].reset_index(drop=True)
-    return train, holdout, method
+    return train, holdout, split
 
 
 # --- helpers shared by the time-series models and metrics -----------------------------------

@@ -41,6 +41,7 @@ def test_demo_runs_end_to_end_and_rerun_reuses_the_model(in_project, capsys):
     lineage = read_lineage(parquet)
     on_disk = json.loads(manifest.read_text())
     assert lineage["run_id"] == on_disk["run_id"] and lineage["verdict"] in ("pass", "warn")
+    assert lineage["split"]["kind"] == "random_rows"
     assert (in_project / "schemas/student_placements.yaml").exists()
     assert (in_project / "gx/expectations").is_dir()
     assert "<html" in report.read_text()[:200]
@@ -131,7 +132,9 @@ def test_a_series_validated_on_its_tails_is_published_over_its_whole_span(in_pro
     assert synthetic["date"].max() == pd.Timestamp("2009-07-01")
     # quarters stepped on the calendar, not as drawn durations that drift off quarter starts
     assert synthetic["date"].dt.is_quarter_start.all()
-    assert read_lineage(parquet)["published_from"]["rows"] == 203
+    lineage = read_lineage(parquet)
+    assert lineage["published_from"]["rows"] == 203
+    assert lineage["split"]["kind"] == "sequence_tails"  # the enum, not parsed from prose
 
 
 def test_a_model_failing_privacy_gets_one_more_private_attempt(in_project, capsys):

@@ -5,7 +5,7 @@ import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.schema import detect_schema
-from pipeline.split import holdout_is_exchangeable, split_train_holdout
+from pipeline.split import SplitKind, split_train_holdout
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def test_split_is_seeded_disjoint_and_complete(numbered):
     assert again["row"].equals(train["row"])
     other, _, _ = split_train_holdout(frame, schema, 0.2, seed=8)
     assert not other["row"].equals(train["row"])
-    assert "seed 7" in method
+    assert "seed 7" in str(method)
 
 
 def test_split_refuses_tiny_or_bad_fraction(adult_frame):
@@ -47,8 +47,8 @@ def weather(nyc_weather_path):
 
 def test_a_row_split_holdout_is_exchangeable(numbered):
     frame, schema = numbered
-    *_, method = split_train_holdout(frame, schema, 0.2, seed=0)
-    assert holdout_is_exchangeable(method)
+    *_, split = split_train_holdout(frame, schema, 0.2, seed=0)
+    assert split.kind is SplitKind.RANDOM_ROWS and split.exchangeable
 
 
 def test_a_sequence_tail_holdout_is_not_exchangeable(weather):
@@ -59,7 +59,7 @@ def test_a_sequence_tail_holdout_is_not_exchangeable(weather):
     assert set(holdout["origin"]) == set(train["origin"]) == set(weather["origin"])
     for origin, rows in holdout.groupby("origin"):
         assert rows["time_hour"].min() > train.loc[train.origin == origin, "time_hour"].max()
-    assert not holdout_is_exchangeable(method)
+    assert method.kind is SplitKind.SEQUENCE_TAILS and not method.exchangeable
 
 
 def test_a_whole_entity_holdout_is_exchangeable(demo_timeseries_path):
@@ -67,7 +67,7 @@ def test_a_whole_entity_holdout_is_exchangeable(demo_timeseries_path):
     schema = detect_schema(stores, "stores", sequence_key="store_id", sequence_index="date")
     train, holdout, method = split_train_holdout(stores, schema, 0.2, seed=0)
     assert not set(train["store_id"]) & set(holdout["store_id"])
-    assert holdout_is_exchangeable(method)
+    assert method.kind is SplitKind.WHOLE_SEQUENCES and method.exchangeable
 
 
 def test_a_single_series_holds_out_its_tail(weather):
@@ -76,4 +76,4 @@ def test_a_single_series_holds_out_its_tail(weather):
     train, holdout, method = split_train_holdout(one, schema, 0.2, seed=0)
     assert len(holdout) == 40 and len(train) == 160
     assert holdout["time_hour"].min() > train["time_hour"].max()
-    assert method.startswith("sequence tails") and "the series" in method
+    assert method.kind is SplitKind.SEQUENCE_TAILS and "the series" in str(method)
