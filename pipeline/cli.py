@@ -7,6 +7,7 @@ Heavy libraries (prefect, sdv, torch, great_expectations) are imported inside th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -25,6 +26,8 @@ ENV_DEFAULTS = {
 EXIT_USER_ERROR = 2
 EXIT_VALIDATION_FAILED = 3
 EXIT_INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug of ours
+# What Prefect's RuntimeError says when its temporary server never answered.
+NO_SERVER = "ephemeral Prefect API server"
 DEMO_NAME = "student_placements"
 DEMO_RESOURCE = "demos/single_table/student_placements_real.csv"
 # name -> (dataset name, file inside the sdmetrics package, job settings)
@@ -145,11 +148,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug of ours: a short message, the traceback kept in a file
-        print(f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in synth, not a "
-              f"problem with your data or settings; the details are in {_traceback_file()}. "
-              "Please report it with that file.", file=sys.stderr)
-        return EXIT_INTERNAL_ERROR
+    except RuntimeError as exc:
+        if NO_SERVER not in str(exc):
+            return _internal_error(exc)
+        print(f"error: {exc} Prefect's temporary server did not start (its log is above): "
+              "check that PREFECT_HOME is a writable folder, raise "
+              "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS on a slow machine, or set "
+              "PREFECT_API_URL to a running server.", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        return _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> int:
+    """A bug of ours: a short message, the traceback kept in a file."""
+    print(f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in synth, not a "
+          f"problem with your data or settings; the details are in {_traceback_file()}. "
+          "Please report it with that file.", file=sys.stderr)
+    return EXIT_INTERNAL_ERROR
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -241,7 +257,24 @@ def write_demo_data(output_dir: Path, name: str = DEMO_NAME,
     return target
 
 
+def check_prefect_home() -> None:
+    """Prefect's temporary server keeps its database in PREFECT_HOME; one it cannot write
+    fails after a long start-up with pages of server tracebacks, so refuse it first."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+    with contextlib.suppress(OSError):  # Prefect itself creates the home without parents
+        home.mkdir(parents=True, exist_ok=True)
+    if not (home.is_dir() and os.access(home, os.W_OK | os.X_OK)):
+        raise PipelineError(
+            f"PREFECT_HOME {home} is not a writable folder, and Prefect's temporary server "
+            "keeps its database there: point PREFECT_HOME at a folder you can write, or set "
+            "PREFECT_API_URL to a running Prefect server"
+        )
+
+
 def run_job(job) -> int:
+    check_prefect_home()
     check_local_source(job.source)
     from flows.synthesize import synthesize
 

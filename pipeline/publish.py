@@ -17,6 +17,7 @@ see a partial file, and a failure mid-write leaves nothing at the published path
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -36,6 +37,16 @@ REPORT = "_report.html"
 LATEST = "_latest.json"
 # A staged run untouched this long belongs to a process that died.
 ABANDONED_AFTER_SECONDS = 6 * 3600
+# Write errors that a retry cannot cure: the user must free space or write elsewhere.
+NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _no_room(exc: OSError, path: Path) -> PipelineError:
+    return PipelineError(
+        f"could not write {path}: {exc.strerror or exc} (no room on that filesystem); free "
+        "space there or point output_dir at another disk, then run again. Nothing was "
+        "published from this write."
+    )
 
 
 def write_parquet_atomic(
@@ -57,6 +68,11 @@ def write_parquet_atomic(
                 writer.write_table(table.slice(start, row_group_rows))
         _fsync(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in NO_ROOM:
+            raise _no_room(exc, path) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -69,6 +85,11 @@ def write_text_atomic(path: Path, text: str) -> Path:
     try:
         tmp.write_text(text)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in NO_ROOM:
+            raise _no_room(exc, path) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
