@@ -6,6 +6,8 @@ product, not of a model, so no model can forget them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -17,24 +19,25 @@ def complete_to_schema(
     vocabularies: dict | None = None,
 ) -> pd.DataFrame:
     n = len(raw)
-    out = pd.DataFrame(index=pd.RangeIndex(n))
+    columns: dict[str, Any] = {}  # one frame at the end: wide tables, no fragmentation
     for spec in schema.columns:
         if spec.derived_from_index:
             continue  # filled below, from the synthetic index
         if spec.empty:
-            out[spec.name] = cast_column(pd.Series([None] * n, dtype=object), spec)
+            columns[spec.name] = cast_column(pd.Series([None] * n, dtype=object), spec)
         elif spec.role == Role.pii:
-            out[spec.name] = fake_values(spec, n, rng)
+            columns[spec.name] = fake_values(spec, n, rng)
         elif spec.role == Role.text and spec.name in (vocabularies or {}):
-            out[spec.name] = vocabularies[spec.name].draw(n, rng)
+            columns[spec.name] = vocabularies[spec.name].draw(n, rng)
         elif spec.role == Role.text:
-            out[spec.name] = fake_values(spec, n, rng)
+            columns[spec.name] = fake_values(spec, n, rng)
         elif spec.role == Role.id:
-            out[spec.name] = pd.array([pd.NA] * n, dtype="Int64" if spec.integer else "string")
+            columns[spec.name] = pd.array([pd.NA] * n, dtype="Int64" if spec.integer else "string")
         elif spec.name in raw.columns:
-            out[spec.name] = cast_column(raw[spec.name].reset_index(drop=True), spec)
+            columns[spec.name] = cast_column(raw[spec.name].reset_index(drop=True), spec)
         else:
             raise ValueError(f"model output lacks modelled column {spec.name!r}")
+    out = pd.DataFrame(columns, index=pd.RangeIndex(n))
     apply_dependencies(out, schema)
     if schema.sequence_index:
         complete_sequences(out, raw, schema, rng)

@@ -16,7 +16,6 @@ Each column is in at most one pair.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,11 +77,27 @@ def _pair(frame: pd.DataFrame, low: str, high: str) -> tuple[float, OrderedPair]
     return None
 
 
+def _ordered_candidates(frame: pd.DataFrame, columns: list[str]) -> list[tuple[str, str]]:
+    """(low, high) pairs whose order holds on every row where both are known: one vectorised
+    pass per column, so a wide table does not run `_pair` on every one of its c^2 pairs."""
+    if len(columns) < 2:
+        return []
+    x = frame[columns].to_numpy(dtype=float, na_value=np.nan)
+    known = ~np.isnan(x)
+    out = []
+    for i, low in enumerate(columns):
+        with np.errstate(invalid="ignore"):
+            holds = np.where(known[:, [i]] & known, x[:, [i]] <= x, True).all(axis=0)
+        holds[i] = False
+        out += [(low, columns[j]) for j in np.flatnonzero(holds)]
+    return out
+
+
 def find_ordered_pairs(frame: pd.DataFrame, columns: list[str]) -> list[OrderedPair]:
     """Ordered pairs among `columns` (numeric); where a column could join several, the pair
     whose order random pairing breaks most often wins: an order that the ranges nearly
     explain (a dew point in °F under a humidity in %) is rarely broken by random pairs."""
-    found = [pair for x, y in itertools.permutations(columns, 2) if (pair := _pair(frame, x, y))]
+    found = [pair for x, y in _ordered_candidates(frame, columns) if (pair := _pair(frame, x, y))]
     pairs: list[OrderedPair] = []
     used: set[str] = set()
     for _, pair in sorted(found, key=lambda item: -item[0]):
