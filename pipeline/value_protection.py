@@ -3,6 +3,7 @@
 Every model's output passes through here, after it is cast to the schema:
 - a numeric column is kept between its k-th smallest and k-th largest training values, so a
   one-off extreme (a dimension of 58.9 where the next largest is 10.7) is never reproduced;
+  values past a bound are mirrored inside it rather than piled onto it;
 - a numeric value equal to a value fewer than k training rows hold is moved: in a column
   on a grid (most rows hold a value k rows share) to the nearest shared value, so it stays
   on the grid; elsewhere one unit of the column's resolution (its step, its decimals, its
@@ -143,7 +144,8 @@ def _unit(spec: ColumnSpec, distinct: np.ndarray) -> float:
         return 1.0
     gaps = np.diff(distinct)
     gaps = gaps[gaps > 0]
-    return float(gaps.min()) if len(gaps) else 1.0
+    # the typical spacing: a move by the smallest gap would leave the value on its record
+    return float(np.median(gaps)) if len(gaps) else 1.0
 
 
 def _fit_categories(values: pd.Series, k: int) -> CategoryProtection | None:
@@ -158,7 +160,7 @@ def _fit_categories(values: pd.Series, k: int) -> CategoryProtection | None:
 def _protect_numeric(frame: pd.DataFrame, name: str, p: NumericProtection) -> int:
     column = frame[name]
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    out = np.clip(values, p.low, p.high)
+    out = _reflect(values, p.low, p.high)
     rare = _is_rare(out, p.rare)
     if rare.any() and len(p.common):
         out[rare] = snap(out[rare], p.common)
@@ -173,6 +175,14 @@ def _protect_numeric(frame: pd.DataFrame, name: str, p: NumericProtection) -> in
         rounded = np.round(out, p.digits)
         frame[name] = pd.Series(rounded, index=frame.index).astype(column.dtype)
     return int(changed.sum())
+
+
+def _reflect(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Values past a bound mirrored inside it: clipping would pile them onto the bound, a
+    training value, where every one of them would sit on that training record."""
+    out = np.where(values < low, 2 * low - values, values)
+    out = np.where(out > high, 2 * high - out, out)
+    return np.clip(out, low, high)
 
 
 def _is_rare(values: np.ndarray, rare: np.ndarray) -> np.ndarray:

@@ -226,3 +226,20 @@ def test_categorical_draws_follow_each_components_probabilities():
         expected = probs[k] / probs[k].sum()
         assert np.abs(share - expected).max() < 0.01
         assert (share[expected == 0] == 0).all()  # a zero-probability code is never drawn
+
+
+def test_a_column_whose_values_barely_repeat_is_not_sampled_as_training_values(adult):
+    # 300 rows: fnlwgt's values nearly all distinct; a step CDF over them would publish each
+    # synthetic cell as some training row's value (what a one-column table then leaks whole)
+    frame, schema = adult
+    small = frame[["fnlwgt", "age"]].head(300).reset_index(drop=True)
+    small_schema = detect_schema(small, "small")
+    sample = GaussianMixtureModel().fit(small, small_schema, seed=0).sample(1000, seed=1)
+    train = np.sort(small["fnlwgt"].to_numpy(dtype=float))
+    values = sample["fnlwgt"].to_numpy(dtype=float)
+    at = np.clip(np.searchsorted(train, values), 1, len(train) - 1)
+    nearest = np.minimum(np.abs(values - train[at - 1]), np.abs(values - train[at]))
+    assert np.mean(nearest <= 1) < 0.05  # within one unit of a training value
+    # while a quasi-discrete column (age: most values held by several rows) keeps its values
+    # (bar the few rare ones value protection moves)
+    assert sample["age"].isin(small["age"]).mean() > 0.95

@@ -165,12 +165,33 @@ def build_numeric(
     z = np.full(len(values), np.nan)
     cdf = None
     if len(rest):
-        # a quasi-discrete continuous part keeps its values exactly, never inventing new ones
-        cdf = RankGaussian.fit(rest, MAX_KNOTS + 1, exact_max=MAX_KNOTS)
+        # a quasi-discrete continuous part keeps its values exactly, never inventing new ones;
+        # values that barely repeat would then come out as training values, cell by cell
+        exact = MAX_KNOTS if _mostly_repeated(rest) else None
+        cdf = RankGaussian.fit(rest, _n_knots(len(rest)), exact_max=exact)
         z[rest_mask] = rank_scores(rest, rng)
     codec = NumericCodec(name, spikes, cdf, None if cdf is None else dim, is_datetime, tz)
     codes[np.isnan(values)] = codec.n_codes - 1
     return codec, codes, z
+
+
+# A continuous part is quasi-discrete when at least this share of its rows hold a value that
+# another row holds too.
+REPEATED_SHARE = 0.5
+
+
+# Training rows per quantile knot, at least: a knot per row would put the output's fine
+# structure where the training values sit (as many values in a tiny gap as in a wide one).
+ROWS_PER_KNOT = 4
+
+
+def _n_knots(n_rows: int) -> int:
+    return int(np.clip(n_rows // ROWS_PER_KNOT + 1, 2, MAX_KNOTS + 1))
+
+
+def _mostly_repeated(values: np.ndarray) -> bool:
+    _, counts = np.unique(values, return_counts=True)
+    return counts[counts > 1].sum() >= REPEATED_SHARE * len(values)
 
 
 def placeholder_columns(schema: DatasetSchema, columns: list[str]) -> list[str]:
