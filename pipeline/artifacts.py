@@ -24,7 +24,7 @@ import pandas as pd
 from pipeline.errors import PipelineError
 from pipeline.models import registry
 from pipeline.models.base import Synthesizer, library_versions
-from pipeline.models.storage import has_model
+from pipeline.models.storage import CARD_FILE, has_model
 from pipeline.schema import DatasetSchema
 
 log = logging.getLogger(__name__)
@@ -95,12 +95,33 @@ def fit_or_load(
 
 
 def _load_or_remove(directory: Path) -> Synthesizer | None:
+    written_by = _card(directory).get("code_fingerprint")
+    if written_by != code_fingerprint():
+        log.warning("model artifact %s was saved by other code (code fingerprint %s, this "
+                    "code %s); refitting", directory, written_by, code_fingerprint())
+        shutil.rmtree(directory, ignore_errors=True)
+        return None
     try:
         return Synthesizer.load(directory)
     except Exception as exc:  # any unpickling error: the file is not what this code wrote
         log.warning("model artifact %s does not load (%s); refitting", directory, exc)
         shutil.rmtree(directory, ignore_errors=True)
         return None
+
+
+def _card(directory: Path) -> dict[str, Any]:
+    try:
+        card = json.loads((directory / CARD_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
+def _sign(directory: Path) -> None:
+    """Record in the card which code wrote the artifact, so other code never loads it."""
+    card = _card(directory)
+    card["code_fingerprint"] = code_fingerprint()
+    (directory / CARD_FILE).write_text(json.dumps(card, indent=2, default=str))
 
 
 def _save_once(synthesizer: Synthesizer, directory: Path) -> None:
@@ -110,6 +131,7 @@ def _save_once(synthesizer: Synthesizer, directory: Path) -> None:
     staging = directory.with_name(f"{directory.name}.partial-{os.getpid()}-{uuid.uuid4().hex}")
     try:
         synthesizer.save(staging)
+        _sign(staging)
         try:
             staging.rename(directory)
         except OSError:

@@ -16,6 +16,7 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect"))
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # the harness server too
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Prefect binds its console log handler to sys.stderr when first imported; importing it here,

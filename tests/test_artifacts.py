@@ -66,6 +66,21 @@ def test_a_corrupt_artifact_is_refitted_with_a_warning(students, tmp_path, caplo
     assert fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)[2]  # the refit is reused
 
 
+def test_a_model_saved_by_other_code_is_refitted_not_loaded(students, tmp_path, caplog):
+    # a folder at this key written by other code (a copy on a shared filesystem, another
+    # version): its card names the code that wrote it, and that is not this code
+    frame, schema = students
+    _, directory, _ = fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)
+    card = json.loads((directory / CARD_FILE).read_text())
+    assert card["code_fingerprint"] == code_fingerprint()
+    card["code_fingerprint"] = "0" * 64
+    (directory / CARD_FILE).write_text(json.dumps(card))
+    with caplog.at_level(logging.WARNING, logger="pipeline.artifacts"):
+        _, again, reused = fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)
+    assert not reused and again == directory and "saved by other code" in caplog.text
+    assert fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)[2]
+
+
 def test_our_models_are_plain_arrays_and_json_that_build_only_our_classes(students, tmp_path):
     frame, schema = students
     _, directory, _ = fit_or_load("gmm", PARAMS, frame, schema, 0, tmp_path)
