@@ -457,3 +457,45 @@ def test_a_more_private_retry_has_fewer_broader_states(fitted):
     assert retry["protect_rare"] == 5
     assert retry["max_iter"] == FAST["max_iter"]  # the job's other settings kept
     HiddenMarkovModel(**retry)
+
+
+# --- sequences of very different lengths -------------------------------------------------------
+def test_grouped_forward_backward_equals_one_padded_pass():
+    from types import SimpleNamespace
+
+    from pipeline.models.hmm.chunks import length_groups
+    from pipeline.models.hmm.em import _forward_backward, forward_backward
+
+    rng = np.random.default_rng(0)
+    lengths = np.array([400] + [5] * 60 + [2] * 40)
+    assert len(length_groups(lengths)) == 3
+    seq = np.repeat(np.arange(len(lengths)), lengths)
+    pos = np.concatenate([np.arange(n) for n in lengths])
+    k = 3
+    trans = rng.dirichlet(np.ones(k) * 3, size=k)
+    chain = SimpleNamespace(start=rng.dirichlet(np.ones(k)), trans=trans, n_states=k)
+    logb = rng.normal(size=(len(seq), k)) * 2
+    data = SimpleNamespace(seq=seq, pos=pos, n_seq=len(lengths))
+    grouped = forward_backward(logb, data, chain)
+    single = _forward_backward(logb, pos, seq, len(lengths), chain)
+    for a, b in zip(grouped[:2], single[:2]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert grouped[2] == pytest.approx(single[2], rel=1e-12)
+
+
+def test_one_long_entity_among_many_short_ones_fits_and_samples_in_order(nyc_weather_path):
+    weather = pd.read_csv(nyc_weather_path, parse_dates=["time_hour"])
+    weather = weather[["origin", "time_hour", "temp", "humid"]].dropna()
+    long = weather[weather["origin"] == "JFK"].head(3000).assign(site="JFK")
+    short = weather[weather["origin"] != "JFK"].groupby("origin").head(24 * 60).copy()
+    short["site"] = short["origin"] + "-" + short["time_hour"].dt.strftime("%m%d")
+    frame = pd.concat([long, short]).drop(columns="origin").reset_index(drop=True)
+    schema = detect_schema(frame, "sites", sequence_key="site", sequence_index="time_hour")
+    model = HiddenMarkovModel(n_states=2, max_iter=5).fit(frame, schema, seed=0)
+    out = model.sample(121, seed=1)
+    sizes = out.groupby("site", sort=False).size()
+    assert len(sizes) == 121 and sizes.max() > 20 * sizes.median()
+    # each sequence's rows together and in time order, as a single padded pass gives them
+    sites = out["site"].to_numpy()
+    assert (sites[1:] != sites[:-1]).sum() + 1 == 121
+    assert out.groupby("site")["time_hour"].apply(lambda t: t.is_monotonic_increasing).all()

@@ -168,6 +168,19 @@ def test_missing_modelled_column_is_refused(placements):
         privacy.exact_copy_rate(train, train.drop(columns=["placed"]), holdout, schema)
 
 
+def test_a_distance_space_too_large_for_memory_is_refused_before_it_is_built(placements):
+    from pipeline.validation import neighbours
+
+    schema, train, holdout = placements
+    synthetic = independent_columns(train, 150, 0)
+    space = neighbours.embed(train, synthetic, holdout, schema)
+    needed = sum(len(x) for x in (space.train, space.synthetic, space.holdout)) * (
+        space.encoder.width * neighbours.SPACE_BYTES_PER_CELL)
+    with pytest.raises(PipelineError, match="distance space would need .* widest columns"):
+        neighbours.embed(train, synthetic, holdout, schema, max_bytes=needed - 1)
+    assert neighbours.embed(train, synthetic, holdout, schema, max_bytes=needed).encoder
+
+
 # --- the leak test ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def leak_results(adult):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.errors import PipelineError
 from pipeline.schema import DatasetSchema
 from pipeline.validation import record_matches
 from pipeline.validation.encoding import (
@@ -24,6 +25,9 @@ from pipeline.validation.encoding import (
 from pipeline.validation.evidence import auc_p_value, count_excess_p_value, share_p_value
 
 MAX_SYNTHETIC_CHECKED = 10_000
+# The dense distance space: float64 coordinates plus the float32 copies a search makes.
+SPACE_BYTES_PER_CELL = 8 + 4
+MAX_SPACE_BYTES = 6 * 2**30
 MAX_MIA_RECORDS = 5_000
 PERCENTILES = (1, 5, 25, 50)
 # The DCR share may exceed its chance value by this much (on the 0..1 excess scale) before it
@@ -46,11 +50,28 @@ class Space:
     holdout: np.ndarray
 
 
-def embed(train, synthetic, holdout, schema) -> Space:
+def embed(train, synthetic, holdout, schema, max_bytes: int = MAX_SPACE_BYTES) -> Space:
     """Fit the distance space on train and embed all three frames; every metric here shares it."""
     columns = personal_columns(schema, train, synthetic, holdout)
     encoder = DistanceEncoder.fit(train, schema, columns)
+    _check_space_size(encoder, len(train) + len(synthetic) + len(holdout), max_bytes)
     return Space(encoder, *(encoder.transform(df) for df in (train, synthetic, holdout)))
+
+
+def _check_space_size(encoder: DistanceEncoder, n_rows: int, max_bytes: int) -> None:
+    """Refuse, before allocating it, a dense space that would not fit: every category is a
+    coordinate of its own, so many wide categorical columns on many rows add up."""
+    needed = n_rows * encoder.width * SPACE_BYTES_PER_CELL
+    if needed <= max_bytes:
+        return
+    widest = sorted(encoder.blocks, key=lambda c: -(encoder.blocks[c].stop
+                                                   - encoder.blocks[c].start))[:3]
+    raise PipelineError(
+        f"the privacy checks' distance space would need {needed / 2**30:.1f} GiB ({n_rows:,} "
+        f"rows x {encoder.width:,} coordinates; limit {max_bytes / 2**30:.1f} GiB): every "
+        f"category is a coordinate, and the widest columns are {widest}. Give such a column "
+        "the role text or id in the schema, train on fewer rows, or drop columns."
+    )
 
 
 def _nearest(queries: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:

@@ -8,6 +8,7 @@ import logging
 import numpy as np
 
 from pipeline.models.hmm.chain import ChainParams
+from pipeline.models.hmm.chunks import length_groups
 from pipeline.models.hmm.data import Data, regressors
 from pipeline.models.hmm.mstep import EMOptions, m_step
 
@@ -61,18 +62,37 @@ def log_emissions(
 def forward_backward(
     logb: np.ndarray, data: Data, p: ChainParams
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Scaled forward-backward over all sequences at once (padded to the longest).
+    """Posteriors per row, expected transition counts and the log-likelihood: sequences of
+    similar length together (`chunks`), each group padded to its longest."""
+    groups = length_groups(np.bincount(data.seq, minlength=data.n_seq))
+    if len(groups) == 1:
+        return _forward_backward(logb, data.pos, data.seq, data.n_seq, p)
+    post, xi, loglik = np.empty_like(logb), np.zeros((p.n_states, p.n_states)), 0.0
+    for group in groups:
+        rows = np.flatnonzero(np.isin(data.seq, group))
+        local = np.searchsorted(group, data.seq[rows])
+        post[rows], part, part_loglik = _forward_backward(
+            logb[rows], data.pos[rows], local, len(group), p)
+        xi += part
+        loglik += part_loglik
+    return post, xi, loglik
+
+
+def _forward_backward(
+    logb: np.ndarray, pos: np.ndarray, seq: np.ndarray, n_seq: int, p: ChainParams
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Scaled forward-backward over the given sequences at once (padded to the longest).
 
     Padded steps have emission 1, so they leave the scaled messages unchanged; their
     transitions are masked out of the expected counts.
     """
-    n_seq, k = data.n_seq, p.n_states
-    t_max = int(data.pos.max()) + 1
+    k = p.n_states
+    t_max = int(pos.max()) + 1
     row_max = logb.max(1)
     emis = np.ones((t_max, n_seq, k))
-    emis[data.pos, data.seq] = np.exp(logb - row_max[:, None])
+    emis[pos, seq] = np.exp(logb - row_max[:, None])
     valid = np.zeros((t_max, n_seq), dtype=bool)
-    valid[data.pos, data.seq] = True
+    valid[pos, seq] = True
     alpha = np.empty((t_max, n_seq, k))
     scale = np.empty((t_max, n_seq))
     a = p.start[None, :] * emis[0]
@@ -94,7 +114,7 @@ def forward_backward(
     weighted = emis[1:] * beta[1:] / scale[1:, :, None] * valid[1:, :, None]
     xi = np.einsum("tsi,tsj->ij", alpha[:-1], weighted) * trans
     loglik = float(np.log(scale[valid]).sum() + row_max.sum())
-    return post[data.pos, data.seq], xi, loglik
+    return post[pos, seq], xi, loglik
 
 
 def n_free(p: ChainParams, data: Data, per_state_tokens: bool) -> int:

@@ -17,6 +17,7 @@ from scipy.special import logsumexp
 
 from pipeline.errors import PipelineError
 from pipeline.models.hmm.calibration import calibrated
+from pipeline.models.hmm.chunks import in_sequence_order, length_groups
 from pipeline.models.hmm.codec import from_numbers
 from pipeline.models.hmm.design import token_design
 from pipeline.models.hmm.drivers import driver_bin
@@ -180,11 +181,26 @@ def draw_steps(
     path: pd.DataFrame | None = None,
     record: list[np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Run the chain for all sequences together, one step at a time.
+    """Run the chain for all sequences together, one step at a time; sequences of very
+    different lengths in groups of similar length (`chunks`), rows put back in order.
 
     `record` collects each step's raw continuous scores (NaN off the continuous token)
     for the calibration; the output values are calibrated, the chain's own inputs not.
     """
+    groups = length_groups(lengths)
+    if len(groups) == 1:
+        return _draw_group(fitted, first_state, lengths, index_numbers, rng, path, record)
+    parts = [_draw_group(fitted, first_state[g], lengths[g], [index_numbers[i] for i in g],
+                         rng, path, record) for g in groups]
+    joined = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return in_sequence_order(joined, np.concatenate(groups), lengths)
+
+
+def _draw_group(
+    fitted: FittedHMM, first_state: np.ndarray, lengths: np.ndarray,
+    index_numbers: list[np.ndarray], rng: np.random.Generator, path: pd.DataFrame | None,
+    record: list[np.ndarray] | None,
+) -> dict[str, Any]:
     c = fitted.codec
     walk = _Walk.start(fitted, lengths, index_numbers, path)
     current_drivers = any(driver.current for driver in fitted.design.drivers)
