@@ -13,6 +13,7 @@ import pandas as pd
 from pipeline.schema import DatasetSchema, Role
 
 MAX_COLUMN_PLOTS = 16
+MAX_HEATMAP_COLUMNS = 30  # a wider heatmap is unreadable and grows with columns squared
 VERDICT_COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e"}
 
 
@@ -194,13 +195,21 @@ def _correlation_heatmap(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Da
         return "<p>Fewer than two numeric columns.</p>"
     r = real[numeric].astype("float64").corr()
     s = synthetic[numeric].astype("float64").corr()
-    diff = (s - r).to_numpy()
+    diff = (s - r).fillna(0.0)
+    note = ""
+    if len(numeric) > MAX_HEATMAP_COLUMNS:  # a wide table: the columns that differ most
+        worst = diff.abs().sum().sort_values(ascending=False).index[:MAX_HEATMAP_COLUMNS]
+        note = (f"<p>The {MAX_HEATMAP_COLUMNS} of {len(numeric)} numeric columns whose "
+                "correlations differ most.</p>")
+        numeric = [c for c in numeric if c in set(worst)]
+        diff = diff.loc[numeric, numeric]
+    diff = diff.to_numpy()
     fig, ax = plt.subplots(figsize=(1 + 0.6 * len(numeric), 0.6 * len(numeric) + 1))
     im = ax.imshow(diff, cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_xticks(range(len(numeric)), numeric, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(numeric)), numeric, fontsize=8)
     fig.colorbar(im, ax=ax, shrink=0.8)
-    return _img(fig)
+    return note + _img(fig)
 
 
 def _dcr_histogram(distances: dict[str, np.ndarray]) -> str:

@@ -161,3 +161,15 @@ def test_an_audit_of_a_series_applies_the_flows_gates(nyc_weather_path, in_proje
     result = audit(real="real.csv", synthetic="synthetic.csv", name="weather_audit")
     assert result["gated_privacy"] == ["exact_copy_p_value"]
     assert result["verdict"] == "fail"  # the real rows themselves: exact copies
+
+
+def test_a_wide_tables_heatmap_shows_the_columns_that_differ_most():
+    from pipeline.report import MAX_HEATMAP_COLUMNS, _correlation_heatmap
+
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame(rng.normal(size=(300, 40)), columns=[f"x{i}" for i in range(40)])
+    synthetic = real.sample(frac=1, random_state=1).reset_index(drop=True)
+    synthetic["x7"] = real["x3"] * 0.9 + rng.normal(0, 0.1, 300)  # x7 now follows x3
+    schema = detect_schema(real, "wide")
+    html = _correlation_heatmap(real, synthetic, schema)
+    assert f"The {MAX_HEATMAP_COLUMNS} of 40 numeric columns" in html and "<img" in html

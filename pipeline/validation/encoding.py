@@ -182,7 +182,10 @@ class DistanceEncoder:
     center: np.ndarray | None = None
 
     @classmethod
-    def fit(cls, df: pd.DataFrame, schema: DatasetSchema, columns: list[str]) -> DistanceEncoder:
+    def fit(cls, df: pd.DataFrame, schema: DatasetSchema, columns: list[str],
+            check_width=None) -> DistanceEncoder:
+        """`check_width(encoder)`, if given, runs once the width is known and before any
+        row is embedded (a caller's memory limit)."""
         enc = cls(columns=columns, roles={c: schema.column(c).role for c in columns})
         start = 0
         for name in columns:
@@ -199,6 +202,8 @@ class DistanceEncoder:
             enc.blocks[name] = slice(start, start + width)
             start += width
         enc.width = start
+        if check_width is not None:
+            check_width(enc)
         # Centring changes no distance but shrinks the norms, and with them float32 rounding.
         enc.center = enc.transform(df).mean(axis=0)
         return enc

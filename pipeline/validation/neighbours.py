@@ -53,8 +53,9 @@ class Space:
 def embed(train, synthetic, holdout, schema, max_bytes: int = MAX_SPACE_BYTES) -> Space:
     """Fit the distance space on train and embed all three frames; every metric here shares it."""
     columns = personal_columns(schema, train, synthetic, holdout)
-    encoder = DistanceEncoder.fit(train, schema, columns)
-    _check_space_size(encoder, len(train) + len(synthetic) + len(holdout), max_bytes)
+    n_rows = len(train) + len(synthetic) + len(holdout)
+    encoder = DistanceEncoder.fit(
+        train, schema, columns, check_width=lambda enc: _check_space_size(enc, n_rows, max_bytes))
     return Space(encoder, *(encoder.transform(df) for df in (train, synthetic, holdout)))
 
 
