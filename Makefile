@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations bench-series \
+.PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations bench-series bench-memory \
 	bench-corpus serve clean
 
 install: $(VENV)/.installed
@@ -53,6 +53,10 @@ bench-relations: install
 # hmm and par on every offline public multi-entity time series the installed packages ship
 bench-series: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.series_corpus
+
+# peak memory of ingest, an HMM panel with one long entity and the privacy metrics
+bench-memory: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.memory
 
 # every tabular model on the offline public tables (benchmarks/corpus.py), then the series
 bench-corpus: install

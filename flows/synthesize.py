@@ -78,6 +78,9 @@ def prepare_schema(frame: pd.DataFrame, job: JobConfig) -> tuple[DatasetSchema, 
         from pipeline.timeseries import check_time_series
 
         check_time_series(frame, schema)
+    from pipeline.validation.validate import check_settings
+
+    check_settings(schema, job.target, job.quasi_identifiers)  # before any fit
     return schema, enforce_schema(frame, schema, what=job.source)
 
 

@@ -86,6 +86,18 @@ def test_data_breaking_the_saved_schema_is_refused(in_project, capsys):
     # per-test stream capture makes Prefect's log handlers print logging errors)
 
 
+def test_an_unknown_target_or_quasi_identifier_is_refused_before_any_fit(in_project, capsys):
+    source = cli.write_demo_data(Path("data"))
+    code = cli.main(["run", "--source", str(source), "--name", "students", "--target", "nosuch"])
+    assert code == cli.EXIT_USER_ERROR
+    assert "ml_utility target 'nosuch' is not a column" in capsys.readouterr().err
+    job = in_project / "job.yaml"
+    job.write_text(f"name: students\nsource: {source}\nquasi_identifiers: [gender, shoe]\n")
+    assert cli.main(["run", str(job)]) == cli.EXIT_USER_ERROR
+    assert "quasi_identifiers ['shoe'] are not modelled columns" in capsys.readouterr().err
+    assert not (in_project / "data" / "models").exists()  # nothing was fitted
+
+
 def test_privacy_failure_is_quarantined_and_fails_the_run(in_project, capsys):
     source = cli.write_demo_data(Path("data"))
     job = {"name": "strict", "source": str(source), "models": ["gaussian_copula"],

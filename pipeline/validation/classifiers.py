@@ -89,7 +89,7 @@ def ml_utility(
     target (the CTGAN paper's Adult setup: `>50K`), macro F1 for more classes. Numeric targets:
     R^2. `gap` = real score - synthetic score (0 = synthetic data as useful as real).
     """
-    spec = _target_spec(schema, target)
+    spec = target_spec(schema, target)
     features = [c for c in compared_columns(schema, train, synthetic, holdout) if c != target]
     if not features:
         raise PipelineError(
@@ -108,7 +108,7 @@ def ml_utility(
     return _regression_utility(train, synthetic, holdout, encoder, target, seed)
 
 
-def _target_spec(schema: DatasetSchema, target: str):
+def target_spec(schema: DatasetSchema, target: str):
     try:
         spec = schema.column(target)
     except KeyError:
