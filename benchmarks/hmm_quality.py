@@ -3,7 +3,7 @@ store-sales demo, and the plain HMM (no autoregression, no seasonal terms) for c
 
 Run: .venv/bin/python benchmarks/hmm_quality.py [--sequences 30] [--skip-plain] [--skip-par]
 
-Setup: parse the index, detect the schema, split with `split_sequences` (nyc_weather: the last
+Setup: parse the index, detect the schema, split with `split.split_sequences` (nyc_weather: the last
 20 % of each airport's year held out; stores: 20 whole stores), fit on the training split,
 sample `--sequences` sequences (nyc) or as many as trained on (stores), compare with the
 training split using `sequence_metrics`. Many more sequences than the 3 real ones are sampled
@@ -27,7 +27,8 @@ import pandas as pd
 
 from pipeline.models.hmm import HiddenMarkovModel
 from pipeline.schema import DatasetSchema, Role, detect_schema
-from pipeline.timeseries import check_time_series, split_sequences
+from pipeline.split import split_sequences
+from pipeline.timeseries import check_time_series
 from pipeline.validation.sequence_metrics import (
     mean_autocorrelation,
     pair_correlation,

@@ -4,7 +4,7 @@ Every series ships offline inside an installed package (pydataset's R datasets, 
 resources tarball without importing pydataset, which writes to ~; statsmodels; vega_datasets'
 local data; sdmetrics' demo) or lies in ../shared/data. Per series and model, at the model's
 default parameters:
-- detect the schema with the series' key and index, split with `split_sequences` (whole
+- detect the schema with the series' key and index, split with `split.split_sequences` (whole
   entities held out when there are >= 10, else the last 20 % of every sequence), fit on the
   training split (seed 0, timed) and sample as many sequences as it has at each of `--seeds`
   sample seeds (1, 2, ...; timed);
@@ -52,7 +52,8 @@ import pandas as pd
 from benchmarks import series_metrics as sm
 from benchmarks.relations_corpus import _jsonable
 from pipeline.schema import DatasetSchema, detect_schema
-from pipeline.timeseries import check_time_series, split_sequences
+from pipeline.split import split_sequences
+from pipeline.timeseries import check_time_series
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / ".." / "shared" / "data"

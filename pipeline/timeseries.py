@@ -14,11 +14,6 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.schema import DatasetSchema, Role
-from pipeline.split import Split, SplitKind
-
-# With fewer entities, holding out whole ones would leave too few to learn from (nyc_weather
-# has 3 airports), so the last part of every sequence is held out instead.
-MIN_ENTITIES_FOR_ENTITY_SPLIT = 10
 
 
 def check_time_series(df: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
@@ -101,39 +96,6 @@ def _refuse_rows(bad: pd.Series, df: pd.DataFrame, column: str, problem: str) ->
         f"{', '.join(str(r) for r in rows[:5])}{more} (values {values}). The steps of a "
         "sequence must be ordered: fix or drop those rows."
     )
-
-
-def split_sequences(
-    df: pd.DataFrame, schema: DatasetSchema, holdout_fraction: float = 0.2, seed: int = 0
-) -> tuple[pd.DataFrame, pd.DataFrame, Split]:
-    """(train, holdout, split): whole entities apart when there are enough, else the tails.
-
-    Rows of one step never land on both sides, and neither do whole entities when the split
-    is by entity, so a model cannot have seen a holdout sequence.
-    """
-    if not 0 < holdout_fraction < 1:
-        raise PipelineError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
-    ordered = check_time_series(df, schema).reset_index(drop=True)
-    key = schema.sequence_key
-    entities = pd.unique(ordered[key]) if key else np.array([0])
-    if key and len(entities) >= MIN_ENTITIES_FOR_ENTITY_SPLIT:
-        n_out = max(1, int(round(len(entities) * holdout_fraction)))
-        chosen = np.random.default_rng(seed).permutation(len(entities))[:n_out]
-        held = ordered[key].isin(entities[chosen])
-        split = Split(SplitKind.WHOLE_SEQUENCES, f"whole sequences: {n_out} of "
-                      f"{len(entities)} entities held out (seed {seed})")
-    else:
-        position = sequence_positions(ordered, schema)
-        groups = ordered[key] if key else np.zeros(len(ordered), dtype=np.int64)
-        length = position.groupby(groups).transform("size")
-        n_tail = np.floor(length * holdout_fraction).clip(lower=1).where(length > 1, 0)
-        held = position >= length - n_tail
-        what = f"each of {len(entities)} sequences" if key else "the series"
-        split = Split(SplitKind.SEQUENCE_TAILS,
-                      f"sequence tails: last {holdout_fraction:.0%} of {what} held out")
-    train = ordered[~held.to_numpy()].reset_index(drop=True)
-    holdout = ordered[held.to_numpy()].reset_index(drop=True)
-    return train, holdout, split
 
 
 # --- helpers shared by the time-series models and metrics -----------------------------------

@@ -12,7 +12,8 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.postprocess import complete_to_schema
 from pipeline.schema import DatasetSchema, Role, detect_schema, enforce_schema
-from pipeline.timeseries import cadence_share, check_time_series, split_sequences
+from pipeline.split import split_sequences
+from pipeline.timeseries import cadence_share, check_time_series
 from pipeline.validation.sequence_metrics import (
     ks_complement,
     mean_autocorrelation,
