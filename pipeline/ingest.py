@@ -6,6 +6,7 @@ numbers, dates and booleans) is decided here, once, and reported back to the run
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -133,6 +134,12 @@ def _read_bytes(source: str) -> bytes:
     # Other OSErrors (connection resets, timeouts) may pass: the flow's task retries them.
 
 
+# How pandas is told to decode each encoding (a UTF-8 byte-order mark is dropped).
+PANDAS_CODEC = {"utf-8": "utf-8-sig", "cp1252": "cp1252", "latin-1": "latin-1"}
+SNIFF_BYTES = 1 << 16  # the delimiter is sniffed from the file's first lines
+DECODE_BLOCK = 1 << 24
+
+
 def _parse(raw: bytes, source: str) -> tuple[pd.DataFrame, str | None]:
     """The frame and the text encoding it was decoded with (None for Parquet)."""
     if raw[:4] == PARQUET_MAGIC:
@@ -141,10 +148,13 @@ def _parse(raw: bytes, source: str) -> tuple[pd.DataFrame, str | None]:
         raise PipelineError(
             f"{source} is neither CSV nor Parquet (it looks binary); give a .csv or .parquet file"
         )
-    text, encoding = _decode(raw)
+    encoding = _encoding(raw)
+    head = raw[:SNIFF_BYTES].decode(PANDAS_CODEC[encoding], errors="ignore")
     try:
+        # parsed from the bytes: a decoded copy of a large file would double its footprint
         frame = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, sep=_delimiter(text)
+            io.BytesIO(raw), dtype=str, keep_default_na=False, sep=_delimiter(head),
+            encoding=PANDAS_CODEC[encoding],
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise PipelineError(f"{source} is not a readable CSV: {exc}") from None
@@ -156,18 +166,25 @@ def _parse(raw: bytes, source: str) -> tuple[pd.DataFrame, str | None]:
     return frame, encoding
 
 
-def _decode(raw: bytes) -> tuple[str, str]:
-    """The text and its encoding: UTF-8 (a BOM dropped) if valid, else cp1252 or Latin-1."""
+def _encoding(raw: bytes) -> str:
+    """UTF-8 if the bytes are valid UTF-8, else cp1252 or Latin-1."""
+    if _decodes(raw, "utf-8"):
+        return "utf-8"
+    if CP1252_ONLY_BYTES.search(raw) and _decodes(raw, "cp1252"):
+        return "cp1252"  # five bytes cp1252 leaves undefined; Latin-1 keeps them as they are
+    return "latin-1"
+
+
+def _decodes(raw: bytes, codec: str) -> bool:
+    """Whether `raw` decodes, checked block by block so no decoded copy is ever whole."""
+    decoder = codecs.getincrementaldecoder(codec)()
     try:
-        return raw.decode("utf-8-sig"), "utf-8"
+        for start in range(0, len(raw), DECODE_BLOCK):
+            decoder.decode(raw[start:start + DECODE_BLOCK])
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        pass
-    if CP1252_ONLY_BYTES.search(raw):
-        try:
-            return raw.decode("cp1252"), "cp1252"
-        except UnicodeDecodeError:
-            pass  # five bytes cp1252 leaves undefined; Latin-1 keeps them as they are
-    return raw.decode("latin-1"), "latin-1"
+        return False
+    return True
 
 
 def _delimiter(text: str) -> str:
