@@ -173,3 +173,18 @@ def test_a_wide_tables_heatmap_shows_the_columns_that_differ_most():
     schema = detect_schema(real, "wide")
     html = _correlation_heatmap(real, synthetic, schema)
     assert f"The {MAX_HEATMAP_COLUMNS} of 40 numeric columns" in html and "<img" in html
+
+
+def test_a_suite_another_run_saved_meanwhile_is_saved_again_and_validated(adult_split, tmp_path):
+    # two runs of one job share gx/: the other one replaces the suite between this run's
+    # save and its checkpoint, which GX refuses as stale unless the suite is saved again
+    from pipeline.validation import suites
+
+    train, _, schema = adult_split
+    ours = suites.get_context(tmp_path / "gx")
+    theirs = suites.get_context(tmp_path / "gx")
+    suite = suites.ensure_suite(ours, "adult.data", suites.data_suite_expectations(schema, train))
+    theirs.suites.delete("adult.data")  # the other run starts over: a suite of a new id
+    suites.ensure_suite(theirs, "adult.data", suites.data_suite_expectations(schema, train))
+    outcome = suites.run_checkpoint(ours, suite, "adult.gmm.synthetic", train.head(500), "r1")
+    assert outcome.success and outcome.evaluated > 10

@@ -123,11 +123,13 @@ def ensure_suite(context, name: str, expectations: list, replace: bool = False):
     return context.suites.add_or_update(suite)
 
 
+# Tries of a checkpoint whose suite another run of the same job saved meanwhile.
+FRESHNESS_ATTEMPTS = 3
+
+
 def run_checkpoint(
     context, suite, asset_name: str, frame: pd.DataFrame, run_id: str
 ) -> SuiteOutcome:
-    import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
 
     source = context.data_sources.add_or_update_pandas(DATASOURCE)
@@ -139,26 +141,42 @@ def run_checkpoint(
         batch = asset.get_batch_definition("whole")
     except KeyError:
         batch = asset.add_batch_definition_whole_dataframe("whole")
-    # Stored once and reused: GX's add_or_update compares every expectation with every stored
-    # one, several times per run, which on a 300-column table costs more than validating it.
     name = f"{suite.name}:{asset_name}"
-    checkpoint = _stored(context.checkpoints, name)
-    if checkpoint is None:
-        definition = _stored(context.validation_definitions, name) or (
-            context.validation_definitions.add(
-                gx.ValidationDefinition(name=name, data=batch, suite=suite)))
-        checkpoint = context.checkpoints.add(
-            gx.Checkpoint(
-                name=name,
-                validation_definitions=[definition],
-                actions=[UpdateDataDocsAction(name="data_docs")],
-                result_format="SUMMARY",
+    for attempt in range(FRESHNESS_ATTEMPTS):
+        try:
+            checkpoint = _checkpoint(context, suite, name, batch, refresh=attempt > 0)
+            result = checkpoint.run(
+                batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id)
             )
-        )
-    result = checkpoint.run(
-        batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id)
-    )
+            break
+        except Exception as exc:  # GX's ResourceFreshnessAggregateError, by its message
+            if "has changed since it has last been saved" not in str(exc) or (
+                    attempt + 1 == FRESHNESS_ATTEMPTS):
+                raise
+            # another run of the job saved the suite meanwhile: save ours again and rerun
+            suite = context.suites.add_or_update(suite)
     return _outcome(suite.name, result)
+
+
+def _checkpoint(context, suite, name: str, batch, refresh: bool):
+    """The stored checkpoint of this suite and asset, made on first use. Stored once and
+    reused: GX's add_or_update compares every expectation with every stored one, several
+    times per run, which on a 300-column table costs more than validating it."""
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    checkpoint = None if refresh else _stored(context.checkpoints, name)
+    if checkpoint is not None:
+        return checkpoint
+    definition = gx.ValidationDefinition(name=name, data=batch, suite=suite)
+    definition = (context.validation_definitions.add_or_update(definition) if refresh
+                  else _stored(context.validation_definitions, name)
+                  or context.validation_definitions.add(definition))
+    checkpoint = gx.Checkpoint(name=name, validation_definitions=[definition],
+                               actions=[UpdateDataDocsAction(name="data_docs")],
+                               result_format="SUMMARY")
+    return (context.checkpoints.add_or_update(checkpoint) if refresh
+            else context.checkpoints.add(checkpoint))
 
 
 def _stored(collection, name: str):
