@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,12 +42,21 @@ ABANDONED_AFTER_SECONDS = 6 * 3600
 NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
-def _no_room(exc: OSError, path: Path) -> PipelineError:
-    return PipelineError(
-        f"could not write {path}: {exc.strerror or exc} (no room on that filesystem); free "
-        "space there or point output_dir at another disk, then run again. Nothing was "
-        "published from this write."
-    )
+@contextmanager
+def _written_then_renamed(tmp: Path, path: Path):
+    """Around writing `tmp` and renaming it to `path`: on any failure `tmp` goes. A full
+    disk is the user's to cure, so it becomes one clear error; anything else is re-raised."""
+    try:
+        yield
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in NO_ROOM:
+            raise PipelineError(
+                f"could not write {path}: {exc.strerror or exc} (no room on that "
+                "filesystem); free space there or point output_dir at another disk, then run "
+                "again. Nothing was published from this write."
+            ) from exc
+        raise
 
 
 def write_parquet_atomic(
@@ -58,7 +68,7 @@ def write_parquet_atomic(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with _written_then_renamed(tmp, path):
         table = pa.Table.from_pandas(df, preserve_index=False)
         metadata = dict(table.schema.metadata or {})
         metadata[LINEAGE_KEY] = json.dumps(lineage, default=str).encode()
@@ -68,31 +78,15 @@ def write_parquet_atomic(
                 writer.write_table(table.slice(start, row_group_rows))
         _fsync(tmp)
         os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.errno in NO_ROOM:
-            raise _no_room(exc, path) from exc
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with _written_then_renamed(tmp, path):
         tmp.write_text(text)
         os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.errno in NO_ROOM:
-            raise _no_room(exc, path) from exc
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
