@@ -167,7 +167,7 @@ def build_numeric(
     if len(rest):
         # a quasi-discrete continuous part keeps its values exactly, never inventing new ones;
         # values that barely repeat would then come out as training values, cell by cell
-        exact = MAX_KNOTS if _mostly_repeated(rest) else None
+        exact = MAX_KNOTS if _mostly_repeated(counts[~np.isin(distinct, spikes)]) else None
         cdf = RankGaussian.fit(rest, _n_knots(len(rest)), exact_max=exact)
         z[rest_mask] = rank_scores(rest, rng)
     codec = NumericCodec(name, spikes, cdf, None if cdf is None else dim, is_datetime, tz)
@@ -189,9 +189,9 @@ def _n_knots(n_rows: int) -> int:
     return int(np.clip(n_rows // ROWS_PER_KNOT + 1, 2, MAX_KNOTS + 1))
 
 
-def _mostly_repeated(values: np.ndarray) -> bool:
-    _, counts = np.unique(values, return_counts=True)
-    return counts[counts > 1].sum() >= REPEATED_SHARE * len(values)
+def _mostly_repeated(counts: np.ndarray) -> bool:
+    """`counts`: how many rows hold each distinct value of the continuous part."""
+    return counts[counts > 1].sum() >= REPEATED_SHARE * counts.sum()
 
 
 def placeholder_columns(schema: DatasetSchema, columns: list[str]) -> list[str]:
