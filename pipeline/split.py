@@ -44,14 +44,18 @@ class Split:
         return self.description
 
 
+def _check_fraction(holdout_fraction: float) -> None:
+    if not 0 < holdout_fraction < 1:
+        raise PipelineError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
+
+
 def split_train_holdout(
     df: pd.DataFrame, schema: DatasetSchema, holdout_fraction: float = 0.2, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame, Split]:
     """Return (train, holdout, split); time series are split per entity or per sequence tail."""
-    if not 0 < holdout_fraction < 1:
-        raise PipelineError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
     if schema.is_time_series:
         return split_sequences(df, schema, holdout_fraction=holdout_fraction, seed=seed)
+    _check_fraction(holdout_fraction)
     if len(df) < MIN_ROWS:
         raise PipelineError(
             f"dataset {schema.name!r} has {len(df)} rows; at least {MIN_ROWS} are needed to "
@@ -76,8 +80,7 @@ def split_sequences(
     Rows of one step never land on both sides, and neither do whole entities when the split
     is by entity, so a model cannot have seen a holdout sequence.
     """
-    if not 0 < holdout_fraction < 1:
-        raise PipelineError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
+    _check_fraction(holdout_fraction)
     ordered = check_time_series(df, schema).reset_index(drop=True)
     key = schema.sequence_key
     entities = pd.unique(ordered[key]) if key else np.array([0])

@@ -67,6 +67,16 @@ def near_copy_rate(train, synthetic, holdout, schema: DatasetSchema, seed: int =
     return {**found, "p_values": p_values, "p_value": corrected_minimum(p_values)}
 
 
+def check_quasi_identifiers(quasi_identifiers: list[str], columns: list[str],
+                            schema: DatasetSchema) -> None:
+    """Each chosen quasi-identifier must be one of the record's `columns`."""
+    unknown = [c for c in quasi_identifiers if c not in columns]
+    if unknown:
+        raise PipelineError(
+            f"quasi_identifiers {unknown} are not modelled columns of {schema.name!r}; "
+            f"choose among {columns}")
+
+
 def singling_out_rate(train, synthetic, holdout, schema: DatasetSchema,
                       quasi_identifiers: list[str] | None = None) -> dict:
     """Synthetic rows carrying the quasi-identifier combination of exactly one training record,
@@ -75,11 +85,7 @@ def singling_out_rate(train, synthetic, holdout, schema: DatasetSchema,
     if quasi_identifiers is None:
         qis = record_matches.default_quasi_identifiers(train, schema, columns)
     else:
-        unknown = [c for c in quasi_identifiers if c not in columns]
-        if unknown:
-            raise PipelineError(
-                f"quasi_identifiers {unknown} are not modelled columns of {schema.name!r}; "
-                f"choose among {columns}")
+        check_quasi_identifiers(quasi_identifiers, columns, schema)
         qis = list(quasi_identifiers)
     found = record_matches.singling_out(train, synthetic, holdout, schema, qis)
     return {

@@ -63,16 +63,14 @@ def check_settings(schema: DatasetSchema, target: str | None,
                    quasi_identifiers: list[str] | None) -> None:
     """The ML-utility target and the quasi-identifiers a job names, checked against the
     schema before anything is fitted, with the error validation would give hours later."""
-    from pipeline.errors import PipelineError
     from pipeline.validation.classifiers import target_spec
+    from pipeline.validation.encoding import personal_columns
+    from pipeline.validation.privacy import check_quasi_identifiers
 
     if target is not None:
         target_spec(schema, target)
-    personal = [c for c in schema.modelled_columns() if c != schema.sequence_index]
-    unknown = [c for c in quasi_identifiers or [] if c not in personal]
-    if unknown:
-        raise PipelineError(f"quasi_identifiers {unknown} are not modelled columns of "
-                            f"{schema.name!r}; choose among {personal}")
+    if quasi_identifiers:
+        check_quasi_identifiers(quasi_identifiers, personal_columns(schema), schema)
 
 
 def compute_metrics(
