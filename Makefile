@@ -13,7 +13,7 @@ export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
 .PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations bench-series bench-memory \
-	bench-corpus serve clean
+	bench-corpus serve clean docs-screenshot
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pipeline.validation.offline_docs
 	touch $@
 
 demo: install
@@ -34,6 +35,10 @@ test: install
 
 test-all: install
 	$(BIN)/pytest -q -m "slow or not slow"
+
+# the README's picture of a report (docs/report.png), rendered in headless Chromium
+docs-screenshot: install
+	$(BIN)/python -m benchmarks.screenshot
 
 lint: install
 	$(BIN)/ruff check pipeline flows tests benchmarks
