@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.publish import point_latest
+from pipeline import catalog
+from pipeline.publish import point_current, point_latest
+from pipeline.retention import apply_retention
 
 KEY_METRICS = ("column_shapes", "column_pair_trends", "detection_auc", "exact_copy_rate",
                "exact_copy_p_value", "near_copy_p_value", "dcr_share_p_value", "mia_p_value")
@@ -27,6 +29,10 @@ def announce(summary: dict[str, Any]) -> None:
     create_table_artifact(
         table=metric_table(summary), key=f"{key}-metrics", description="metrics per model"
     )
+    drift = drift_table(summary)
+    if drift:
+        create_table_artifact(table=drift, key=f"{key}-drift",
+                              description="this run against the previous runs (oldest first)")
     for result in summary["models"]:
         create_link_artifact(
             link=Path(result["report"]).resolve().as_uri(),
@@ -53,8 +59,23 @@ def best_passing(results: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(candidates, key=score)
 
 
+def conclude(summary: dict[str, Any], job) -> None:
+    """After every model of a run is in place: record each in the dataset's history, point
+    `_latest.json` and `current` at the best passing one (not for a sample on demand, which
+    is a different population), apply retention, rebuild the catalog."""
+    for result in summary["models"]:
+        catalog.append_history(job.output_dir, catalog.run_record(
+            summary["dataset"], summary["run_id"], result, summary.get("request")))
+    if not summary.get("request"):
+        mark_latest(summary, job.output_dir)
+    removed = apply_retention(job.output_dir, job.name, job.keep_runs, job.quarantine_days)
+    summary["removed_runs"] = [str(p) for p in removed]
+    summary["catalog"] = str(catalog.rebuild(job.output_dir))
+
+
 def mark_latest(summary: dict[str, Any], output_dir: str) -> dict[str, Any] | None:
-    """Point the dataset's `_latest.json` at the best passing model of this run."""
+    """Point the dataset's `_latest.json` and `current` at the best passing model of this
+    run."""
     best = best_passing(summary["models"])
     if best is None:
         return None
@@ -62,6 +83,7 @@ def mark_latest(summary: dict[str, Any], output_dir: str) -> dict[str, Any] | No
                 "verdict": best["verdict"]}
     point_latest(output_dir, summary["dataset"], manifest,
                  {k: best["metrics"].get(k) for k in KEY_METRICS})
+    point_current(output_dir, summary["dataset"], best["path"])
     summary["latest"] = best["path"]
     return best
 
@@ -101,6 +123,26 @@ def metric_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def drift_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model and watched metric: this run, the previous median, and the values
+    run by run as a sparkline."""
+    rows = []
+    for r in summary["models"]:
+        for row in r.get("drift") or []:
+            values = [v for _, v in r["drift_series"].get(row["metric"], [])]
+            rows.append({"model": r["model"], **row, "history": sparkline(values)})
+    return rows
+
+
+def sparkline(values: list[float]) -> str:
+    bars = "▁▂▃▄▅▆▇█"
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    return "".join(bars[round((v - low) / span * (len(bars) - 1))] for v in values)
 
 
 def _emit_published(summary: dict[str, Any], result: dict[str, Any], is_latest: bool) -> None:

@@ -85,6 +85,12 @@ def prepare_schema(frame: pd.DataFrame, job: JobConfig) -> tuple[DatasetSchema, 
 
 
 @task(cache_policy=NO_CACHE)
+def check_request(frame: pd.DataFrame, schema: DatasetSchema, job: JobConfig):
+    """The job's sample on demand, refused here (before any fit) if it cannot be met."""
+    return job.request().checked(schema, frame)
+
+
+@task(cache_policy=NO_CACHE)
 def split(frame: pd.DataFrame, schema: DatasetSchema, job: JobConfig):
     from pipeline.split import split_train_holdout
 
@@ -111,31 +117,31 @@ def fit(model: str, train: pd.DataFrame, schema: DatasetSchema, job: JobConfig, 
 
 
 @task(cache_policy=NO_CACHE)
-def sample(synthesizer, rows: int, seed: int) -> pd.DataFrame:
-    return synthesizer.sample(rows, seed=seed)
+def sample(synthesizer, rows: int, seed: int, request) -> pd.DataFrame:
+    return request.sample(synthesizer, rows, seed)
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_user_error,
       cache_policy=NO_CACHE)
-def write_shard(synthesizer, shard: Shard, publication: publishing.Publication,
+def write_shard(synthesizer, shard: Shard, publication: publishing.Publication, request,
                 frame: pd.DataFrame | None = None) -> str:
     """Sample one seeded shard (unless given: the first, sampled for validation with ids
     from 0) and stage it as one Parquet part."""
     if frame is None:
-        frame = synthesizer.sample(shard.rows, seed=shard.seed, id_start=shard.start)
+        frame = request.sample(synthesizer, shard.rows, shard.seed, id_start=shard.start)
     return str(publication.write_part(shard.index, frame))
 
 
 @task(cache_policy=NO_CACHE)
 def validate(synthetic, train, holdout, schema, model: str, run_id: str, job: JobConfig,
-             holdout_split):
+             holdout_split, request):
     from pipeline.validation.validate import validate_synthetic
 
     return validate_synthetic(
         synthetic, train, holdout, schema, model=model, run_id=run_id, gx_dir=job.gx_dir,
         threshold_overrides=job.thresholds, target=job.target, seed=job.seed,
         exchangeable_holdout=holdout_split.exchangeable,
-        quasi_identifiers=job.quasi_identifiers)
+        quasi_identifiers=job.quasi_identifiers, request=request.label())
 
 
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_user_error,
@@ -172,21 +178,22 @@ def synthesize(job: JobConfig) -> dict[str, Any]:
         get_run_logger().warning("removed abandoned staging %s (a run that died)", folder)
     frame, ingest_report = ingest(job.source)
     schema, frame = prepare_schema(frame, job)
+    request = check_request(frame, schema, job)
     train, holdout, holdout_split = split(frame, schema, job)
-    n = job.rows or default_sample_size(train, schema)
+    n = job.rows or default_sample_size(request.reference(train, job.seed), schema)
     with task_runner_for(job) as runner:
         fits = {m: runner.submit(fit, {"model": m, "train": train, "schema": schema, "job": job,
                                        "fingerprint": ingest_report.fingerprint})
                 for m in job.models}
         results = [
             _sample_validate_publish(runner, *future.result(), n, train, holdout, schema,
-                                     holdout_split, ingest_report, job, run_id, frame)
+                                     holdout_split, ingest_report, job, run_id, frame, request)
             for future in fits.values()
         ]
-    summary = build_summary(job, run_id, ingest_report, schema, holdout_split, results)
-    from flows.reporting import announce, mark_latest
+    summary = build_summary(job, run_id, ingest_report, schema, holdout_split, results, request)
+    from flows.reporting import announce, conclude
 
-    mark_latest(summary, job.output_dir)
+    conclude(summary, job)
     announce(summary)
     failed = [r for r in results if r["verdict"] == "fail"]
     if failed:
@@ -215,10 +222,11 @@ def synthesize_many(job_files: list[str]) -> list[dict[str, Any]]:
 
 def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train, holdout,
                              schema, holdout_split, ingest_report, job, run_id,
-                             full) -> dict[str, Any]:
-    """Validate the first shard, then write every shard (in parallel) with the verdict in its
-    lineage, then move the run into the published or quarantine area. Series validated on
-    held-out tails are published from a refit on all rows (`_full_span_refit`)."""
+                             full, request) -> dict[str, Any]:
+    """Validate the first shard (against the real rows a sample on demand matches), then
+    write every shard (in parallel) with the verdict in its lineage, then move the run into
+    the published or quarantine area. Series validated on held-out tails are published from
+    a refit on all rows (`_full_span_refit`)."""
     from pipeline.models.base import library_versions
     from pipeline.report import render_report
 
@@ -228,12 +236,15 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
     shards = plan_shards(n, shard_rows, job.seed)
     params = job.model_params.get(model, {})
 
+    real_train = request.reference(train, job.seed)
+    real_holdout = request.reference(holdout, job.seed + 1)
+
     def attempt(synthesizer, label: str):
-        first = sample(synthesizer, shards[0].rows, shards[0].seed)
+        first = sample(synthesizer, shards[0].rows, shards[0].seed, request)
         checked = first if len(first) <= job.validation_rows else first.sample(
             job.validation_rows, random_state=job.seed)
-        result = validate(checked, train, holdout, schema, model, f"{run_id}{label}", job,
-                          holdout_split)
+        result = validate(checked, real_train, real_holdout, schema, model, f"{run_id}{label}",
+                          job, holdout_split, request)
         return first, checked, result
 
     first, checked, result = attempt(synthesizer, "")
@@ -248,6 +259,7 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         first, checked, result = attempt(synthesizer, "-retry")
         params = retry
         attempts.append(_attempt_record(params, result, artifact_dir, synthesizer))
+    drift = _drift(result, job, model, run_id, request)
     lineage = {
         "run_id": run_id, "dataset": job.name, "model": model, "seed": job.seed,
         "source": job.source, "source_fingerprint": ingest_report.fingerprint,
@@ -256,21 +268,24 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         "shards": len(shards), "attempts": attempts,
         "split": {"kind": holdout_split.kind.value, "description": str(holdout_split)},
     }
+    if request:
+        lineage["request"] = request.describe()
     publisher, refit = _full_span_refit(synthesizer, result.verdict, full, schema, holdout_split,
                                         job, ingest_report.fingerprint)
     if refit:
         lineage["published_from"] = refit
     html = render_report(
         dataset=job.name, model=model, run_id=run_id, verdict=result.verdict,
-        reasons=result.reasons, metric_rows=result.metric_rows(), real=train,
+        reasons=result.reasons, metric_rows=result.metric_rows(), real=real_train,
         synthetic=checked, schema=schema, split_method=str(holdout_split),
         distances=result.distances, findings=result.findings,
         loss_history=synthesizer.loss_history,
-        failed_expectations=result.failed_expectations, lineage=lineage)
+        failed_expectations=result.failed_expectations, lineage=lineage, drift=drift,
+        column_scores=result.column_scores)
     publication = publishing.Publication(Path(job.output_dir), job.name, model, run_id, lineage)
     manifest = _write_and_finalise(runner, publisher, shards,
                                    first if publisher is synthesizer else None, publication,
-                                   result.verdict, html)
+                                   result.verdict, html, request)
     return {
         "model": model, "verdict": result.verdict, "reasons": result.reasons,
         "rows": manifest["rows"], "path": manifest["path"], "parts": manifest["files"],
@@ -280,7 +295,26 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         "validation_seconds": result.seconds, "validated_rows": len(checked),
         "fit_seconds": synthesizer.fit_seconds, "reused_model": reused,
         "docs": result.docs_url, "published_from": refit, "attempts": attempts,
+        "written_at": manifest["written_at"], "drift": drift.table(),
+        "drift_series": drift.series,
     }
+
+
+def _drift(result, job: JobConfig, model: str, run_id: str, request):
+    """This run against the dataset's previous runs of the model; a drop beyond the job's
+    tolerance makes a pass a warning. A sample on demand is not compared (other rows)."""
+    from pipeline import catalog, drift
+
+    if request:
+        return drift.Drift()
+    found = drift.compare(catalog.read_history(job.output_dir, job.name), model, run_id,
+                          result.metrics, job.drift_tolerance)
+    if found.drops and result.verdict == "pass":
+        get_run_logger().warning("%s: quality dropped against earlier runs: %s", model,
+                                 "; ".join(found.drops))
+        result.verdict = "warn"
+    result.reasons = [*result.reasons, *found.drops]  # the attempt record keeps its own
+    return found
 
 
 # The metrics an attempt is summed up by in the manifest and the report (all of them are in
@@ -316,11 +350,12 @@ def _full_span_refit(synthesizer, verdict, full, schema, holdout_split, job, fin
     }
 
 
-def _write_and_finalise(runner, synthesizer, shards, first, publication, verdict, html):
+def _write_and_finalise(runner, synthesizer, shards, first, publication, verdict, html,
+                        request):
     """Stage every shard (in parallel), then finalise; once retries are spent, nothing
     staged is left behind."""
     writes = [runner.submit(write_shard, {"synthesizer": synthesizer, "shard": shard,
-                                          "publication": publication,
+                                          "publication": publication, "request": request,
                                           "frame": first if shard.index == 0 else None})
               for shard in shards]
     try:
@@ -346,9 +381,11 @@ def make_run_id(flow_run_id: str | None) -> str:
     return f"{stamp}-{(flow_run_id or 'local')[:8]}"
 
 
-def build_summary(job, run_id, ingest_report, schema, holdout_split, results) -> dict[str, Any]:
+def build_summary(job, run_id, ingest_report, schema, holdout_split, results,
+                  request) -> dict[str, Any]:
     return {
         "dataset": job.name, "run_id": run_id, "source": job.source,
+        "request": request.label(),
         "ingest": ingest_report.summary(), "schema": str(job.schema_path()),
         "split": str(holdout_split), "split_kind": holdout_split.kind.value, "models": results,
     }

@@ -66,6 +66,7 @@ def audit(
         reasons=result.reasons, metric_rows=result.metric_rows(), real=reference,
         synthetic=synthetic_frame, schema=schema, split_method=str(split),
         distances=result.distances, findings=result.findings,
+        column_scores=result.column_scores,
         failed_expectations=result.failed_expectations,
     )
     report = Path(output_dir) / "audits" / name / f"{run_id}.html"

@@ -90,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     many = commands.add_parser("many", help="run several job files as subflows of one run")
     many.add_argument("job_files", nargs="+")
 
+    runs = commands.add_parser("runs", help="list a dataset's runs: models, verdicts, rows, "
+                               "where")
+    runs.add_argument("name", help="dataset name")
+    runs.add_argument("--output-dir", default="data")
+    show = commands.add_parser("show", help="one run's summary and report path")
+    show.add_argument("run_id", help="a run id as `synth runs` lists it (or its start)")
+    show.add_argument("--output-dir", default="data")
+
     models = commands.add_parser("models", help="list the available models")
     models.add_argument("--params", action="store_true",
                         help="also list each model's parameters, defaults and meaning")
@@ -106,6 +114,10 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sequence-key", help="time series: the entity column")
     parser.add_argument("--sequence-index", help="time series: the time/order column")
     parser.add_argument("--output-dir", help="where models and published data go (data)")
+    parser.add_argument("--condition", action="append", default=[], metavar="COLUMN=VALUE",
+                        help="sample on demand only rows with this value (repeatable)")
+    parser.add_argument("--rebalance", metavar="COLUMN",
+                        help="sample on demand with equal shares of this column's values")
     parser.add_argument("--dask", dest="dask_address", metavar="ADDRESS",
                         help="run fits and shards on an existing Dask cluster (tcp://host:8786)")
 
@@ -220,6 +232,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         "sequence_key": args.sequence_key,
         "sequence_index": args.sequence_index,
         "output_dir": args.output_dir,
+        "conditions": parse_conditions(args.condition) or None,
+        "rebalance": args.rebalance,
     }
     if args.job_file:
         job = JobConfig.from_yaml(args.job_file, **overrides)
@@ -231,6 +245,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             {k: v for k, v in overrides.items() if v is not None}, where="options"
         )
     return run_job(job)
+
+
+def parse_conditions(pairs: list[str]) -> dict[str, str]:
+    """`--condition sex=Female` pairs; values stay text and are matched to the schema's."""
+    out = {}
+    for pair in pairs:
+        column, sep, value = pair.partition("=")
+        if not sep or not column.strip():
+            raise PipelineError(f"--condition {pair!r}: write it as COLUMN=VALUE, e.g. "
+                                "sex=Female")
+        out[column.strip()] = value.strip()
+    return out
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -364,6 +390,47 @@ def check_job_file(path: str) -> None:
     check_local_source(JobConfig.from_yaml(path).source)
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    from pipeline import catalog
+    from pipeline.names import check_dataset_name
+
+    check_dataset_name(args.name, where="dataset name")
+    records = catalog.runs(args.output_dir, args.name)
+    if not records:
+        raise PipelineError(f"no runs of {args.name!r} under {args.output_dir}/published; "
+                            f"datasets there: {', '.join(catalog.datasets(args.output_dir))}")
+    print(f"{'run':28} {'model':14} {'verdict':8} {'rows':>9}  where")
+    for r in records:
+        mark = "current " if r["current"] else ("" if r["present"] else "(removed) ")
+        label = f"  [{r['request']}]" if r.get("request") else ""
+        print(f"{r['run_id']:28} {r['model']:14} {r['verdict']:8} {r['rows']:>9}  "
+              f"{mark}{r['path']}{label}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from pipeline import catalog
+    from pipeline.publish import REPORT
+
+    for r in catalog.find_run(args.output_dir, args.run_id):
+        print(f"\nrun       {r['run_id']}   dataset {r['dataset']}")
+        print(f"model     {r['model']}  ->  {r['verdict'].upper()}"
+              + ("  (current)" if r["current"] else ""))
+        if r.get("request"):
+            print(f"request   {r['request']}")
+        print(f"rows      {r['rows']}   written {r.get('written_at')}")
+        m = r["metrics"]
+        print("quality   " + ", ".join(f"{k} {m[k]:.3f}" for k in (
+            "column_shapes", "column_pair_trends", "detection_auc") if k in m))
+        for reason in r.get("reasons") or []:
+            print(f"          - {reason}")
+        where = r["path"] if r["present"] else f"{r['path']} (removed by retention)"
+        print(f"where     {where}")
+        if r["present"]:
+            print(f"report    {Path(r['path']) / REPORT}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pipeline.models.params import describe
     from pipeline.models.registry import MODELS
@@ -412,12 +479,16 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"\nData Docs {summary['models'][0]['docs']}")
     if summary.get("latest"):
         print(f"latest    {summary['latest']}")
+    if summary.get("request"):
+        print(f"request   {summary['request']} (a sample on demand; `current` is unchanged)")
+    if summary.get("catalog"):
+        print(f"catalog   {summary['catalog']}")
 
 
 COMMANDS = {
     "run": cmd_run, "demo": cmd_demo, "validate": cmd_validate, "serve": cmd_serve,
     "deployments": cmd_deployments, "trigger": cmd_trigger, "many": cmd_many,
-    "models": cmd_models,
+    "models": cmd_models, "runs": cmd_runs, "show": cmd_show,
 }
 
 if __name__ == "__main__":

@@ -50,6 +50,19 @@ class JobConfig(BaseModel):
                                  "deployment, e.g. '0 2 * * *' for a nightly batch")
     dask_address: str | None = Field(default=None, description="scheduler of an existing Dask "
                                      "cluster (tcp://host:8786) to run fits and shards on")
+    conditions: dict[str, Any] | None = Field(
+        default=None, description="sample on demand: fixed values of categorical or yes/no "
+        "columns, e.g. {sex: Female}; validated against the matching real rows")
+    rebalance: dict[str, dict[str, float] | None] | None = Field(
+        default=None, description="sample on demand: one column's target shares, e.g. "
+        "{income: {'>50K': 0.5, '<=50K': 0.5}}, or the column alone for equal shares")
+    keep_runs: int = Field(default=7, ge=1, description="published runs kept per dataset and "
+                           "model; older ones are removed after a successful publish")
+    quarantine_days: float = Field(default=14, ge=0, description="days a quarantined run is "
+                                   "kept (to read why it failed)")
+    drift_tolerance: float | None = Field(
+        default=0.05, ge=0, description="a fidelity metric this much worse than the median "
+        "of the previous runs turns a pass into a warning; null: report drift only")
 
     @field_validator("name")
     @classmethod
@@ -90,6 +103,21 @@ class JobConfig(BaseModel):
         except PipelineError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @field_validator("rebalance", mode="before")
+    @classmethod
+    def _rebalance(cls, value: Any) -> Any:
+        if isinstance(value, str):  # `rebalance: income` or `--rebalance income`: equal shares
+            value = {value: None}
+        if isinstance(value, dict) and len(value) > 1:
+            raise ValueError("rebalance one column at a time")
+        return value
+
+    def request(self):
+        """The job's sample on demand (empty when it asks for none)."""
+        from pipeline.on_demand import SampleRequest
+
+        return SampleRequest.from_job(self.conditions, self.rebalance)
 
     def schema_path(self) -> Path:
         return Path(self.schema_dir) / f"{self.name}.yaml"

@@ -6,6 +6,7 @@ Layout (hive-style, so readers get `model` and `run` as columns):
                                                             _manifest.json
                                                             _report.html
     <output>/published/<dataset>/_latest.json                     the run readers should take
+    <output>/published/<dataset>/current -> model=<m>/run=<id>    the same run, as a link
     <output>/quarantine/<dataset>/...   same layout, for models that failed validation
     <output>/.staging/<dataset>/...     parts of a run not yet finalised
 
@@ -36,6 +37,7 @@ LINEAGE_KEY = b"synth.lineage"
 MANIFEST = "_manifest.json"
 REPORT = "_report.html"
 LATEST = "_latest.json"
+CURRENT = "current"  # a link to the latest passing run of the best model
 # A staged run untouched this long belongs to a process that died.
 ABANDONED_AFTER_SECONDS = 6 * 3600
 # Write errors that a retry cannot cure: the user must free space or write elsewhere.
@@ -201,3 +203,17 @@ def read_lineage(path: str | Path) -> dict[str, Any]:
 def _fsync(path: Path) -> None:
     with open(path, "rb") as fh:
         os.fsync(fh.fileno())
+
+
+def point_current(output_dir: str | Path, dataset: str, run_path: str | Path) -> Path:
+    """`published/<dataset>/current`: a link to the run analysts should read, replaced in
+    one rename, so a reader follows the old link or the new one, never a missing one."""
+    folder = Path(output_dir) / "published" / dataset
+    link = folder / CURRENT
+    if link.exists() and not link.is_symlink():
+        raise PipelineError(f"{link} is not a link made by synth; move it away, then run again")
+    tmp = folder / f".{CURRENT}.tmp-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(Path(run_path).resolve(), folder.resolve()), tmp)
+    os.replace(tmp, link)
+    return link

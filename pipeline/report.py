@@ -13,6 +13,8 @@ import pandas as pd
 from pipeline.schema import DatasetSchema, Role
 
 MAX_COLUMN_PLOTS = 16
+MAX_BARS = 12  # categories shown per column; the rest are folded into one bar
+WHY_COLUMNS = 5  # the worst columns of the per-column table say why they score low
 MAX_HEATMAP_COLUMNS = 30  # a wider heatmap is unreadable and grows with columns squared
 VERDICT_COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e"}
 
@@ -34,6 +36,8 @@ def render_report(
     failed_expectations: list[dict[str, Any]] | None = None,
     lineage: dict[str, Any] | None = None,
     findings: list[str] | None = None,
+    drift=None,
+    column_scores: dict[str, float] | None = None,
 ) -> str:
     import matplotlib
 
@@ -43,8 +47,10 @@ def render_report(
         _attempts_table((lineage or {}).get("attempts") or []),
         _metrics_table(metric_rows),
         _failed_table(failed_expectations or []),
+        _drift_section(drift),
         _section("Privacy in words", "<ul>" + "".join(
             f"<li>{html.escape(f)}</li>" for f in findings) + "</ul>") if findings else "",
+        _column_table(real, synthetic, schema, column_scores or {}),
         _section(
             "Column distributions: real (train) vs synthetic",
             _column_plots(real, synthetic, schema),
@@ -163,22 +169,114 @@ def _column_plots(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSc
 
 def _plot_column(ax, real: pd.Series, synthetic: pd.Series, role: Role) -> None:
     if role in (Role.numerical, Role.datetime):
-        r = _as_float(real.dropna())
-        s = _as_float(synthetic.dropna())
+        dates = role == Role.datetime or pd.api.types.is_datetime64_any_dtype(real)
+        convert = _as_dates if dates else _as_float
+        r = convert(real.dropna())
+        s = convert(synthetic.dropna())
         both = np.concatenate([r, s])
         if len(both) == 0:
             return
         bins = np.histogram_bin_edges(both, bins=30)
         ax.hist(r, bins=bins, alpha=0.5, density=True, label="real")
         ax.hist(s, bins=bins, alpha=0.5, density=True, label="synthetic")
+        if dates:
+            _date_axis(ax)
         return
+    r, s = _folded_shares(real, synthetic)
+    x = np.arange(len(r))
+    ax.bar(x - 0.2, r.to_numpy(), 0.4, label="real")
+    ax.bar(x + 0.2, s.to_numpy(), 0.4, label="synthetic")
+    ax.set_xticks(x, [str(t)[:14] for t in r.index], rotation=60, fontsize=7, ha="right")
+
+
+def _folded_shares(real: pd.Series, synthetic: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Shares of the real data's most frequent categories, most frequent first, and the
+    rest folded into one 'other (n values)' entry, for both sides."""
     r = real.astype("string").fillna("(missing)").value_counts(normalize=True)
     s = synthetic.astype("string").fillna("(missing)").value_counts(normalize=True)
-    top = r.index[:12]
-    x = np.arange(len(top))
-    ax.bar(x - 0.2, r.reindex(top).fillna(0).to_numpy(), 0.4, label="real")
-    ax.bar(x + 0.2, s.reindex(top).fillna(0).to_numpy(), 0.4, label="synthetic")
-    ax.set_xticks(x, [str(t)[:12] for t in top], rotation=60, fontsize=7, ha="right")
+    top = list(r.index[:MAX_BARS])
+    r_top, s_top = r.reindex(top).fillna(0.0), s.reindex(top).fillna(0.0)
+    rest = len(r.index.union(s.index)) - len(top)
+    if rest > 0:
+        label = f"other ({rest} values)"
+        r_top[label], s_top[label] = 1.0 - r_top.sum(), 1.0 - s_top.sum()
+    return r_top, s_top
+
+
+def _column_table(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSchema,
+                  scores: dict[str, float]) -> str:
+    """Every column's shape score, worst first; the worst few say where real and synthetic
+    differ, in the column's own units."""
+    if not scores:
+        return ""
+    ordered = sorted(scores, key=lambda c: (np.nan_to_num(scores[c], nan=2.0), c))
+    rows = []
+    for rank, name in enumerate(ordered):
+        why = _why(real[name], synthetic[name], schema.column(name)) if (
+            rank < WHY_COLUMNS and scores[name] < 0.95) else ""
+        cls = "bad" if scores[name] < 0.8 else ("" if scores[name] < 0.95 else "ok")
+        rows.append(f"<tr class={cls}><td>{html.escape(name)}</td>"
+                    f"<td>{schema.column(name).role.value}</td><td>{_fmt(scores[name])}</td>"
+                    f"<td class=why>{html.escape(why)}</td></tr>")
+    return _section("Fidelity per column (Column Shapes: 1 is identical)",
+                    "<table><tr><th>column</th><th>kind</th><th>score</th><th>where they "
+                    "differ</th></tr>" + "".join(rows) + "</table>")
+
+
+def _why(real: pd.Series, synthetic: pd.Series, spec) -> str:
+    parts = []
+    missing = (real.isna().mean(), synthetic.isna().mean())
+    if abs(missing[0] - missing[1]) >= 0.02:
+        parts.append(f"missing {missing[0]:.0%} real vs {missing[1]:.0%} synthetic")
+    if spec.role in (Role.numerical, Role.datetime):
+        dates = spec.role == Role.datetime
+        quantiles = [_quantiles(v, dates) for v in (real.dropna(), synthetic.dropna())]
+        if all(q is not None for q in quantiles):
+            show = (lambda v: str(v)[:10]) if dates else (lambda v: _number(v, spec))
+            (r10, r50, r90), (s10, s50, s90) = quantiles
+            parts.append(f"median {show(r50)} real vs {show(s50)} synthetic; 10-90% range "
+                         f"{show(r10)} to {show(r90)} vs {show(s10)} to {show(s90)}")
+        return "; ".join(parts)
+    r, s = _folded_shares(real, synthetic)
+    worst = (r - s).abs().idxmax() if len(r) else None
+    if worst is not None:
+        parts.append(f"{worst!s}: {r[worst]:.1%} of real rows vs {s[worst]:.1%} of synthetic")
+    return "; ".join(parts)
+
+
+def _quantiles(values: pd.Series, dates: bool):
+    if values.empty:
+        return None
+    if dates:
+        stamps = pd.to_datetime(values, errors="coerce").dropna()
+        return None if stamps.empty else tuple(stamps.quantile([0.1, 0.5, 0.9]))
+    numbers = pd.to_numeric(values, errors="coerce").dropna().astype(float)
+    return None if numbers.empty else tuple(numbers.quantile([0.1, 0.5, 0.9]))
+
+
+def _number(value: float, spec) -> str:
+    """A value with the column's own precision (its decimals, whole numbers for integers)."""
+    if spec.integer or spec.decimals == 0:
+        return f"{value:,.0f}"
+    if spec.decimals is not None:
+        return f"{value:,.{spec.decimals}f}"
+    return f"{value:,.4g}"
+
+
+def _as_dates(values: pd.Series) -> np.ndarray:
+    """Dates as matplotlib's day numbers, so the axis is labelled with dates."""
+    import matplotlib.dates as mdates
+
+    stamps = pd.to_datetime(values, errors="coerce", utc=True).dropna().dt.tz_localize(None)
+    return mdates.date2num(stamps.to_numpy(dtype="datetime64[ns]"))
+
+
+def _date_axis(ax) -> None:
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(maxticks=6)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def _as_float(values: pd.Series) -> np.ndarray:
@@ -226,6 +324,39 @@ def _dcr_histogram(distances: dict[str, np.ndarray]) -> str:
     ax.set_xlabel("distance to closest training record")
     ax.legend()
     return _img(fig)
+
+
+def _drift_section(drift) -> str:
+    """This run against the dataset's previous runs: the table and one plot per metric."""
+    if drift is None or not drift.rows:
+        return ""
+    import matplotlib.pyplot as plt
+
+    rows = "".join(
+        f"<tr class={'bad' if r['flagged'] else 'ok'}><td>{html.escape(r['metric'])}</td>"
+        f"<td>{_fmt(r['value'])}</td><td>{_fmt(r['previous'])}</td><td>{r['runs']}</td>"
+        f"<td>{_fmt(r['worse_by'])}</td><td>{_fmt(r['tolerance'])}</td></tr>"
+        for r in drift.rows)
+    table = ("<table><tr><th>metric</th><th>this run</th><th>median of previous runs</th>"
+             "<th>runs</th><th>worse by</th><th>tolerance</th></tr>" + rows + "</table>")
+    metrics = [r["metric"] for r in drift.rows]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 2.8), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        values = [v for _, v in drift.series[metric]]
+        ax.plot(range(len(values)), values, marker="o")
+        ax.plot([len(values) - 1], [values[-1]], marker="o", color="#cf222e", ls="")
+        ax.set_title(metric, fontsize=10)
+        ax.set_xticks(range(len(values)), [_run_label(run) for run, _ in drift.series[metric]],
+                      rotation=45, fontsize=7, ha="right")
+    return _section("Against earlier runs", table + _img(fig))
+
+
+def _run_label(run_id: str) -> str:
+    """'20261201T221714Z-ab12cd34' -> '12-01 22:17' (run ids start with their UTC time)."""
+    stamp = run_id[:15]
+    if len(stamp) == 15 and stamp[8] == "T" and stamp[:8].isdigit():
+        return f"{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
+    return run_id[:12]
 
 
 def _loss_plot(history: list[dict[str, float]]) -> str:

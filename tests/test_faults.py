@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import cli
+from pipeline import catalog, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH = [sys.executable, "-m", "pipeline.cli"]
@@ -128,7 +128,9 @@ def test_a_run_killed_mid_write_publishes_nothing_and_the_rerun_publishes(tmp_pa
                            capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "removed abandoned staging" in rerun.stderr
-    assert len(pd.read_parquet(tmp_path / "data" / "published" / "adult_kill")) == 60_000
+    assert len(pd.read_parquet(tmp_path / "data" / "published" / "adult_kill" / "current")) == (
+        60_000)
+    assert len(list((tmp_path / "data" / "published" / "adult_kill").glob("model=*/run=*"))) == 1
     assert not list(staging.rglob("*.parquet"))
 
 
@@ -149,4 +151,7 @@ def test_two_runs_of_one_job_at_once_both_publish_their_own_run(tmp_path, adult_
     for manifest in manifests:
         on_disk = json.loads(manifest.read_text())
         assert on_disk["rows"] == 120_000 and len(on_disk["files"]) == 3
-    assert len(pd.read_parquet(tmp_path / "data" / "published" / "adult_twice")) == 240_000
+    every_run = (tmp_path / "data" / "published" / "adult_twice").glob("model=*/run=*/*.parquet")
+    assert sum(len(pd.read_parquet(p)) for p in every_run) == 240_000
+    runs = catalog.runs(tmp_path / "data", "adult_twice")  # both recorded, one of them current
+    assert len(runs) == 2 and sum(r["current"] for r in runs) == 1

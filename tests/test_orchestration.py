@@ -66,6 +66,15 @@ def test_served_deployment_runs_when_triggered_with_parameters(in_project, api_e
         assert flow_run.state.is_completed(), flow_run.state
         parts = list((in_project / "data/published/students").rglob("part-*.parquet"))
         assert len(parts) == 1 and len(pd.read_parquet(parts[0])) == 40
+        # samples on demand reach a served deployment as trigger parameters
+        flow_run = trigger("students", {"rows": 120, "conditions": {"gender": "F"}},
+                           timeout=420)
+        assert flow_run.state.is_completed(), flow_run.state
+        asked = [p for p in (in_project / "data/published/students").rglob("part-*.parquet")
+                 if p not in parts]
+        (part,) = asked
+        rows = pd.read_parquet(part)
+        assert len(rows) == 120 and (rows["gender"] == "F").all()
     finally:
         server.terminate()
         server.wait(timeout=30)

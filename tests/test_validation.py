@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -130,13 +129,9 @@ def test_report_renders_in_headless_chromium(adult_split, tmp_path):
     assert "https://" not in html and "<script" not in html  # opens offline
     page = tmp_path / "report.html"
     page.write_text(html)
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         "--window-size=1200,2000", f"--screenshot={shot}", page.as_uri()],
-        check=True, capture_output=True, timeout=120)
+    from benchmarks.screenshot import screenshot
+
+    shot = screenshot(page, tmp_path / "shot.png")
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.std() > 10  # not a blank page
     assert (pixels < 128).mean() > 0.01  # there is text and plots on it

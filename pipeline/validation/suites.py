@@ -79,11 +79,12 @@ def data_suite_expectations(schema: DatasetSchema, real: pd.DataFrame) -> list:
         if spec.role == Role.id and spec.name != schema.sequence_key:  # a key repeats per step
             out.append(gxe.ExpectColumnValuesToBeUnique(column=spec.name, meta=meta))
         null_fraction = float(real[spec.name].isna().mean()) if spec.name in real else 0.0
-        if not spec.nullable or null_fraction == 0.0:
+        if not spec.nullable:
             out.append(gxe.ExpectColumnValuesToNotBeNull(column=spec.name, meta=meta))
         else:
             # A missing rate off by more than the slack is a fidelity problem (warn), not a
-            # breach of the schema: small samples miss it by chance.
+            # breach of the schema (which allows missing values here): small samples, and
+            # the matching rows of a sample on demand, miss it by chance.
             mostly = max(0.0, 1.0 - null_fraction - NULL_FRACTION_SLACK)
             out.append(gxe.ExpectColumnValuesToNotBeNull(
                 column=spec.name, mostly=round(mostly, 4),
@@ -107,6 +108,15 @@ def metrics_suite_expectations(thresholds: dict[str, Threshold], metrics: pd.Dat
             )
         )
     return out
+
+
+def data_suite_name(dataset: str, request: str | None) -> str:
+    """The dataset's data suite, or one per distinct sample on demand."""
+    if request is None:
+        return f"{dataset}.data"
+    import hashlib
+
+    return f"{dataset}.data.request-{hashlib.sha256(request.encode()).hexdigest()[:10]}"
 
 
 def ensure_suite(context, name: str, expectations: list, replace: bool = False):
@@ -207,11 +217,21 @@ def _outcome(suite_name: str, result) -> SuiteOutcome:
                     "kwargs": kwargs,
                     "observed": observed,
                     "unexpected_percent": item.result.get("unexpected_percent"),
+                    "real_null_fraction": (config.meta or {}).get("real_null_fraction"),
                 }
             )
     return outcome
 
 
 def docs_index(context) -> str | None:
+    """The local Data Docs' index, with its pages pointed at the offline copies of their
+    styles and scripts (GX links them to CDNs at every build)."""
+    from urllib.parse import unquote, urlparse
+
+    from pipeline.validation.offline_docs import localise
+
     sites = context.get_docs_sites_urls()
-    return sites[0]["site_url"] if sites else None
+    url = sites[0]["site_url"] if sites else None
+    if url and url.startswith("file://"):
+        localise(Path(unquote(urlparse(url).path)).parent)
+    return url

@@ -34,6 +34,7 @@ class ValidationResult:
     distances: dict[str, np.ndarray] = field(default_factory=dict)
     docs_url: str | None = None
     findings: list[str] = field(default_factory=list)  # privacy results in sentences
+    column_scores: dict[str, float] = field(default_factory=dict)  # Column Shapes per column
 
     @property
     def failed_expectations(self) -> list[dict[str, Any]]:
@@ -85,11 +86,12 @@ def compute_metrics(
     quasi_identifiers: list[str] | None = None,
 ) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
     """All fidelity and privacy metrics as a flat table, their timings, and DCR distances;
-    each privacy metric's full result lands in `details` when a dict is passed."""
+    each metric's full result (per-column shapes, each privacy test) lands in `details`
+    when a dict is passed."""
     from pipeline.validation import fidelity, privacy
 
     metrics, seconds = fidelity.fidelity_metrics(
-        train, synthetic, holdout, schema, target=target, seed=seed
+        train, synthetic, holdout, schema, target=target, seed=seed, details=details
     )
     private, private_seconds, distances = privacy.privacy_metrics(
         train, synthetic, holdout, schema, seed=seed, details=details,
@@ -134,7 +136,11 @@ def validate_synthetic(
     seed: int = 0,
     exchangeable_holdout: bool = True,
     quasi_identifiers: list[str] | None = None,
+    request: str | None = None,
 ) -> ValidationResult:
+    """`request` labels a sample on demand: its data suite is built from the matching real
+    rows `train` holds (their missing rates, not the whole table's) under a name of its own,
+    and rebuilt each time; the dataset's own suite, which a user may have edited, is kept."""
     from pipeline.validation import suites
 
     thresholds = resolve_thresholds(threshold_overrides or {}, schema.is_time_series,
@@ -151,8 +157,8 @@ def validate_synthetic(
     started = time.perf_counter()
     context = suites.get_context(gx_dir)
     data_suite = suites.ensure_suite(
-        context, f"{schema.name}.data", suites.data_suite_expectations(schema, train)
-    )
+        context, suites.data_suite_name(schema.name, request),
+        suites.data_suite_expectations(schema, train), replace=request is not None)
     # The metrics suite is rebuilt from the resolved thresholds on every run, so a job file's
     # overrides always apply; edit defaults in the job file rather than the JSON.
     metrics_suite = suites.ensure_suite(
@@ -183,6 +189,8 @@ def validate_synthetic(
         distances=distances,
         docs_url=suites.docs_index(context),
         findings=findings(details),
+        column_scores={c: d["score"] for c, d in
+                       details.get("column_shapes", {}).get("columns", {}).items()},
     )
 
 
@@ -204,6 +212,12 @@ def _describe(failure: dict[str, Any]) -> str:
         if kwargs.get(k) is not None
     ]
     observed = failure.get("observed")
+    if failure.get("real_null_fraction") is not None:
+        missing = 100 - float(kwargs.get("mostly", 1.0)) * 100
+        return (f"fidelity: {failure['column']} is missing in "
+                f"{failure.get('unexpected_percent') or 0:.1f}% of synthetic rows against "
+                f"{failure['real_null_fraction'] * 100:.1f}% of real ones (at most "
+                f"{missing:.1f}% allowed)")
     if failure["kind"] in ("privacy", "fidelity"):
         value = observed[0] if isinstance(observed, list) and observed else observed
         return (

@@ -1,0 +1,183 @@
+"""What has been published, for analysts: every run's record, and a DuckDB catalog over them.
+
+Each finished model run, published or quarantined, appends one line to `history/<dataset>.jsonl`
+(kept when retention removes the run's files, so drift is measured over more than the
+retained runs).
+`catalog.duckdb` is rebuilt from the histories after every publish, into a temporary file
+renamed into place, so a reader always opens a whole catalog:
+
+    <dataset>           the current data (published/<dataset>/current)
+    <dataset>_runs      every retained published run, with model, run and verdict columns
+    <dataset>_metrics   every run's metrics, one row per (model, run, metric)
+    runs, run_metrics   the same for all datasets
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PipelineError
+from pipeline.publish import CURRENT
+
+HISTORY = "history"
+CATALOG = "catalog.duckdb"
+RUN_COLUMNS = ("dataset", "model", "run_id", "area", "verdict", "rows", "path", "written_at",
+               "request")
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` (created if missing), held for the block: two runs of
+    one job at once append and rebuild one after the other."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def history_path(output_dir: str | Path, dataset: str) -> Path:
+    return Path(output_dir) / HISTORY / f"{dataset}.jsonl"
+
+
+def append_history(output_dir: str | Path, record: dict[str, Any]) -> None:
+    """One finished model run (published or quarantined), as one JSON line."""
+    path = history_path(output_dir, record["dataset"])
+    line = json.dumps(record, default=str, allow_nan=False) + "\n"
+    with locked(path.with_name(f".{path.stem}.lock")), open(path, "a+") as handle:
+        if handle.tell() > 0:  # a line a crash cut short must not swallow this one
+            handle.seek(handle.tell() - 1)
+            if handle.read(1) != "\n":
+                line = "\n" + line
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_history(output_dir: str | Path, dataset: str) -> list[dict[str, Any]]:
+    """The dataset's run records, oldest first; a line cut short by a crash is skipped."""
+    path = history_path(output_dir, dataset)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return sorted(records, key=lambda r: (r.get("run_id", ""), r.get("model", "")))
+
+
+def datasets(output_dir: str | Path) -> list[str]:
+    """Datasets with a run history under `output_dir`."""
+    return sorted(p.stem for p in (Path(output_dir) / HISTORY).glob("*.jsonl"))
+
+
+def run_record(dataset: str, run_id: str, result: dict[str, Any],
+               request: str | None) -> dict[str, Any]:
+    """The history line of one model's result in a run summary."""
+    metrics = {k: float(v) for k, v in result["metrics"].items()
+               if isinstance(v, int | float) and v == v and abs(v) != float("inf")}
+    return {
+        "dataset": dataset, "model": result["model"], "run_id": run_id,
+        "area": "quarantine" if result["verdict"] == "fail" else "published",
+        "verdict": result["verdict"], "rows": result["rows"], "path": result["path"],
+        "written_at": result.get("written_at"), "request": request,
+        "reasons": result["reasons"][:5], "metrics": metrics,
+    }
+
+
+def runs(output_dir: str | Path, dataset: str) -> list[dict[str, Any]]:
+    """The dataset's runs, newest first, each marked with whether its files are still there
+    (retention removes old ones) and whether it is the current one."""
+    current = current_target(output_dir, dataset)
+    out = []
+    for record in reversed(read_history(output_dir, dataset)):
+        path = Path(record["path"])
+        out.append({**record, "present": path.exists(),
+                    "current": current is not None and path.resolve() == current})
+    return out
+
+
+def find_run(output_dir: str | Path, run_id: str) -> list[dict[str, Any]]:
+    """Every model's record of run `run_id` (or of the runs starting with it), any dataset."""
+    found = [r for d in datasets(output_dir) for r in runs(output_dir, d)
+             if r["run_id"] == run_id or r["run_id"].startswith(run_id)]
+    if not found:
+        raise PipelineError(f"no run {run_id!r} under {Path(output_dir) / 'published'}; "
+                            "`synth runs NAME` lists a dataset's runs")
+    return found
+
+
+def current_target(output_dir: str | Path, dataset: str) -> Path | None:
+    link = Path(output_dir) / "published" / dataset / CURRENT
+    return link.resolve() if link.is_symlink() and link.exists() else None
+
+
+def rebuild(output_dir: str | Path) -> Path:
+    """Write `catalog.duckdb` for every dataset under `output_dir`, atomically."""
+    import duckdb
+    import pandas as pd
+
+    root = Path(output_dir).resolve()
+    target = root / CATALOG
+    with locked(root / ".catalog.lock"):
+        tmp = root / f".{CATALOG}.tmp-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        records = [r for d in datasets(root) for r in runs(root, d)]
+        try:
+            with duckdb.connect(str(tmp)) as con:
+                run_frame = pd.DataFrame([{k: r.get(k) for k in RUN_COLUMNS}
+                                          | {"present": r["present"], "current": r["current"]}
+                                          for r in records],
+                                         columns=[*RUN_COLUMNS, "present", "current"])
+                metric_frame = pd.DataFrame(
+                    [{"dataset": r["dataset"], "model": r["model"], "run_id": r["run_id"],
+                      "verdict": r["verdict"], "metric": k, "value": v}
+                     for r in records for k, v in r["metrics"].items()],
+                    columns=["dataset", "model", "run_id", "verdict", "metric", "value"])
+                con.register("run_frame", run_frame)
+                con.register("metric_frame", metric_frame)
+                con.execute("create table runs as select * from run_frame")
+                con.execute("create table run_metrics as select * from metric_frame")
+                for dataset in datasets(root):
+                    _dataset_views(con, root, dataset)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+            Path(f"{tmp}.wal").unlink(missing_ok=True)
+    return target
+
+
+def _dataset_views(con, root: Path, dataset: str) -> None:
+    folder = root / "published" / dataset
+    name, literal = _identifier(dataset), _literal(dataset)
+    con.execute(f"create view {_identifier(dataset + '_metrics')} as select * from "
+                f"run_metrics where dataset = {literal}")
+    if current_target(root, dataset) is not None:
+        con.execute(f"create view {name} as select * from read_parquet("
+                    f"{_literal(str(folder / CURRENT / '*.parquet'))})")
+    if any(folder.glob("model=*/run=*/*.parquet")):
+        every = _literal(str(folder / "model=*" / "run=*" / "*.parquet"))
+        con.execute(
+            f"create view {_identifier(dataset + '_runs')} as select p.*, r.verdict from "
+            f"read_parquet({every}, hive_partitioning = true, union_by_name = true, "
+            "hive_types = {'model': VARCHAR, 'run': VARCHAR}) p "
+            f"left join runs r on r.dataset = {literal} and r.model = p.model "
+            "and r.run_id = p.run")
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
