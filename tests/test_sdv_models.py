@@ -73,6 +73,24 @@ def fitted(students):
 
 
 # --- reproducibility and persistence -----------------------------------------------------------
+def test_shards_sampled_on_threads_of_one_process_match_sequential_ones(fitted, students):
+    """SDV draws from numpy's global generator: shards sampled at once on threads (the
+    flow's local runner), beside another model reseeding it, must not interleave their
+    draws, or a seed stops naming the rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, gmm = fitted["gaussian_copula"], create("gmm", max_components=4).fit(
+        *students, seed=0)
+    seeds = list(range(11, 19))
+    alone = [model.sample(400, seed=s) for s in seeds]
+    with ThreadPoolExecutor(4) as pool:
+        reseeding = [pool.submit(gmm.sample, 2000, seed=s) for s in seeds]
+        together = list(pool.map(lambda s: model.sample(400, seed=s), seeds))
+        assert all(f.result().equals(gmm.sample(2000, seed=s))
+                   for f, s in zip(reseeding, seeds))
+    assert all(a.equals(b) for a, b in zip(alone, together))
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_same_data_and_seed_give_identical_samples(name, students, fitted):
     df, schema = students

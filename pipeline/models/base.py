@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import platform
 import random
+import threading
 import time
 from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,15 +42,20 @@ SAMPLE_CHUNK_ROWS = 100_000
 LIBRARIES = ("numpy", "pandas", "torch", "sdv", "ctgan", "rdt", "scikit-learn", "pyarrow")
 
 
+# numpy's, Python's and torch's global generators: one process has one of each.
+GLOBAL_RANDOM_STATE = threading.RLock()
+
+
 def seed_everything(seed: int) -> None:
-    """Seed every generator a model may draw from; torch only if already imported."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
+    """Seed every generator a model may draw from; torch only if already imported. Waits
+    while a model that draws from them holds them (`GLOBAL_RANDOM_STATE`)."""
     import sys
 
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        torch.manual_seed(seed)
+    with GLOBAL_RANDOM_STATE:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        if "torch" in sys.modules:
+            sys.modules["torch"].manual_seed(seed)
 
 
 def library_versions() -> dict[str, str]:
@@ -71,6 +78,9 @@ class Synthesizer(ABC):
     name: ClassVar[str]
     # True: saved as plain arrays + JSON (models/plain), for models that are all our own data
     plain_artifact: ClassVar[bool] = False
+    # True: fits and samples draw from the process-wide generators (SDV's models), so they
+    # hold them from seeding to the last draw; our own models draw from their own rng
+    uses_global_random_state: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         from pipeline.models import registry
@@ -115,16 +125,17 @@ class Synthesizer(ABC):
             raise PipelineError("the training data has no rows; nothing to fit")
         self.schema, self.seed = schema, seed
         self.loss_history = []
-        seed_everything(seed)
-        started = time.perf_counter()
-        self.id_hashes = training_id_hashes(train, schema)
-        self.vocabularies = text_vocabularies(train, schema)
-        self.protection = ValueProtection.fit(train, schema, self.settings.protect_rare)
-        frame = train[self._fit_columns(schema)].copy()
-        self.relations = self._fit_relations(frame, schema)
-        self.counters = find_counters(frame, schema) if schema.is_time_series else []
-        self._fit(self.relations.model_view(to_offsets(frame, schema, self.counters)),
-                  static_schema(schema, self.counters), seed)
+        with self._random_state_held():
+            seed_everything(seed)
+            started = time.perf_counter()
+            self.id_hashes = training_id_hashes(train, schema)
+            self.vocabularies = text_vocabularies(train, schema)
+            self.protection = ValueProtection.fit(train, schema, self.settings.protect_rare)
+            frame = train[self._fit_columns(schema)].copy()
+            self.relations = self._fit_relations(frame, schema)
+            self.counters = find_counters(frame, schema) if schema.is_time_series else []
+            self._fit(self.relations.model_view(to_offsets(frame, schema, self.counters)),
+                      static_schema(schema, self.counters), seed)
         self.fit_seconds = round(time.perf_counter() - started, 3)
         log.info("%s fitted in %.1f s", self.name, self.fit_seconds)
         return self
@@ -139,6 +150,11 @@ class Synthesizer(ABC):
         if n < 0:
             raise PipelineError(f"cannot sample a negative number of rows ({n})")
         conditions = self._check_conditions(conditions or {}, schema)
+        with self._random_state_held():
+            return self._sample_seeded(n, seed, conditions, id_start, schema)
+
+    def _sample_seeded(self, n: int, seed: int, conditions: dict[str, Any], id_start: int,
+                       schema: DatasetSchema) -> pd.DataFrame:
         seed_everything(seed)
         rng = np.random.default_rng(seed)
         if schema.is_time_series:
@@ -160,6 +176,11 @@ class Synthesizer(ABC):
         out = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
         regenerate_ids(out, schema, self.id_hashes, id_start)
         return out
+
+    def _random_state_held(self):
+        """The process-wide generators, held from seeding to the last draw by a model that
+        draws from them, so shards or fits on threads of one process never interleave."""
+        return GLOBAL_RANDOM_STATE if self.uses_global_random_state else nullcontext()
 
     def save(self, directory: Path) -> Path:
         """Write the fitted model and its card; nothing in it needs this process to reload."""

@@ -53,6 +53,7 @@ class PARModel(Synthesizer):
     """SDV's PARSynthesizer; parameters: `pipeline.models.params.PARParams`."""
 
     name: ClassVar[str] = "par"
+    uses_global_random_state = True
 
     def _more_private(self) -> dict[str, Any] | None:
         """Half the epochs: the network memorises its training sequences the longer it trains."""

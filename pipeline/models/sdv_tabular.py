@@ -71,6 +71,7 @@ class SDVSynthesizer(Synthesizer):
     """Shared wrapper; subclasses name the SDV class and map parameters."""
 
     sdv_class: ClassVar[str]
+    uses_global_random_state = True
 
     def _sdv_params(self) -> dict[str, Any]:
         return {k: v for k, v in self.params.items() if k != "protect_rare"}
