@@ -13,7 +13,7 @@ export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
 .PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations bench-series bench-memory \
-	bench-corpus serve clean docs-screenshot
+	bench-corpus bench-dask serve clean docs-screenshot
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,10 @@ test: install
 
 test-all: install
 	$(BIN)/pytest -q -m "slow or not slow"
+
+# whole flow runs on a distributed.LocalCluster with 1 and 2 worker processes vs local threads
+bench-dask: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.dask_scaling
 
 # the README's picture of a report (docs/report.png), rendered in headless Chromium
 docs-screenshot: install

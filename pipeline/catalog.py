@@ -89,7 +89,8 @@ def run_record(dataset: str, run_id: str, result: dict[str, Any],
     return {
         "dataset": dataset, "model": result["model"], "run_id": run_id,
         "area": "quarantine" if result["verdict"] == "fail" else "published",
-        "verdict": result["verdict"], "rows": result["rows"], "path": result["path"],
+        "verdict": result["verdict"], "rows": result["rows"],
+        "path": str(Path(result["path"]).resolve()),  # readable from any folder
         "written_at": result.get("written_at"), "request": request,
         "reasons": result["reasons"][:5], "metrics": metrics,
     }

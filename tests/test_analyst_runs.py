@@ -78,7 +78,7 @@ def test_three_nightly_runs_current_view_retention_drift_and_listing(in_project,
     assert "current" in lines[0] and summary["run_id"] in lines[0]
     assert "(removed)" in lines[2]
     code, shown = _run(capsys, "show", summary["run_id"])
-    assert code == 0 and f"report    {latest / '_report.html'}" in shown
+    assert code == 0 and f"report    {latest.resolve() / '_report.html'}" in shown
     assert "WARN" in shown and "(current)" in shown
 
 
