@@ -124,6 +124,7 @@ class FlakyFileSystem(LocalFileSystem):
         return super()._open(path.replace("flaky://", ""), *args, **kwargs)
 
 
+@pytest.mark.slow  # keeps the default run inside CI's bound; make test-all
 def test_a_transient_read_error_is_retried(in_project):
     from flows.synthesize import synthesize
 
@@ -136,6 +137,7 @@ def test_a_transient_read_error_is_retried(in_project):
     assert summary["models"][0]["verdict"] in ("pass", "warn")
 
 
+@pytest.mark.slow  # keeps the default run inside CI's bound; make test-all
 def test_synthesize_many_runs_each_job_as_a_subflow(in_project):
     from flows.synthesize import synthesize_many
 
