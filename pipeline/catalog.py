@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import PipelineError
-from pipeline.publish import CURRENT
+from pipeline.publish import CURRENT, MANIFEST
 
 HISTORY = "history"
+AREAS = ("published", "quarantine")
 CATALOG = "catalog.duckdb"
 RUN_COLUMNS = ("dataset", "model", "run_id", "area", "verdict", "rows", "path", "written_at",
                "request")
@@ -77,8 +78,12 @@ def read_history(output_dir: str | Path, dataset: str) -> list[dict[str, Any]]:
 
 
 def datasets(output_dir: str | Path) -> list[str]:
-    """Datasets with a run history under `output_dir`."""
-    return sorted(p.stem for p in (Path(output_dir) / HISTORY).glob("*.jsonl"))
+    """Datasets with a run history or a finished run under `output_dir`."""
+    root = Path(output_dir)
+    found = {p.stem for p in (root / HISTORY).glob("*.jsonl")}
+    found |= {p.parents[2].name for area in AREAS
+              for p in (root / area).glob(f"*/model=*/run=*/{MANIFEST}")}
+    return sorted(found)
 
 
 def run_record(dataset: str, run_id: str, result: dict[str, Any],
@@ -98,13 +103,40 @@ def run_record(dataset: str, run_id: str, result: dict[str, Any],
 
 def runs(output_dir: str | Path, dataset: str) -> list[dict[str, Any]]:
     """The dataset's runs, newest first, each marked with whether its files are still there
-    (retention removes old ones) and whether it is the current one."""
+    (retention removes old ones) and whether it is the current one. Runs finished before
+    the history was kept are read from their manifests."""
     current = current_target(output_dir, dataset)
+    history = read_history(output_dir, dataset)
+    known = {(r["run_id"], r["model"]) for r in history}
+    records = sorted(history + [r for r in _from_manifests(output_dir, dataset)
+                                if (r["run_id"], r["model"]) not in known],
+                     key=lambda r: (r.get("run_id") or "", r.get("model") or ""))
     out = []
-    for record in reversed(read_history(output_dir, dataset)):
+    for record in reversed(records):
         path = Path(record["path"])
         out.append({**record, "present": path.exists(),
                     "current": current is not None and path.resolve() == current})
+    return out
+
+
+def _from_manifests(output_dir: str | Path, dataset: str) -> list[dict[str, Any]]:
+    """Run records rebuilt from the manifests on disk (the metrics of the last attempt)."""
+    out = []
+    for area in AREAS:
+        for path in (Path(output_dir) / area / dataset).glob(f"model=*/run=*/{MANIFEST}"):
+            try:
+                manifest = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            attempts = manifest.get("attempts") or [{}]
+            out.append({
+                "dataset": dataset, "model": manifest.get("model"),
+                "run_id": manifest.get("run_id"), "area": area,
+                "verdict": manifest.get("verdict"), "rows": manifest.get("rows"),
+                "path": str(path.parent.resolve()), "written_at": manifest.get("written_at"),
+                "request": (manifest.get("request") or {}).get("label"),
+                "reasons": attempts[-1].get("reasons", [])[:5],
+                "metrics": attempts[-1].get("metrics", {})})
     return out
 
 

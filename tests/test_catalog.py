@@ -169,3 +169,19 @@ def test_drift_flags_a_drop_beyond_the_tolerance_in_the_metric_s_own_direction()
     assert worse_auc.rows[0]["flagged"]  # a higher AUC is worse
     assert not drift.compare(history, "gmm", "r6", {"column_shapes": 0.5}, None).drops
     assert drift.compare([], "gmm", "r1", {"column_shapes": 0.5}, 0.05).rows == []
+
+
+def test_runs_from_before_the_history_are_read_from_their_manifests(tmp_path):
+    old = Publication(tmp_path, "people", "gmm", "20250101T000000Z-old", {
+        "run_id": "20250101T000000Z-old", "model": "gmm", "verdict": "warn",
+        "attempts": [{"verdict": "warn", "reasons": ["fidelity: x"],
+                      "metrics": {"column_shapes": 0.8}}]})
+    old.write_part(0, pd.DataFrame({"x": range(5)}))
+    old.finalise(quarantine=False)
+    _publish(tmp_path, "20260101T000000Z-new", 10)
+    listed = catalog.runs(tmp_path, "people")
+    assert [(r["run_id"], r["verdict"], r["rows"]) for r in listed] == [
+        ("20260101T000000Z-new", "pass", 10), ("20250101T000000Z-old", "warn", 5)]
+    assert listed[1]["metrics"] == {"column_shapes": 0.8} and listed[1]["present"]
+    with duckdb.connect(str(catalog.rebuild(tmp_path)), read_only=True) as con:
+        assert con.execute("select count(*) from runs").fetchone() == (2,)
