@@ -69,7 +69,7 @@ def conclude(summary: dict[str, Any], job) -> None:
     if not summary.get("request"):
         mark_latest(summary, job.output_dir)
     removed = apply_retention(job.output_dir, job.name, job.keep_runs, job.quarantine_days)
-    summary["removed_runs"] = [str(p) for p in removed]
+    summary["removed_by_retention"] = [str(p) for p in removed]
     summary["catalog"] = str(catalog.rebuild(job.output_dir))
 
 

@@ -87,6 +87,7 @@ def fit_or_load(
         if loaded is not None:
             log.info("%s: reusing fitted model %s (same data, parameters, seed, code)",
                      model, directory)
+            os.utime(directory)  # in use: retention leaves a recently used model alone
             return loaded, directory, True
     synthesizer.source_fingerprint = source_fingerprint
     synthesizer.fit(train, schema, seed=seed)

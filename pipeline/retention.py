@@ -1,5 +1,7 @@
 """Retention: the last N published runs per dataset and model stay, older ones go; a
-quarantined run stays a set number of days (long enough to read why it failed).
+quarantined run stays a set number of days (long enough to read why it failed); a fitted
+model that no kept run names goes once it has been idle for `MODEL_IDLE_SECONDS` (a
+nightly job on new data fits a new one every night).
 
 A run is first renamed into `.trash/` and then deleted, so a reader never finds half a run,
 and the run `current` points at is never removed, whatever its age.
@@ -18,6 +20,8 @@ from pathlib import Path
 from pipeline.publish import CURRENT, MANIFEST
 
 DAY_SECONDS = 86_400
+# A model artifact used (fitted or reused) this recently may belong to a run still going.
+MODEL_IDLE_SECONDS = 6 * 3600
 
 
 def apply_retention(output_dir: str | Path, dataset: str, keep_runs: int,
@@ -36,7 +40,38 @@ def apply_retention(output_dir: str | Path, dataset: str, keep_runs: int,
             doomed.append(run)
     for run in doomed:
         _remove(run, root / ".trash")
-    return doomed
+    return doomed + _unused_models(root, dataset, now)
+
+
+def _unused_models(root: Path, dataset: str, now: float) -> list[Path]:
+    """Model artifacts of `dataset` that no kept run's manifest names, idle long enough."""
+    named = set()
+    for area in ("published", "quarantine"):
+        for manifest in (root / area / dataset).glob(f"model=*/run=*/{MANIFEST}"):
+            try:
+                named |= _artifact_names(json.loads(manifest.read_text()))
+            except (OSError, ValueError):
+                return []  # a manifest we cannot read might name any of them: keep all
+    unused = [folder for folder in sorted((root / "models" / dataset).glob("*"))
+              if folder.is_dir() and not folder.name.startswith(".")
+              and folder.name not in named and now - _last_used(folder) > MODEL_IDLE_SECONDS]
+    for folder in unused:
+        _remove(folder, root / ".trash")
+    return unused
+
+
+def _artifact_names(manifest: dict) -> set[str]:
+    """The folder names of every model a run used: its attempts' and its refit's."""
+    paths = [manifest.get("model_artifact"), (manifest.get("published_from") or {}).get(
+        "model_artifact"), *[a.get("model_artifact") for a in manifest.get("attempts") or []]]
+    return {Path(p).name for p in paths if p}
+
+
+def _last_used(folder: Path) -> float:
+    try:
+        return max([folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.iterdir())])
+    except OSError:  # changing under us: in use
+        return time.time()
 
 
 def _written_at(run: Path) -> float:

@@ -185,3 +185,26 @@ def test_runs_from_before_the_history_are_read_from_their_manifests(tmp_path):
     assert listed[1]["metrics"] == {"column_shapes": 0.8} and listed[1]["present"]
     with duckdb.connect(str(catalog.rebuild(tmp_path)), read_only=True) as con:
         assert con.execute("select count(*) from runs").fetchone() == (2,)
+
+
+def test_a_model_no_kept_run_names_is_removed_once_idle(tmp_path):
+    import os
+
+    models = tmp_path / "models" / "people"
+    for name in ("gmm-named", "gmm-retried", "gmm-unnamed-old", "gmm-unnamed-recent"):
+        (models / name).mkdir(parents=True)
+        (models / name / "card.json").write_text("{}")
+    publication = Publication(tmp_path, "people", "gmm", "20260101T000000Z-a", {
+        "run_id": "20260101T000000Z-a", "model": "gmm",
+        "model_artifact": str(models / "gmm-named"),
+        "attempts": [{"model_artifact": "elsewhere/gmm-retried"}]})
+    publication.write_part(0, pd.DataFrame({"x": range(3)}))
+    publication.finalise(quarantine=False)
+    week_ago = time.time() - 7 * DAY_SECONDS
+    for name in ("gmm-named", "gmm-retried", "gmm-unnamed-old"):
+        for path in (models / name / "card.json", models / name):
+            os.utime(path, (week_ago, week_ago))
+    removed = apply_retention(tmp_path, "people", keep_runs=7, quarantine_days=14)
+    assert [p.name for p in removed] == ["gmm-unnamed-old"]
+    assert sorted(p.name for p in models.iterdir()) == [
+        "gmm-named", "gmm-retried", "gmm-unnamed-recent"]
