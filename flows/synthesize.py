@@ -87,7 +87,7 @@ def prepare_schema(frame: pd.DataFrame, job: JobConfig) -> tuple[DatasetSchema, 
 @task(cache_policy=NO_CACHE)
 def check_request(frame: pd.DataFrame, schema: DatasetSchema, job: JobConfig):
     """The job's sample on demand, refused here (before any fit) if it cannot be met."""
-    return job.request().checked(schema, frame)
+    return job.request().checked(schema, frame, job.models)
 
 
 @task(cache_policy=NO_CACHE)

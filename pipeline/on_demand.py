@@ -56,11 +56,15 @@ class SampleRequest:
                 else None}
 
     # --- before fit ------------------------------------------------------------------
-    def checked(self, schema: DatasetSchema, frame: pd.DataFrame) -> SampleRequest:
+    def checked(self, schema: DatasetSchema, frame: pd.DataFrame,
+                models: list[str] | None = None) -> SampleRequest:
         """The request with values in the schema's types and shares filled in; a clear error
-        for anything that could not be sampled or validated."""
+        for anything that could not be sampled or validated (by `models`, when given)."""
         if not self:
             return self
+        _check_models(models or [])
+        if schema.is_time_series:
+            _check_static(schema, [*self.conditions, *filter(None, [self.rebalance_column])])
         conditions = {c: _schema_value(schema, c, v) for c, v in self.conditions.items()}
         request = SampleRequest(conditions, self.rebalance_column, {})
         if self.rebalance_column:
@@ -125,6 +129,25 @@ class SampleRequest:
             index = np.flatnonzero((values == str(value)).to_numpy())
             keep.append(rng.choice(index, size=count, replace=False))
         return rows.iloc[np.sort(np.concatenate(keep))]
+
+
+def _check_models(models: list[str]) -> None:
+    from pipeline.models.registry import entry
+
+    unable = [m for m in models if not entry(m).conditions]
+    if unable:
+        raise PipelineError(f"model(s) {unable} cannot sample on demand (conditions, "
+                            "rebalance); use gmm for a table or hmm for a series, or filter "
+                            "the published rows")
+
+
+def _check_static(schema: DatasetSchema, columns: list[str]) -> None:
+    """A series is conditioned on what an entity is, not on what it does at one step."""
+    varying = [c for c in columns if c in schema.names() and not schema.column(c).static]
+    if varying:
+        static = [c.name for c in schema.columns if c.static]
+        raise PipelineError(f"in a time series, samples on demand fix per-entity (static) "
+                            f"columns {static}; {varying} vary within a sequence")
 
 
 def _schema_value(schema: DatasetSchema, column: str, value: Any) -> Any:

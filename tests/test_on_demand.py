@@ -116,3 +116,23 @@ def test_counts_always_add_up_to_n():
         counts = _counts(dict(enumerate(shares)), n)
         assert sum(counts.values()) == n
         assert all(abs(c - s * n) < 1 for c, s in zip(counts.values(), shares))
+
+
+def test_a_model_that_cannot_condition_is_refused_before_fit(students):
+    frame, schema = students
+    with pytest.raises(PipelineError, match=r"model\(s\) \['par'\] cannot sample on demand"):
+        SampleRequest({"gender": "F"}).checked(schema, frame, ["gmm", "par"])
+
+
+def test_a_series_is_conditioned_on_static_columns_only(demo_timeseries_path):
+    frame, _ = read_source(demo_timeseries_path)
+    schema = detect_schema(frame, "stores", sequence_key="store_id", sequence_index="date")
+    frame = enforce_schema(frame, schema)
+    assert schema.column("region").static and not schema.column("total_sales").static
+    with pytest.raises(PipelineError, match=r"\['total_sales'\] vary within a sequence"):
+        SampleRequest({"total_sales": "700"}).checked(schema, frame)
+    region = frame["region"].value_counts().index[0]
+    request = SampleRequest({"region": region}).checked(schema, frame, ["hmm"])
+    fitted = create("hmm").fit(frame, schema, seed=0)
+    rows = request.sample(fitted, 20, seed=0)
+    assert rows["store_id"].nunique() == 20 and (rows["region"] == region).all()

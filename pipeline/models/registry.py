@@ -22,6 +22,7 @@ class ModelEntry:
     tabular: bool
     time_series: bool
     summary: str
+    conditions: bool = True  # can sample on demand (fixed values, rebalanced shares)
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -38,7 +39,7 @@ MODELS: dict[str, ModelEntry] = {
     "hmm": ModelEntry("pipeline.models.hmm", "HiddenMarkovModel", params.HiddenMarkovParams,
                       False, True, "autoregressive hidden Markov model for series"),
     "par": ModelEntry("pipeline.models.par", "PARModel", params.PARParams, False, True,
-                      "SDV's PAR (probabilistic autoregressive)"),
+                      "SDV's PAR (probabilistic autoregressive)", conditions=False),
 }
 
 
