@@ -14,6 +14,11 @@ logger = logging.getLogger(__name__)
 
 # Component selection never tries more components than training rows allow at this many per one.
 MIN_ROWS_PER_COMPONENT = 25
+# Past this many rows the component count is chosen, and EM run to convergence, on a random
+# subsample of this size; FULL_PASSES iterations over every row then refine it. More rows
+# move a fit of this size far less than they cost.
+SUBSAMPLE_ROWS = 100_000
+FULL_PASSES = 3
 
 Scores = list[dict[str, float]]
 
@@ -24,15 +29,31 @@ def fit_mixture(
 ) -> tuple[Mixture, list[dict[str, float]], Scores]:
     """The fitted mixture, its final EM history and the selection's scores (empty when the
     component count is given)."""
+    every = (codes, z)
+    if len(codes) > SUBSAMPLE_ROWS:
+        keep = np.sort(rng.choice(len(codes), SUBSAMPLE_ROWS, replace=False))
+        codes, z = codes[keep], z[keep]
     if settings.n_components is None:
         _, mix, scores = select_components(encoding, codes, z, settings, rng)
         mix, history = run_em(
             make_batch(codes, z, encoding.offsets), mix, encoding.prior, settings,
             settings.max_iter, "gmm final fit",
         )
-        return mix, history, scores
-    mix, history = fit_restarts(encoding, codes, z, settings.n_components, settings, rng)
-    return mix, history, []
+    else:
+        scores = []
+        mix, history = fit_restarts(encoding, codes, z, settings.n_components, settings, rng)
+    if len(codes) < len(every[0]):
+        mix, history = _refine_on_every_row(mix, history, *every, encoding, settings)
+    return mix, history, scores
+
+
+def _refine_on_every_row(mix: Mixture, history, codes, z, encoding: Encoding,
+                         settings: GaussianMixtureParams):
+    """A few EM iterations over all rows from the subsample's fit."""
+    mix, more = run_em(make_batch(codes, z, encoding.offsets), mix, encoding.prior, settings,
+                       FULL_PASSES, f"gmm refit on all {len(codes)} rows")
+    done = len(history)
+    return mix, history + [{**h, "iteration": done + h["iteration"]} for h in more]
 
 
 def fit_restarts(
