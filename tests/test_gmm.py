@@ -264,3 +264,12 @@ def test_a_column_whose_values_barely_repeat_is_not_sampled_as_training_values(a
     # while a quasi-discrete column (age: most values held by several rows) keeps its values
     # (bar the few rare ones value protection moves)
     assert sample["age"].isin(small["age"]).mean() > 0.95
+
+
+def test_a_date_value_past_what_pandas_can_hold_comes_out_missing_not_as_an_error():
+    from pipeline.models.gmm.encoding import NumericCodec
+
+    in_range, too_far = 1.6e9, -9.3e9  # 2020, and before the year 1677
+    codec = NumericCodec("day", np.array([in_range, too_far]), None, None, True, None)
+    out = codec.decode(np.array([0, 1, 2]), np.zeros((3, 0)))
+    assert out.iloc[0] == pd.Timestamp(in_range, unit="s") and out.iloc[1:].isna().all()

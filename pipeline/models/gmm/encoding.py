@@ -26,6 +26,9 @@ from pipeline.schema import DatasetSchema, Role
 MAX_KNOTS = 1000
 
 
+# Seconds since 1970 that pandas can hold as nanosecond timestamps, a second inside each end.
+DATETIME_SECONDS = (pd.Timestamp.min.value / 1e9 + 1, pd.Timestamp.max.value / 1e9 - 1)
+
 @dataclass(frozen=True)
 class CategoricalCodec:
     """A categorical or boolean column; codes index `labels`, the last code means missing."""
@@ -75,6 +78,8 @@ class NumericCodec:
             values[continuous] = self.cdf.inverse(z[continuous, self.dim])
         if not self.is_datetime:
             return pd.Series(values)
+        # a value pandas cannot hold as a timestamp becomes missing, never an overflow error
+        values[~((values > DATETIME_SECONDS[0]) & (values < DATETIME_SECONDS[1]))] = np.nan
         stamps = pd.to_datetime(pd.Series(values), unit="s")
         return stamps.dt.tz_localize("UTC").dt.tz_convert(self.tz) if self.tz else stamps
 
