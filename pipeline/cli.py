@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         summary = getattr(exc, "summary", None)
         if summary:
+            from pipeline.printouts import print_summary
+
             print_summary(summary)
             print(f"\nFAILED: {exc}", file=sys.stderr)
             return EXIT_VALIDATION_FAILED
@@ -305,6 +307,8 @@ def run_job(job) -> int:
     from flows.synthesize import synthesize
 
     summary = synthesize(job)
+    from pipeline.printouts import print_summary
+
     print_summary(summary)
     return 0
 
@@ -379,6 +383,8 @@ def cmd_many(args: argparse.Namespace) -> int:
 
     for path in args.job_files:
         check_job_file(path)
+    from pipeline.printouts import print_summary
+
     for summary in synthesize_many(args.job_files):
         print_summary(summary)
     return 0
@@ -391,43 +397,16 @@ def check_job_file(path: str) -> None:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from pipeline import catalog
-    from pipeline.names import check_dataset_name
+    from pipeline.printouts import print_runs
 
-    check_dataset_name(args.name, where="dataset name")
-    records = catalog.runs(args.output_dir, args.name)
-    if not records:
-        raise PipelineError(f"no runs of {args.name!r} under {args.output_dir}/published; "
-                            f"datasets there: {', '.join(catalog.datasets(args.output_dir))}")
-    print(f"{'run':28} {'model':14} {'verdict':8} {'rows':>9}  where")
-    for r in records:
-        mark = "current " if r["current"] else ("" if r["present"] else "(removed) ")
-        label = f"  [{r['request']}]" if r.get("request") else ""
-        print(f"{r['run_id']:28} {r['model']:14} {r['verdict']:8} {r['rows']:>9}  "
-              f"{mark}{r['path']}{label}")
+    print_runs(args.output_dir, args.name)
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from pipeline import catalog
-    from pipeline.publish import REPORT
+    from pipeline.printouts import print_run
 
-    for r in catalog.find_run(args.output_dir, args.run_id):
-        print(f"\nrun       {r['run_id']}   dataset {r['dataset']}")
-        print(f"model     {r['model']}  ->  {r['verdict'].upper()}"
-              + ("  (current)" if r["current"] else ""))
-        if r.get("request"):
-            print(f"request   {r['request']}")
-        print(f"rows      {r['rows']}   written {r.get('written_at')}")
-        m = r["metrics"]
-        print("quality   " + ", ".join(f"{k} {m[k]:.3f}" for k in (
-            "column_shapes", "column_pair_trends", "detection_auc") if k in m))
-        for reason in r.get("reasons") or []:
-            print(f"          - {reason}")
-        where = r["path"] if r["present"] else f"{r['path']} (removed by retention)"
-        print(f"where     {where}")
-        if r["present"]:
-            print(f"report    {Path(r['path']) / REPORT}")
+    print_run(args.output_dir, args.run_id)
     return 0
 
 
@@ -443,46 +422,6 @@ def cmd_models(args: argparse.Namespace) -> int:
             for param, default, help_text in describe(entry.params):
                 print(f"    {param:22} {default:8} {help_text}")
     return 0
-
-
-def print_summary(summary: dict[str, Any]) -> None:
-    print(f"\ndataset   {summary['dataset']}   (run {summary['run_id']})")
-    print(f"source    {summary['source']}: {summary['ingest']}")
-    print(f"schema    {summary['schema']}")
-    print(f"holdout   {summary['split']}")
-    for r in summary["models"]:
-        m = r["metrics"]
-        print(
-            f"\nmodel     {r['model']}  ->  {r['verdict'].upper()}"
-            f"{'  (fitted model reused)' if r['reused_model'] else ''}"
-        )
-        print(f"rows      {r['rows']}")
-        print(
-            f"quality   column shapes {m.get('column_shapes', float('nan')):.3f}, "
-            f"pair trends {m.get('column_pair_trends', float('nan')):.3f}"
-        )
-        for reason in r["reasons"]:
-            print(f"          - {reason}")
-        attempts = r.get("attempts") or []
-        for i, attempt in enumerate(attempts if len(attempts) > 1 else [], 1):
-            print(f"attempt {i} {attempt['verdict'].upper()} with {attempt['parameters']}"
-                  + (f": {attempt['reasons'][0]}" if attempt["reasons"] else ""))
-        if r.get("published_from"):
-            print(f"refit     published from a refit on all {r['published_from']['rows']} rows "
-                  "(validated on held-out tails), so the series cover the full time span")
-        where = "parquet  " if r["verdict"] != "fail" else "QUARANTINE"
-        print(f"{where} {r['path']}/part-*.parquet")
-        print(f"parts     {len(r['parts'])} file(s), {r['validated_rows']} rows validated")
-        print(f"manifest  {r['manifest']}")
-        print(f"report    {r['report']}")
-    if summary["models"] and summary["models"][0].get("docs"):
-        print(f"\nData Docs {summary['models'][0]['docs']}")
-    if summary.get("latest"):
-        print(f"latest    {summary['latest']}")
-    if summary.get("request"):
-        print(f"request   {summary['request']} (a sample on demand; `current` is unchanged)")
-    if summary.get("catalog"):
-        print(f"catalog   {summary['catalog']}")
 
 
 COMMANDS = {
