@@ -23,8 +23,12 @@ MODEL_IMPORTS = {
     "gmm": ("pipeline.models.gmm",),
     "hmm": ("pipeline.models.hmm", "sklearn.cluster", "threadpoolctl"),
     "gaussian_copula": TORCH_SDV + ("pipeline.models.sdv_tabular",),
-    "ctgan": TORCH_SDV + ("pipeline.models.sdv_tabular", "pipeline.models.progress"),
-    "tvae": TORCH_SDV + ("pipeline.models.sdv_tabular", "pipeline.models.progress"),
+    "ctgan": ("torch", "pipeline.models.neural.ctgan", "pipeline.models.neural.segments",
+              "pipeline.models.progress"),
+    "tvae": ("torch", "pipeline.models.neural.tvae", "pipeline.models.neural.segments",
+             "pipeline.models.progress"),
+    "sdv_ctgan": TORCH_SDV + ("pipeline.models.sdv_tabular", "pipeline.models.progress"),
+    "sdv_tvae": TORCH_SDV + ("pipeline.models.sdv_tabular", "pipeline.models.progress"),
     "par": TORCH_SDV + ("pipeline.models.par",),
 }
 
@@ -54,7 +58,9 @@ def tabular_contenders(budget: Budget) -> list[Contender]:
         Contender("sdv_gaussian_copula", "sdv", "GaussianCopulaSynthesizer", warm=TORCH_SDV),
     ]
     for name, cls in (("ctgan", "CTGANSynthesizer"), ("tvae", "TVAESynthesizer")):
-        ours = {**neural[name], "cuda": False, "threads": budget.threads}
+        # identical settings: a fixed number of epochs, no early stopping
+        ours = {**neural[name], "cuda": False, "threads": budget.threads,
+                "early_stopping": False}
         raw = {**neural[name], "enable_gpu": False, "verbose": False}
         found.append(Contender(name, "ours", name, ours, pair=f"sdv_{name}"))
         found.append(Contender(f"sdv_{name}", "sdv", cls, raw, TORCH_SDV))

@@ -128,7 +128,7 @@ def run_model(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ADULT)
-    parser.add_argument("--models", nargs="+", default=["ctgan", "tvae"])
+    parser.add_argument("--models", nargs="+", default=["sdv_ctgan", "sdv_tvae"])
     parser.add_argument("--ctgan-epochs", type=int, default=30)
     parser.add_argument("--tvae-epochs", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=500)
@@ -149,8 +149,8 @@ def main() -> None:
     }
     for name in args.models:
         params: dict = {}
-        if name in ("ctgan", "tvae"):
-            epochs = args.ctgan_epochs if name == "ctgan" else args.tvae_epochs
+        if name in ("sdv_ctgan", "sdv_tvae"):
+            epochs = args.ctgan_epochs if name == "sdv_ctgan" else args.tvae_epochs
             params = {"epochs": epochs, "batch_size": args.batch_size, "threads": args.threads}
         results["models"].append(run_model(name, params, train, schema, args.seed))
         print(json.dumps(results["models"][-1]), flush=True)

@@ -62,7 +62,7 @@ def test_user_errors_print_one_line_and_exit_2(tmp_path, args, message):
 def test_models_lists_every_registered_name(tmp_path):
     result = run("models", cwd=tmp_path)
     assert result.returncode == 0
-    for name in ("gmm", "ctgan", "tvae", "gaussian_copula", "hmm", "par"):
+    for name in ("gmm", "ctgan", "tvae", "sdv_ctgan", "sdv_tvae", "gaussian_copula", "hmm", "par"):
         assert name in result.stdout
 
 

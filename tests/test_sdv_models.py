@@ -1,4 +1,4 @@
-"""CTGAN, TVAE and GaussianCopula behind the Synthesizer interface, on real SDV and real data.
+"""SDV's CTGAN, TVAE and GaussianCopula behind the Synthesizer interface, on real SDV and real data.
 
 Fits are tiny (a few epochs, small layers) so the file runs in about a minute on 2 cores; the
 full-size Adult figures live in benchmarks/sdv_models_quality.py.
@@ -42,19 +42,19 @@ STUDENTS = Path(sdmetrics.__file__).parent / "demos/single_table/student_placeme
 ADULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "adult.csv"
 EPOCHS = 3
 FAST = {
-    "ctgan": dict(
+    "sdv_ctgan": dict(
         epochs=EPOCHS, batch_size=50, embedding_dim=16,
         generator_dim=[32, 32], discriminator_dim=[32, 32],
     ),
-    "tvae": dict(
+    "sdv_tvae": dict(
         epochs=EPOCHS, batch_size=50, embedding_dim=16,
         compress_dims=[32, 32], decompress_dims=[32, 32],
     ),
     "gaussian_copula": {},
 }
-NEURAL = ["ctgan", "tvae"]
+NEURAL = ["sdv_ctgan", "sdv_tvae"]
 ALL = list(FAST)
-LOSS_KEYS = {"ctgan": {"generator_loss", "discriminator_loss"}, "tvae": {"loss"}}
+LOSS_KEYS = {"sdv_ctgan": {"generator_loss", "discriminator_loss"}, "sdv_tvae": {"loss"}}
 SDV_LOG = "pipeline.models.sdv_tabular"
 
 
@@ -106,7 +106,7 @@ from pipeline.models.registry import create
 from pipeline.schema import detect_schema
 assert "torch" not in sys.modules  # the case base.seed_everything cannot seed
 df = pd.read_csv({str(STUDENTS)!r}, parse_dates=["start_date", "end_date"])
-model = create("ctgan", **{FAST["ctgan"]!r}).fit(df, detect_schema(df, "students"), seed=7)
+model = create("sdv_ctgan", **{FAST["sdv_ctgan"]!r}).fit(df, detect_schema(df, "students"), seed=7)
 print(pd.util.hash_pandas_object(model.sample(200, seed=1)).sum())
 """
 
@@ -118,7 +118,7 @@ def test_a_fresh_process_fits_the_same_model(fitted):
         [sys.executable, "-c", FRESH_PROCESS_FIT], cwd=root, capture_output=True, text=True,
         check=True,
     )
-    expected = pd.util.hash_pandas_object(fitted["ctgan"].sample(200, seed=1)).sum()
+    expected = pd.util.hash_pandas_object(fitted["sdv_ctgan"].sample(200, seed=1)).sum()
     assert run.stdout.strip().splitlines()[-1] == str(expected)
 
 
@@ -260,15 +260,16 @@ def test_watch_epochs_changes_only_the_watching_thread():
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
-        ("ctgan", {"epoch": 3}, "allowed"),
-        ("tvae", {"generator_lr": 1e-3}, "allowed"),
+        ("sdv_ctgan", {"epoch": 3}, "allowed"),
+        ("sdv_tvae", {"generator_lr": 1e-3}, "allowed"),
         ("gaussian_copula", {"epochs": 3}, "allowed"),
-        ("ctgan", {"batch_size": 55}, "multiple of 2"),
-        ("ctgan", {"batch_size": 64}, "multiple of pac"),
-        ("tvae", {"epochs": 0}, "epochs=0 is invalid: Input should be greater than or equal to 1"),
-        ("tvae", {"compress_dims": "128"}, "valid list"),
-        ("ctgan", {"generator_lr": -1}, "greater than or equal to 0"),
-        ("ctgan", {"cuda": "yes"}, "valid boolean"),
+        ("sdv_ctgan", {"batch_size": 55}, "multiple of 2"),
+        ("sdv_ctgan", {"batch_size": 64}, "multiple of pac"),
+        ("sdv_tvae", {"epochs": 0}, "epochs=0 is invalid: Input should be greater than or "
+         "equal to 1"),
+        ("sdv_tvae", {"compress_dims": "128"}, "valid list"),
+        ("sdv_ctgan", {"generator_lr": -1}, "greater than or equal to 0"),
+        ("sdv_ctgan", {"cuda": "yes"}, "valid boolean"),
     ],
 )
 def test_bad_parameters_are_refused(name, params, message):
@@ -282,12 +283,13 @@ def test_cuda_is_used_when_available_and_never_required(caplog):
     import torch
 
     available = torch.cuda.is_available()
-    default = create("ctgan")._sdv_params()
+    default = create("sdv_ctgan")._sdv_params()
     assert default["enable_gpu"] is available
-    assert default["epochs"] == (GPU_DEFAULT_EPOCHS if available else CPU_DEFAULT_EPOCHS["ctgan"])
-    assert create("tvae", cuda=False)._sdv_params()["enable_gpu"] is False
+    cpu_epochs = CPU_DEFAULT_EPOCHS["sdv_ctgan"]
+    assert default["epochs"] == (GPU_DEFAULT_EPOCHS if available else cpu_epochs)
+    assert create("sdv_tvae", cuda=False)._sdv_params()["enable_gpu"] is False
     with caplog.at_level(logging.WARNING, logger=SDV_LOG):
-        assert create("tvae", cuda=True)._sdv_params()["enable_gpu"] is available
+        assert create("sdv_tvae", cuda=True)._sdv_params()["enable_gpu"] is available
     assert available or "no CUDA device" in caplog.text
 
 
@@ -317,7 +319,7 @@ def test_fold_plan_fits_the_default_limit_and_keeps_frequent_categories(wide):
     df, schema = wide
     frame = to_sdv_frame(df, schema)
     assert sum(encoded_widths(frame, schema).values()) > MAX_ENCODED_COLUMNS
-    plan = plan_rare_categories(frame, schema, MAX_ENCODED_COLUMNS, "ctgan")
+    plan = plan_rare_categories(frame, schema, MAX_ENCODED_COLUMNS, "sdv_ctgan")
     width = sum(encoded_widths(plan.encode(frame), schema).values())
     assert MAX_ENCODED_COLUMNS - 5 <= width <= MAX_ENCODED_COLUMNS
     folded, probabilities = plan.folded["code"]
@@ -334,7 +336,7 @@ def test_wide_categorical_is_folded_for_fitting_and_output_holds_real_categories
         discriminator_dim=[32], max_encoded_columns=200,
     )
     with caplog.at_level(logging.WARNING, logger=SDV_LOG):
-        model = create("ctgan", **params).fit(df, schema, seed=0)
+        model = create("sdv_ctgan", **params).fit(df, schema, seed=0)
     assert "'code'" in caplog.text and "max_encoded_columns=200" in caplog.text
     assert model._model._model._transformer.output_dimensions <= 200  # what ctgan really built
     out = model.sample(2000, seed=1)
@@ -347,7 +349,7 @@ def test_wide_categorical_is_folded_for_fitting_and_output_holds_real_categories
 def test_table_too_wide_even_after_folding_is_refused(wide):
     df, schema = wide
     with pytest.raises(PipelineError, match="role: text") as refused:
-        create("tvae", epochs=1, max_encoded_columns=20).fit(df, schema, seed=0)
+        create("sdv_tvae", epochs=1, max_encoded_columns=20).fit(df, schema, seed=0)
     assert "'code'" in str(refused.value)
 
 

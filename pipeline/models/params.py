@@ -93,7 +93,60 @@ class GaussianCopulaParams(ModelParams):
 
 
 class NeuralParams(ModelParams):
-    """Options common to CTGAN and TVAE; unset ones keep SDV's defaults."""
+    """Options common to our CTGAN and TVAE (the papers' settings unless noted)."""
+
+    epochs: int = Field(300, ge=1, description="most passes over the training rows")
+    batch_size: int = Field(500, ge=2, multiple_of=2, description="rows per step")
+    embedding_dim: int = Field(128, ge=1, description="noise (CTGAN) or latent (TVAE) size")
+    max_modes: int = Field(10, ge=1, le=50, description="modes per numeric column")
+    early_stopping: bool = Field(
+        True, description="keep the epoch whose sample scores best on held-back rows, and "
+        "stop after `patience` checks without a gain")
+    patience: int = Field(4, ge=1, description="fidelity checks without a gain before stopping")
+    eval_every: int | None = Field(
+        None, ge=1, description="epochs between fidelity checks; unset: about 250 steps, "
+        "and at least 10 checks in `epochs`")
+    max_minutes: float | None = Field(
+        None, gt=0, description="stop training after this long (the fit is then no longer "
+        "reproducible: where it stops depends on the machine)")
+    cuda: bool | None = Field(None, description="unset: when a CUDA device is available")
+    max_encoded_columns: int | None = Field(
+        None, ge=1, description="one-hot width beyond which rare categories are folded")
+    threads: int | None = Field(None, ge=1, description="torch threads; unset: the cores")
+
+
+class CTGANParams(NeuralParams):
+    generator_dim: list[int] = Field([256, 256], description="residual layer sizes")
+    discriminator_dim: list[int] = Field([256, 256], description="critic layer sizes")
+    generator_lr: float = Field(2e-4, gt=0)
+    generator_decay: float = Field(1e-6, ge=0)
+    discriminator_lr: float = Field(2e-4, gt=0)
+    discriminator_decay: float = Field(1e-6, ge=0)
+    discriminator_steps: int = Field(1, ge=1, description="critic updates per generator update")
+    pac: int = Field(10, ge=1, description="rows the critic judges together")
+    log_frequency: bool = Field(True, description="condition on labels by log frequency")
+    ema_decay: float = Field(
+        0.995, ge=0, lt=1, description="the kept generator is this moving average of its "
+        "weights over steps (0: the last step's weights)")
+
+    @model_validator(mode="after")
+    def _batch_fits_pac(self) -> CTGANParams:
+        if self.batch_size % self.pac:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of pac "
+                             f"({self.pac}), the number of rows the critic judges together")
+        return self
+
+
+class TVAEParams(NeuralParams):
+    compress_dims: list[int] = Field([128, 128], description="encoder layer sizes")
+    decompress_dims: list[int] = Field([128, 128], description="decoder layer sizes")
+    learning_rate: float = Field(1e-3, gt=0)
+    l2scale: float = Field(1e-5, ge=0, description="weight decay")
+    loss_factor: float = Field(2.0, gt=0, description="weight of reconstruction against KL")
+
+
+class SDVNeuralParams(ModelParams):
+    """Options common to SDV's CTGAN and TVAE; unset ones keep SDV's defaults."""
 
     epochs: int | None = Field(None, ge=1, description="unset: a CPU or GPU default")
     batch_size: int | None = Field(None, ge=2, multiple_of=2, description="rows per step")
@@ -104,7 +157,7 @@ class NeuralParams(ModelParams):
     threads: int | None = Field(None, ge=1, description="torch threads (default 1)")
 
 
-class CTGANParams(NeuralParams):
+class SDVCTGANParams(SDVNeuralParams):
     generator_dim: list[int] | None = Field(None, description="layer sizes, e.g. [256, 256]")
     discriminator_dim: list[int] | None = None
     generator_lr: float | None = Field(None, ge=0)
@@ -116,7 +169,7 @@ class CTGANParams(NeuralParams):
     log_frequency: bool | None = None
 
     @model_validator(mode="after")
-    def _batch_fits_pac(self) -> CTGANParams:
+    def _batch_fits_pac(self) -> SDVCTGANParams:
         batch, pac = self.batch_size or 500, self.pac or 10
         if batch % pac:
             raise ValueError(f"batch_size ({batch}) must be a multiple of pac ({pac}), the "
@@ -124,7 +177,7 @@ class CTGANParams(NeuralParams):
         return self
 
 
-class TVAEParams(NeuralParams):
+class SDVTVAEParams(SDVNeuralParams):
     compress_dims: list[int] | None = Field(None, description="layer sizes, e.g. [128, 128]")
     decompress_dims: list[int] | None = None
     l2scale: float | None = Field(None, ge=0)

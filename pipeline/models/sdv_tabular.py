@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # Epochs when `epochs` is not given and training runs on CPU: the most that fit Adult in a few
 # minutes on this project's 2-core reference machine (benchmarks/sdv_models_quality.py has
 # the quality per epoch count). On CUDA, SDV's own default.
-CPU_DEFAULT_EPOCHS = {"ctgan": 30, "tvae": 150}
+CPU_DEFAULT_EPOCHS = {"sdv_ctgan": 30, "sdv_tvae": 150}
 GPU_DEFAULT_EPOCHS = 300
 
 
@@ -224,10 +224,10 @@ class NeuralSDVSynthesizer(SDVSynthesizer):
         return rare.decode(sampled, rng) if rare and n else sampled
 
 
-class CTGANModel(NeuralSDVSynthesizer):
-    """SDV's CTGANSynthesizer; parameters: `pipeline.models.params.CTGANParams`."""
+class SDVCTGANModel(NeuralSDVSynthesizer):
+    """SDV's CTGANSynthesizer; parameters: `pipeline.models.params.SDVCTGANParams`."""
 
-    name = "ctgan"
+    name = "sdv_ctgan"
     sdv_class = "CTGANSynthesizer"
     ctgan_module = "ctgan.synthesizers.ctgan"
     dims_params = ("generator_dim", "discriminator_dim")
@@ -242,10 +242,10 @@ class CTGANModel(NeuralSDVSynthesizer):
         }
 
 
-class TVAEModel(NeuralSDVSynthesizer):
-    """SDV's TVAESynthesizer; parameters: `pipeline.models.params.TVAEParams`."""
+class SDVTVAEModel(NeuralSDVSynthesizer):
+    """SDV's TVAESynthesizer; parameters: `pipeline.models.params.SDVTVAEParams`."""
 
-    name = "tvae"
+    name = "sdv_tvae"
     sdv_class = "TVAESynthesizer"
     ctgan_module = "ctgan.synthesizers.tvae"
     dims_params = ("compress_dims", "decompress_dims")

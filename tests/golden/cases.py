@@ -53,8 +53,10 @@ class Case:
     key: str | None = None
     index: str | None = None
     # SDV's PAR moves its numbers by a few per cent with the math runtime the process loaded
-    # first (the import order of torch, numpy and scipy) and the environment, so only its
-    # structure and non-numeric values are compared exactly, its numbers within a tolerance
+    # first (the import order of torch, numpy and scipy) and the environment, and every torch
+    # network's numbers move in their last digits with the processor's kernels (the same SDV
+    # fit gave fnlwgt values one unit apart on two x86 processors), so for these only the
+    # structure and non-numeric values are compared exactly, the numbers within a tolerance
     exact: bool = True
 
     @property
@@ -69,8 +71,8 @@ TABLES = ("demo_table", "adult_slice")
 CASES = [
     *(Case(data, "gmm", 300) for data in TABLES),
     *(Case(data, "gaussian_copula", 300) for data in TABLES),
-    *(Case(data, "ctgan", 300, SMALL_NEURAL) for data in TABLES),
-    *(Case(data, "tvae", 300, SMALL_NEURAL) for data in TABLES),
+    *(Case(data, model, 300, SMALL_NEURAL, exact=False) for data in TABLES
+      for model in ("ctgan", "tvae", "sdv_ctgan", "sdv_tvae")),
     Case("store_sales", "hmm", 6, key="store_id", index="date"),
     Case("weather_slice", "hmm", 2, {"max_iter": 10}, key="origin", index="time_hour"),
     Case("store_sales", "par", 6, {"epochs": 2}, key="store_id", index="date", exact=False),

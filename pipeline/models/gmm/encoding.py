@@ -76,12 +76,7 @@ class NumericCodec:
         if self.dim is not None:
             continuous = codes == len(self.spikes)
             values[continuous] = self.cdf.inverse(z[continuous, self.dim])
-        if not self.is_datetime:
-            return pd.Series(values)
-        # a value pandas cannot hold as a timestamp becomes missing, never an overflow error
-        values[~((values > DATETIME_SECONDS[0]) & (values < DATETIME_SECONDS[1]))] = np.nan
-        stamps = pd.to_datetime(pd.Series(values), unit="s")
-        return stamps.dt.tz_localize("UTC").dt.tz_convert(self.tz) if self.tz else stamps
+        return seconds_to_stamps(values, self.tz) if self.is_datetime else pd.Series(values)
 
 
 Codec = CategoricalCodec | NumericCodec
@@ -149,6 +144,15 @@ def numeric_values(values: pd.Series, is_datetime: bool) -> tuple[np.ndarray, An
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     seconds = (stamps - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
     return seconds.to_numpy(dtype=float, na_value=np.nan), tz
+
+
+def seconds_to_stamps(values: np.ndarray, tz: Any) -> pd.Series:
+    """Epoch seconds back to timestamps in `tz`; a value pandas cannot hold as a timestamp
+    becomes missing, never an overflow error."""
+    values = values.copy()
+    values[~((values > DATETIME_SECONDS[0]) & (values < DATETIME_SECONDS[1]))] = np.nan
+    stamps = pd.to_datetime(pd.Series(values), unit="s")
+    return stamps.dt.tz_localize("UTC").dt.tz_convert(tz) if tz else stamps
 
 
 def build_numeric(
