@@ -13,7 +13,7 @@ export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
 .PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations bench-series bench-memory \
-	bench-corpus bench-dask serve clean docs-screenshot
+	bench-corpus bench-dask bench-neural serve clean docs-screenshot
 
 install: $(VENV)/.installed
 
@@ -66,6 +66,10 @@ bench-series: install
 # peak memory of ingest, an HMM panel with one long entity and the privacy metrics
 bench-memory: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.memory
+
+# our CTGAN and TVAE against SDV's: time per epoch, the physical limit, quality per minute
+bench-neural: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.neural --threads 1
 
 # every tabular model on the offline public tables (benchmarks/corpus.py), then the series
 bench-corpus: install

@@ -352,14 +352,16 @@ def publishes(results: dict[str, Any], out_dir: Path) -> bool:
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 
-def embed_in_readme(table: str, readme: Path = README) -> None:
-    """Replace the README's benchmark section with a full run's table (never typed by hand)."""
+def embed_in_readme(table: str, readme: Path = README, start: str = START,
+                    end: str = END) -> None:
+    """Replace a README section between two markers with a run's table (never typed by
+    hand); the benchmark section by default."""
     text = readme.read_text()
-    if START not in text or END not in text:
+    if start not in text or end not in text:
         return
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    _atomic_write(readme, f"{head}{START}\n{table.strip()}\n{END}{tail}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    _atomic_write(readme, f"{head}{start}\n{table.strip()}\n{end}{tail}")
 
 
 def _is_full(path: Path) -> bool:
