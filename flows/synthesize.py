@@ -268,6 +268,9 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         "shards": len(shards), "attempts": attempts,
         "split": {"kind": holdout_split.kind.value, "description": str(holdout_split)},
     }
+    training = synthesizer.card().get("training")
+    if training:  # a network's kept epoch, why it stopped and its fidelity curve
+        lineage["training"] = training
     if request:
         lineage["request"] = request.describe()
     publisher, refit = _full_span_refit(synthesizer, result.verdict, full, schema, holdout_split,
@@ -279,7 +282,7 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         reasons=result.reasons, metric_rows=result.metric_rows(), real=real_train,
         synthetic=checked, schema=schema, split_method=str(holdout_split),
         distances=result.distances, findings=result.findings,
-        loss_history=synthesizer.loss_history,
+        loss_history=synthesizer.loss_history, training=training,
         failed_expectations=result.failed_expectations, lineage=lineage, drift=drift,
         column_scores=result.column_scores)
     publication = publishing.Publication(Path(job.output_dir), job.name, model, run_id, lineage)

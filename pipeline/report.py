@@ -38,6 +38,7 @@ def render_report(
     findings: list[str] | None = None,
     drift=None,
     column_scores: dict[str, float] | None = None,
+    training: dict[str, Any] | None = None,
 ) -> str:
     import matplotlib
 
@@ -63,7 +64,8 @@ def render_report(
     if distances:
         sections.append(_section("Distance to closest training record", _dcr_histogram(distances)))
     if loss_history:
-        sections.append(_section("Training loss", _loss_plot(loss_history)))
+        sections.append(_section("Training loss", _training_summary(training)
+                                 + _loss_plot(loss_history, training)))
     if schema.is_time_series:
         sections.append(
             _section("Sequences: real vs synthetic", _sequence_plot(real, synthetic, schema))
@@ -359,16 +361,35 @@ def _run_label(run_id: str) -> str:
     return run_id[:12]
 
 
-def _loss_plot(history: list[dict[str, float]]) -> str:
+def _training_summary(training: dict[str, Any] | None) -> str:
+    if not training:
+        return ""
+    return (f"<p>Kept the weights of epoch {training['chosen_epoch']} of "
+            f"{training['epochs_run']} trained (stopped by {html.escape(training['stopped_by'])}"
+            "); the fidelity score is a binned Column Shapes / Pair Trends of a small sample "
+            "against held-back real rows, checked every few hundred steps.</p>")
+
+
+def _loss_plot(history: list[dict[str, float]], training: dict[str, Any] | None = None) -> str:
+    """Losses per epoch; a network's fidelity checks on a second axis, its kept epoch marked."""
     import matplotlib.pyplot as plt
 
     frame = pd.DataFrame(history)
     step = frame.columns[0]
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for col in frame.columns[1:]:
-        ax.plot(frame[step], frame[col], label=col)
+        if col != "fidelity":
+            ax.plot(frame[step], frame[col], label=col)
     ax.set_xlabel(step)
-    ax.legend()
+    ax.legend(loc="upper left")
+    if "fidelity" in frame:
+        checks = frame[[step, "fidelity"]].dropna()
+        twin = ax.twinx()
+        twin.plot(checks[step], checks["fidelity"], "o-", color="black", label="fidelity")
+        twin.set_ylabel("fidelity (held-back rows)")
+        twin.legend(loc="upper right")
+    if training:
+        ax.axvline(training["chosen_epoch"], color="grey", linestyle="--")
     return _img(fig)
 
 

@@ -170,3 +170,18 @@ def test_a_model_failing_privacy_gets_one_more_private_attempt(in_project, capsy
     assert first["model_artifact"] != second["model_artifact"]
     report = (parquet.parent / "_report.html").read_text()
     assert "Attempts: the first fit failed a privacy bound" in report
+
+
+def test_a_network_run_records_its_kept_epoch_and_fidelity_curve(in_project, capsys):
+    code = cli.main(["demo", "--model", "tvae"])
+    out = capsys.readouterr().out
+    assert code in (0, 3), out  # published, or quarantined by the privacy gate
+    (manifest,) = [p for p in (in_project / "data").rglob("_manifest.json")
+                   if "model=tvae" in str(p)]
+    training = json.loads(manifest.read_text())["training"]
+    assert 1 <= training["chosen_epoch"] <= training["epochs_run"]
+    assert training["stopped_by"] in ("early stopping", "epochs")
+    assert training["fidelity_curve"] and all(0 < c["fidelity"] <= 1
+                                              for c in training["fidelity_curve"])
+    report = manifest.parent / "_report.html"
+    assert f"Kept the weights of epoch {training['chosen_epoch']}" in report.read_text()

@@ -392,3 +392,20 @@ def test_too_few_rows_are_refused(students):
     df, schema = students
     with pytest.raises(PipelineError, match="too few"):
         create("ctgan", **FAST["ctgan"]).fit(df.head(1), schema, seed=0)
+
+
+def test_the_report_shows_the_kept_epoch_and_the_fidelity_checks(students):
+    from pipeline.report import render_report
+
+    df, schema = students
+    model = create("tvae", **{**FAST["tvae"], "epochs": 6, "eval_every": 2}).fit(df, schema,
+                                                                                 seed=0)
+    training = model.card()["training"]
+    page = render_report(
+        dataset="students", model="tvae", run_id="r1", verdict="pass", reasons=[],
+        metric_rows=[], real=df, synthetic=model.sample(200, seed=1), schema=schema,
+        split_method="random rows", loss_history=model.loss_history, training=training)
+    assert f"Kept the weights of epoch {training['chosen_epoch']} of 6 trained" in page
+    section = page.split("Training loss", 1)[1]
+    assert "<img" in section.split("</section>", 1)[0]
+    assert [c["epoch"] for c in training["fidelity_curve"]] == [2, 4, 6]

@@ -161,12 +161,9 @@ class CTGANModel(NeuralSynthesizer):
         critic.train()
         totals = torch.zeros(2, device=state["device"])
         for _ in range(state["steps"]):
-            for d_step in range(self.settings.discriminator_steps):
-                fake, cond, labels = self._fake_batch(modules, state)
-                last = d_step == self.settings.discriminator_steps - 1
+            for _ in range(self.settings.discriminator_steps):  # the last batch also
+                fake, cond, labels = self._fake_batch(modules, state)  # trains the generator
                 d_loss = self._critic_step(critic, d_opt, fake, cond, labels, state)
-                if not last:
-                    continue
             g_loss = self._generator_step(critic, g_opt, fake, cond, labels, modules, state)
             self._average(modules)
             totals += torch.stack([g_loss.detach(), d_loss.detach()])
