@@ -51,24 +51,13 @@ KEPT = ("column_shapes", "column_pair_trends", "detection_auc", "ml_utility_real
 
 
 # --- one fit, in its own process ------------------------------------------------------------
-class EpochClock(logging.Handler):
-    """The time of every per-epoch log line (ours and the SDV wrapper's alike)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.times: list[float] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if " epoch " in record.getMessage():
-            self.times.append(record.created)
-
-
 def child(job: dict[str, Any]) -> dict[str, Any]:
     from importlib import import_module
 
     from benchmarks.contenders import MODEL_IMPORTS
     from benchmarks.corpus import TABLES as CORPUS
     from benchmarks.corpus import prepare, score
+    from benchmarks.sdv_models_quality import EpochClock  # the time of every epoch's log line
     from pipeline.models import registry
 
     table = next(t for t in CORPUS if t.name == job["table"])

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -55,6 +53,16 @@ def adult():
 
 
 @pytest.fixture(scope="module")
+def encoded(adult):
+    """Adult's modelled columns encoded: (frame, encoding, matrix, choices)."""
+    df, schema = adult
+    frame = df[schema.modelled_columns()]
+    rng = np.random.default_rng(0)
+    encoding = build_encoding(frame, schema, [], rng, 10)
+    return (frame, encoding, *encoding.encode(frame, rng))
+
+
+@pytest.fixture(scope="module")
 def students():
     df = pd.read_csv(STUDENTS, parse_dates=["start_date", "end_date"])
     return df, detect_schema(df, "students")
@@ -91,12 +99,8 @@ def test_one_em_for_all_columns_fits_each_as_well_as_scikit_learn(adult):
     assert (modes.weights[modes.weights > 0] >= 0.005 - 1e-12).all()
 
 
-def test_encoding_round_trips_values_labels_and_missing(adult):
-    df, schema = adult
-    columns = schema.modelled_columns()
-    rng = np.random.default_rng(0)
-    encoding = build_encoding(df[columns], schema, [], rng, 10)
-    matrix, choices = encoding.encode(df[columns], rng)
+def test_encoding_round_trips_values_labels_and_missing(encoded):
+    df, encoding, matrix, choices = encoded
     assert matrix.dtype == np.float32 and matrix.shape == (len(df), encoding.width)
     # every block is one-hot and every alpha inside tanh's range
     block_sums = [matrix[:, s:s + w].sum(axis=1) for s, w in
@@ -119,10 +123,8 @@ def test_encoding_round_trips_values_labels_and_missing(adult):
     assert df["workclass"].isna().any()  # the missing slot is exercised
 
 
-def test_block_softmax_and_draw_match_per_block_torch(adult):
-    df, schema = adult
-    columns = schema.modelled_columns()
-    encoding = build_encoding(df[columns], schema, [], np.random.default_rng(0), 10)
+def test_block_softmax_and_draw_match_per_block_torch(encoded):
+    encoding = encoded[1]
     segments = Segments(encoding, torch.device("cpu"))
     logits = torch.randn(64, encoding.width - encoding.n_numeric, generator=torch.Generator()
                          .manual_seed(0)) * 3
@@ -139,12 +141,9 @@ def test_block_softmax_and_draw_match_per_block_torch(adult):
     assert ((drawn >= 0) & (drawn < encoding.block_width[None])).all()
 
 
-def test_training_by_sampling_shows_rows_holding_the_drawn_label(adult):
-    df, schema = adult
-    columns = schema.modelled_columns()
+def test_training_by_sampling_shows_rows_holding_the_drawn_label(encoded):
+    _, encoding, _, choices = encoded
     rng = np.random.default_rng(0)
-    encoding = build_encoding(df[columns], schema, [], rng, 10)
-    _, choices = encoding.encode(df[columns], rng)
     sampler = ConditionSampler.build(encoding, choices, log_frequency=True)
     labels = sampler.draw_labels(20_000, rng, for_training=True)
     rows = sampler.rows_with(labels, rng)
@@ -159,12 +158,9 @@ def test_training_by_sampling_shows_rows_holding_the_drawn_label(adult):
     assert rare.mean() > 0.5 and 0.5 / len(encoding.categorical) < share
 
 
-def test_fidelity_probe_ranks_real_rows_over_shuffled_ones(adult):
-    df, schema = adult
-    columns = schema.modelled_columns()
+def test_fidelity_probe_ranks_real_rows_over_shuffled_ones(encoded):
+    _, encoding, matrix, choices = encoded
     rng = np.random.default_rng(0)
-    encoding = build_encoding(df[columns], schema, [], rng, 10)
-    matrix, choices = encoding.encode(df[columns], rng)
     a = encoding.n_numeric
     probe = FidelityProbe.fit(encoding.decode_arrays(matrix[:1500, :a], choices[:1500]), a, rng)
     real = probe.score(encoding.decode_arrays(matrix[1500:, :a], choices[1500:]), a)
@@ -188,12 +184,21 @@ def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience():
 
 
 # --- the model contract ------------------------------------------------------------------------
-@pytest.mark.parametrize("name", NEURAL)
-def test_same_data_and_seed_give_identical_samples(name, students, fitted):
-    df, schema = students
-    again = create(name, **FAST[name]).fit(df, schema, seed=7)
-    assert_frame_equal(again.sample(300, seed=1), fitted[name].sample(300, seed=1))
-    assert again.loss_history == fitted[name].loss_history
+def test_conditions_on_a_column_a_dependency_rewrites_are_met(fitted):
+    """work_experience is rewritten from experience_years after sampling: the rejection must
+    judge the value the output will hold."""
+    for name in NEURAL:
+        out = fitted[name].sample(50, seed=3, conditions={"gender": "M", "work_experience": True})
+        assert len(out) == 50 and (out["gender"] == "M").all() and out["work_experience"].all()
+
+
+def test_sampled_dates_and_numbers_stay_in_the_training_range(students, fitted):
+    df, _ = students
+    for name in NEURAL:
+        out = fitted[name].sample(2000, seed=5)
+        for column in ("start_date", "degree_perc", "salary"):
+            values = out[column].dropna()
+            assert values.min() >= df[column].min() and values.max() <= df[column].max()
 
 
 def test_fits_on_parallel_threads_match_sequential_ones(students):
@@ -210,35 +215,6 @@ def test_fits_on_parallel_threads_match_sequential_ones(students):
         assert_frame_equal(a, b)
 
 
-FRESH_PROCESS_FIT = f"""
-import sys
-import pandas as pd
-from pipeline.models.registry import create
-from pipeline.schema import detect_schema
-assert "torch" not in sys.modules
-df = pd.read_csv({str(STUDENTS)!r}, parse_dates=["start_date", "end_date"])
-model = create("ctgan", **{FAST["ctgan"]!r}).fit(df, detect_schema(df, "students"), seed=7)
-print(pd.util.hash_pandas_object(model.sample(200, seed=1)).sum())
-"""
-
-
-def test_a_fresh_process_fits_the_same_model(fitted):
-    root = Path(__file__).resolve().parents[1]
-    run = subprocess.run([sys.executable, "-c", FRESH_PROCESS_FIT], cwd=root,
-                         capture_output=True, text=True, check=True)
-    expected = pd.util.hash_pandas_object(fitted["ctgan"].sample(200, seed=1)).sum()
-    assert run.stdout.strip().splitlines()[-1] == str(expected)
-
-
-@pytest.mark.parametrize("name", NEURAL)
-def test_other_sample_seed_gives_other_rows(name, fitted):
-    model = fitted[name]
-    first, other = model.sample(300, seed=1), model.sample(300, seed=2)
-    assert_frame_equal(model.sample(300, seed=1), first)
-    assert (first["degree_perc"] != other["degree_perc"]).mean() > 0.9
-    assert (first["salary"].isna() != other["salary"].isna()).any()
-
-
 @pytest.mark.parametrize("name", NEURAL)
 def test_saved_as_plain_arrays_and_loaded_model_samples_the_same(name, fitted, tmp_path):
     model = fitted[name]
@@ -251,32 +227,6 @@ def test_saved_as_plain_arrays_and_loaded_model_samples_the_same(name, fitted, t
     assert card["model"] == name and len(card["loss_history"]) == EPOCHS
     assert card["training"]["epochs_run"] == EPOCHS
     assert 1 <= card["training"]["chosen_epoch"] <= EPOCHS
-
-
-@pytest.mark.parametrize("name", NEURAL)
-def test_conditional_sampling_gives_exactly_n_matching_rows(name, fitted):
-    out = fitted[name].sample(120, seed=3, conditions={"gender": "F"})
-    assert len(out) == 120 and (out["gender"] == "F").all()
-    both = fitted[name].sample(50, seed=3, conditions={"gender": "M", "work_experience": True})
-    assert len(both) == 50 and (both["gender"] == "M").all() and both["work_experience"].all()
-
-
-@pytest.mark.parametrize("name", NEURAL)
-def test_output_follows_the_schema(name, students, fitted):
-    df, schema = students
-    out = fitted[name].sample(400, seed=5)
-    assert list(out.columns) == schema.names()
-    modelled = schema.modelled_columns()
-    assert out[modelled].dtypes.equals(enforce_schema(df, schema)[modelled].dtypes)
-    for spec in schema.columns:
-        values = out[spec.name].dropna()
-        if spec.role == Role.categorical:
-            assert set(values.astype(str)) <= {str(c) for c in spec.categories}, spec.name
-        elif spec.role == Role.numerical:
-            assert values.min() >= spec.minimum and values.max() <= spec.maximum, spec.name
-    assert out["student_id"].is_unique
-    # dates stay dates inside the training span
-    assert out["start_date"].dropna().between(df["start_date"].min(), df["start_date"].max()).all()
 
 
 @pytest.mark.parametrize("name", NEURAL)

@@ -1,7 +1,9 @@
-"""SDV's CTGAN, TVAE and GaussianCopula behind the Synthesizer interface, on real SDV and real data.
+"""Every tabular model but the gmm (which has tests/test_gmm.py) behind the Synthesizer
+interface: our CTGAN and TVAE, SDV's CTGAN, TVAE and GaussianCopula, on real data. What only
+our networks have (their parts, early stopping) is in tests/test_neural_models.py.
 
 Fits are tiny (a few epochs, small layers) so the file runs in about a minute on 2 cores; the
-full-size Adult figures live in benchmarks/sdv_models_quality.py.
+full-size figures live in benchmarks/neural.py's and benchmarks/sdv_models_quality.py's results.
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ from pipeline.schema import Role, detect_schema, enforce_schema
 STUDENTS = Path(sdmetrics.__file__).parent / "demos/single_table/student_placements_real.csv"
 ADULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "adult.csv"
 EPOCHS = 3
+SMALL_NETWORKS = {
+    "ctgan": dict(epochs=EPOCHS, batch_size=50, embedding_dim=16, generator_dim=[32, 32],
+                  discriminator_dim=[32, 32]),
+    "tvae": dict(epochs=EPOCHS, batch_size=50, embedding_dim=16, compress_dims=[32, 32],
+                 decompress_dims=[32, 32]),
+}
 FAST = {
+    **SMALL_NETWORKS,
     "sdv_ctgan": dict(
         epochs=EPOCHS, batch_size=50, embedding_dim=16,
         generator_dim=[32, 32], discriminator_dim=[32, 32],
@@ -52,7 +61,8 @@ FAST = {
     ),
     "gaussian_copula": {},
 }
-NEURAL = ["sdv_ctgan", "sdv_tvae"]
+NEURAL = ["sdv_ctgan", "sdv_tvae"]  # SDV's networks under our wrapper
+NETWORKS = [*SMALL_NETWORKS, *NEURAL]
 ALL = list(FAST)
 LOSS_KEYS = {"sdv_ctgan": {"generator_loss", "discriminator_loss"}, "sdv_tvae": {"loss"}}
 SDV_LOG = "pipeline.models.sdv_tabular"
@@ -99,26 +109,27 @@ def test_same_data_and_seed_give_identical_samples(name, students, fitted):
     assert again.loss_history == fitted[name].loss_history
 
 
-FRESH_PROCESS_FIT = f"""
+FRESH_PROCESS_FIT = """
 import sys
 import pandas as pd
 from pipeline.models.registry import create
 from pipeline.schema import detect_schema
 assert "torch" not in sys.modules  # the case base.seed_everything cannot seed
-df = pd.read_csv({str(STUDENTS)!r}, parse_dates=["start_date", "end_date"])
-model = create("sdv_ctgan", **{FAST["sdv_ctgan"]!r}).fit(df, detect_schema(df, "students"), seed=7)
+df = pd.read_csv({path!r}, parse_dates=["start_date", "end_date"])
+model = create({name!r}, **{params!r}).fit(df, detect_schema(df, "students"), seed=7)
 print(pd.util.hash_pandas_object(model.sample(200, seed=1)).sum())
 """
 
 
-def test_a_fresh_process_fits_the_same_model(fitted):
+@pytest.mark.parametrize("name", ["ctgan", "sdv_ctgan"])
+def test_a_fresh_process_fits_the_same_model(name, fitted):
     """torch is first imported inside fit there; it must be seeded all the same."""
     root = Path(__file__).resolve().parents[1]
+    code = FRESH_PROCESS_FIT.format(path=str(STUDENTS), name=name, params=FAST[name])
     run = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS_FIT], cwd=root, capture_output=True, text=True,
-        check=True,
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
     )
-    expected = pd.util.hash_pandas_object(fitted["sdv_ctgan"].sample(200, seed=1)).sum()
+    expected = pd.util.hash_pandas_object(fitted[name].sample(200, seed=1)).sum()
     assert run.stdout.strip().splitlines()[-1] == str(expected)
 
 
@@ -142,11 +153,11 @@ def test_loaded_model_samples_what_the_fitted_one_does(name, fitted, tmp_path):
     assert_frame_equal(loaded.sample(500, seed=11), expected)
     card = json.loads((tmp_path / "card.json").read_text())
     assert card["model"] == name
-    assert len(card["loss_history"]) == (EPOCHS if name in NEURAL else 0)
+    assert len(card["loss_history"]) == (EPOCHS if name in NETWORKS else 0)
 
 
 # --- output ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", NEURAL)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_conditional_sampling_gives_exactly_n_matching_rows(name, fitted):
     out = fitted[name].sample(120, seed=3, conditions={"gender": "F"})
     assert len(out) == 120
@@ -164,7 +175,7 @@ def test_output_follows_the_schema(name, students, fitted):
     assert out["student_id"].is_unique
 
 
-@pytest.mark.parametrize("name", NEURAL)
+@pytest.mark.parametrize("name", NETWORKS)
 def test_adult_output_keeps_categories_bounds_and_dependency(name):
     df = pd.read_csv(ADULT, skipinitialspace=True, na_values=["?"]).sample(1500, random_state=0)
     schema = detect_schema(df, "adult")
