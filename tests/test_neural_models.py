@@ -11,12 +11,10 @@ import json
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import sdmetrics
 import torch
 from pandas.testing import assert_frame_equal
 
@@ -29,16 +27,9 @@ from pipeline.models.neural.monitor import MIN_GAIN, EarlyStopping, FidelityProb
 from pipeline.models.neural.segments import Segments
 from pipeline.models.registry import create
 from pipeline.schema import Role, detect_schema, enforce_schema
+from tests.test_tabular_models import ADULT, EPOCHS, STUDENTS
+from tests.test_tabular_models import SMALL_NETWORKS as FAST
 
-STUDENTS = Path(sdmetrics.__file__).parent / "demos/single_table/student_placements_real.csv"
-ADULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "adult.csv"
-EPOCHS = 3
-FAST = {
-    "ctgan": dict(epochs=EPOCHS, batch_size=50, embedding_dim=16, generator_dim=[32, 32],
-                  discriminator_dim=[32, 32]),
-    "tvae": dict(epochs=EPOCHS, batch_size=50, embedding_dim=16, compress_dims=[32, 32],
-                 decompress_dims=[32, 32]),
-}
 NEURAL = list(FAST)
 LOSS_KEYS = {"ctgan": {"generator_loss", "discriminator_loss"}, "tvae": {"loss"}}
 LOG = "pipeline.models.neural.synthesizer"
