@@ -350,3 +350,16 @@ def test_the_report_shows_the_kept_epoch_and_the_fidelity_checks(students):
     section = page.split("Training loss", 1)[1]
     assert "<img" in section.split("</section>", 1)[0]
     assert [c["epoch"] for c in training["fidelity_curve"]] == [2, 4, 6]
+
+
+def test_the_width_guard_counts_the_modes_each_column_really_keeps(adult):
+    """Adult's capital columns keep 2 modes, not the 10 a generic estimate assumes: under a
+    limit between the two counts nothing is folded."""
+    from pipeline.models.rare_categories import encoded_widths
+
+    df, schema = adult
+    columns = schema.modelled_columns()
+    generic = sum(encoded_widths(df[columns], schema).values())
+    model = create("tvae", **{**FAST["tvae"], "max_encoded_columns": generic - 10})
+    model.fit(df, schema, seed=0)
+    assert model.fitted_.rare is None and model.fitted_.encoding.width <= generic - 10

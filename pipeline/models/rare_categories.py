@@ -64,10 +64,12 @@ def encoded_widths(frame: pd.DataFrame, schema: DatasetSchema) -> dict[str, int]
 
 
 def plan_rare_categories(
-    frame: pd.DataFrame, schema: DatasetSchema, limit: int, model: str
+    frame: pd.DataFrame, schema: DatasetSchema, limit: int, model: str,
+    numeric_widths: dict[str, int] | None = None,
 ) -> RareCategories | None:
-    """Fold the rarest categories of the widest columns until the encoding fits in `limit`."""
-    widths = encoded_widths(frame, schema)
+    """Fold the rarest categories of the widest columns until the encoding fits in `limit`;
+    `numeric_widths`: what each numeric column really takes, where the model knows it."""
+    widths = {**encoded_widths(frame, schema), **(numeric_widths or {})}
     total = sum(widths.values())
     if total <= limit:
         return None

@@ -63,6 +63,11 @@ class TableEncoding:
     def n_blocks(self) -> int:
         return len(self.block_start)
 
+    def numeric_widths(self) -> dict[str, int]:
+        """Positions each numeric column takes: its alpha, its modes, its missing slot."""
+        return {c.column: 1 + int(k) + int(c.has_missing)
+                for c, k in zip(self.numeric, self.modes.counts)}
+
     def block_ids(self) -> np.ndarray:
         """The block of every position after the alphas."""
         return np.repeat(np.arange(self.n_blocks), self.block_width)
@@ -161,8 +166,10 @@ class TableEncoding:
 
 
 def build_encoding(frame: pd.DataFrame, schema: DatasetSchema, placeholders: list[str],
-                   rng: np.random.Generator, max_modes: int) -> TableEncoding:
-    """Modes for every numeric column (one EM for all) and labels for every other column."""
+                   rng: np.random.Generator, max_modes: int,
+                   modes: Modes | None = None) -> TableEncoding:
+    """Modes for every numeric column (one EM for all, unless given) and labels for every
+    other column."""
     numeric, categorical, values = [], [], []
     for name in frame.columns:
         if name in placeholders:
@@ -181,7 +188,7 @@ def build_encoding(frame: pd.DataFrame, schema: DatasetSchema, placeholders: lis
             raise PipelineError(f"the neural models cannot model column {name!r} with role "
                                 f"{role.value!r}")
     matrix = np.stack(values, axis=1) if values else np.zeros((len(frame), 0))
-    modes = fit_modes(matrix, rng, max_modes)
+    modes = modes if modes is not None else fit_modes(matrix, rng, max_modes)
     has_missing = np.array([c.has_missing for c in numeric], dtype=bool)
     widths = [int(k) + int(m) for k, m in zip(modes.counts, has_missing)]
     widths += [len(c.labels) + int(frame[c.column].isna().any()) for c in categorical]

@@ -113,9 +113,7 @@ class NeuralSynthesizer(Synthesizer):
         from pipeline.models.torch_settings import deterministic_torch, limited_threads
 
         rng = np.random.default_rng(seed)
-        frame, rare = self._folded(train, schema)
-        placeholders = placeholder_columns(schema, list(frame.columns))
-        encoding = build_encoding(frame, schema, placeholders, rng, self.settings.max_modes)
+        frame, encoding, rare = self._encoding(train, schema, rng)
         matrix, choices = encoding.encode(frame, rng)
         fit_rows, probe = self._probe(encoding, matrix, choices, rng)
         device = self._device()
@@ -139,15 +137,24 @@ class NeuralSynthesizer(Synthesizer):
         log.info("%s: kept epoch %d of %d (%s)", self.name, self.fitted_.chosen_epoch,
                  self.fitted_.epochs_run, stopper.stopped_by)
 
-    def _folded(self, train: pd.DataFrame, schema: DatasetSchema):
-        """The high-cardinality guard: the rarest labels of the widest columns fold into one."""
+    def _encoding(self, train: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator):
+        """The frame to encode, its encoding and the high-cardinality guard: when the encoded
+        row would be wider than `max_encoded_columns`, the rarest labels of the widest columns
+        fold into one (counted with the modes each numeric column really keeps)."""
         frame = train.copy()
         for name in frame.columns:
             if schema.column(name).role == Role.categorical:
                 frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+        placeholders = placeholder_columns(schema, list(frame.columns))
+        encoding = build_encoding(frame, schema, placeholders, rng, self.settings.max_modes)
         limit = self.settings.max_encoded_columns or MAX_ENCODED_COLUMNS
-        rare = plan_rare_categories(frame, schema, limit, self.name)
-        return (rare.encode(frame) if rare else frame), rare
+        rare = plan_rare_categories(frame.drop(columns=placeholders), schema, limit, self.name,
+                                    numeric_widths=encoding.numeric_widths())
+        if rare:
+            frame = rare.encode(frame)
+            encoding = build_encoding(frame, schema, placeholders, rng, self.settings.max_modes,
+                                      modes=encoding.modes)
+        return frame, encoding, rare
 
     def _probe(self, encoding: TableEncoding, matrix: np.ndarray, choices: np.ndarray,
                rng: np.random.Generator) -> tuple[np.ndarray, FidelityProbe | None]:
