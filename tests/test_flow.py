@@ -172,6 +172,7 @@ def test_a_model_failing_privacy_gets_one_more_private_attempt(in_project, capsy
     assert "Attempts: the first fit failed a privacy bound" in report
 
 
+@pytest.mark.slow  # a whole flow run; the report's part is in test_neural_models
 def test_a_network_run_records_its_kept_epoch_and_fidelity_curve(in_project, capsys):
     code = cli.main(["demo", "--model", "tvae"])
     out = capsys.readouterr().out
