@@ -175,14 +175,6 @@ def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience():
 
 
 # --- the model contract ------------------------------------------------------------------------
-def test_conditions_on_a_column_a_dependency_rewrites_are_met(fitted):
-    """work_experience is rewritten from experience_years after sampling: the rejection must
-    judge the value the output will hold."""
-    for name in NEURAL:
-        out = fitted[name].sample(50, seed=3, conditions={"gender": "M", "work_experience": True})
-        assert len(out) == 50 and (out["gender"] == "M").all() and out["work_experience"].all()
-
-
 def test_sampled_dates_and_numbers_stay_in_the_training_range(students, fitted):
     df, _ = students
     for name in NEURAL:

@@ -165,6 +165,14 @@ def test_conditional_sampling_gives_exactly_n_matching_rows(name, fitted):
 
 
 @pytest.mark.parametrize("name", ALL)
+def test_conditions_on_a_column_a_dependency_rewrites_are_met(name, fitted):
+    """work_experience is rewritten from experience_years after sampling: the rejection must
+    judge the value the output will hold, not the model's own."""
+    out = fitted[name].sample(50, seed=3, conditions={"gender": "M", "work_experience": True})
+    assert len(out) == 50 and (out["gender"] == "M").all() and out["work_experience"].all()
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_output_follows_the_schema(name, students, fitted):
     df, schema = students
     out = fitted[name].sample(400, seed=5)

@@ -49,3 +49,19 @@ def sample_by_rejection(
         rate = max(have / drawn, 1e-3)
         batch = int(min(max((n - have) / rate * 1.2, 1000), 200_000))
     return pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
+
+
+def with_final_dependency_values(frame: pd.DataFrame, schema: Any,
+                                 conditioned: set[str]) -> pd.DataFrame:
+    """A conditioned column that a dependency rewrites from its source after sampling takes
+    the value the output will hold, so that rejection judges the final value, not the
+    model's own."""
+    from pipeline.postprocess import cast_column
+
+    for dep in schema.dependencies:
+        if dep.target in conditioned and dep.source in frame.columns:
+            source = cast_column(frame[dep.source].reset_index(drop=True),
+                                 schema.column(dep.source))
+            frame[dep.target] = source.astype("string").map(dep.mapping).where(source.notna())
+    return frame
+

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.models.base import Synthesizer, seed_everything
-from pipeline.models.conditions import sample_by_rejection
+from pipeline.models.conditions import sample_by_rejection, with_final_dependency_values
 from pipeline.models.rare_categories import MAX_ENCODED_COLUMNS, plan_rare_categories
 from pipeline.models.torch_settings import DEFAULT_THREADS, deterministic_torch, limited_threads
 from pipeline.schema import DatasetSchema, Role
@@ -95,7 +95,11 @@ class SDVSynthesizer(Synthesizer):
         self._model.fit(data)
 
     def _sample(self, n: int, rng: np.random.Generator, conditions: dict[str, Any]) -> pd.DataFrame:
-        return sample_by_rejection(self._sample_unconditioned, n, rng, conditions)
+        def draw(size: int, draw_rng: np.random.Generator) -> pd.DataFrame:
+            frame = self._sample_unconditioned(size, draw_rng)
+            return with_final_dependency_values(frame, self.schema, set(conditions))
+
+        return sample_by_rejection(draw, n, rng, conditions)
 
     def _sample_unconditioned(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
         if n == 0:

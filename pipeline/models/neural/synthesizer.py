@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.models.base import GLOBAL_RANDOM_STATE, Synthesizer
-from pipeline.models.conditions import sample_by_rejection
+from pipeline.models.conditions import sample_by_rejection, with_final_dependency_values
 from pipeline.models.gmm.encoding import placeholder_columns
 from pipeline.models.neural.encoding import TableEncoding, build_encoding
 from pipeline.models.neural.monitor import EarlyStopping, FidelityProbe
@@ -254,22 +254,9 @@ class NeuralSynthesizer(Synthesizer):
                 alpha, choices = self._generate(modules, size, draw_rng, torch_rng, label)
                 frame = fitted.encoding.decode(alpha, choices)
                 frame = fitted.rare.decode(frame, draw_rng) if fitted.rare else frame
-                return self._dependency_targets(frame, set(conditions))
+                return with_final_dependency_values(frame, self.schema, set(conditions))
 
             return sample_by_rejection(draw, n, rng, conditions)
-
-    def _dependency_targets(self, frame: pd.DataFrame, conditioned: set[str]) -> pd.DataFrame:
-        """A conditioned column that a dependency rewrites from its source (not modelled)
-        takes the value the output will have, so that rejection judges the final value."""
-        from pipeline.postprocess import cast_column
-
-        for dep in self._fitted_schema().dependencies:
-            if dep.target in conditioned and dep.target in self._fitted().encoding.placeholders:
-                source = cast_column(frame[dep.source].reset_index(drop=True),
-                                     self.schema.column(dep.source))
-                frame[dep.target] = source.astype("string").map(dep.mapping).where(
-                    source.notna())
-        return frame
 
     def _condition_label(self, conditions: dict[str, Any]) -> int | None:
         """The conditional-vector label of the first condition, if the model has one."""
