@@ -68,6 +68,31 @@ def test_sum_column_is_recomputed_from_its_parts(employment):
     assert holds(blurred).mean() < 0.2
 
 
+def test_a_total_of_three_parts_is_found_and_kept(tmp_path):
+    """plm's Produc: public capital is highways + water + utilities on every row, a total of
+    three parts that no cubic of one or two columns fits."""
+    from benchmarks.public_data import r_dataset
+
+    frame = r_dataset("plm", "Produc").drop(columns=["state", "year"])
+    schema = detect_schema(frame, "produc")
+    (total,) = [r.columns for r in schema.relations if r.kind == "derived"]
+    assert total[0] == "pcap" and sorted(total[1:]) == ["hwy", "util", "water"]
+    schema.save(tmp_path / "produc.yaml")  # a schema that names it reloads
+    assert DatasetSchema.load(tmp_path / "produc.yaml").relations == schema.relations
+
+    def gap(out: pd.DataFrame) -> pd.Series:
+        return (out["pcap"] - out[["hwy", "water", "util"]].sum(axis=1)).abs()
+
+    scale = frame["pcap"].std()
+    assert (gap(frame) <= 0.01 * scale).all()
+    inside = lambda out: out["pcap"].between(frame["pcap"].min(), frame["pcap"].max(),  # noqa: E731
+                                             inclusive="neither")
+    kept = _fit_sample(frame, schema, 1000)
+    assert (gap(kept)[inside(kept)] <= 0.01 * scale).all() and inside(kept).mean() > 0.95
+    blurred = _fit_sample(frame, _without_relations(schema), 1000)
+    assert (gap(blurred) > 0.01 * scale).mean() > 0.5
+
+
 def test_a_relation_switched_off_in_the_yaml_stays_off(employment, tmp_path):
     _, schema = employment
     off = _without_relations(schema)

@@ -100,11 +100,16 @@ class Dependency(BaseModel):
     mapping: dict[str, Any]
 
 
+# A total of at most this many parts (models/relations/table).
+MAX_DERIVED_INPUTS = 8
+
+
 class Relation(BaseModel):
     """Columns the tabular models keep in a fixed relation (models/relations/table):
     `ordered` [low, high] (low never exceeds high), `derived` [column, *inputs] (the column
-    is a function of its inputs), `missing_together` [columns] (all present or all absent).
-    Set `enabled: false` to let the model learn them freely."""
+    is a function of its inputs: a cubic of one or two, a total of up to eight),
+    `missing_together` [columns] (all present or all absent). Set `enabled: false` to let
+    the model learn them freely."""
 
     kind: Literal["ordered", "derived", "missing_together"]
     columns: list[str] = Field(min_length=2)
@@ -115,8 +120,9 @@ class Relation(BaseModel):
         if self.kind == "ordered" and len(self.columns) != 2:
             raise ValueError(f"an ordered relation names two columns [low, high], not "
                              f"{self.columns}")
-        if self.kind == "derived" and len(self.columns) > 3:
-            raise ValueError(f"a derived column has one or two inputs, not {self.columns[1:]}")
+        if self.kind == "derived" and len(self.columns) > 1 + MAX_DERIVED_INPUTS:
+            raise ValueError(f"a derived column has at most {MAX_DERIVED_INPUTS} inputs, not "
+                             f"{self.columns[1:]}")
         if len(set(self.columns)) != len(self.columns):
             raise ValueError(f"relation {self.columns} names a column twice")
         return self

@@ -1,4 +1,5 @@
-"""Numeric columns that are a cubic function of one or two other columns of the same row.
+"""Numeric columns that are a cubic function of one or two other columns of the same row, or
+a linear one of several (a total of its parts).
 
 Relative humidity is computed from temperature and dew point; a total is the sum of its
 parts; a square is a square. A model that gives such a column a life of its own breaks the
@@ -6,7 +7,8 @@ relation (and, in a series, gives it dynamics its inputs do not allow). Found he
 column is recomputed from its inputs, plus noise of the fit's residual size, so it keeps
 the relation and inherits the inputs' dynamics.
 
-A fit is a cubic polynomial of the standardised inputs by least squares; a column counts as
+A fit is a cubic polynomial of the standardised inputs (a plane, past two inputs) by least
+squares; a column counts as
 derived when it explains at least `MIN_R2` of the variance on rows where the column and its
 inputs are known, and the column is known wherever its inputs are (its own missing values
 would otherwise be lost). Where columns determine each other in a ring (temperature, dew point
@@ -57,22 +59,20 @@ class DerivedColumn:
         return out
 
 
-# The cubic's terms per input count: index tuples (i <= j <= k) of the products.
-_TERMS = {
-    k: [
-        combo for degree in range(1, DEGREE + 1)
-        for combo in itertools.combinations_with_replacement(range(k), degree)
-    ]
-    for k in range(1, MAX_INPUTS + 1)
-}
+def _terms(k: int) -> list[tuple[int, ...]]:
+    """The fit's terms for k inputs, as index tuples (i <= j <= l) of the products: a cubic
+    of one or two inputs; a plane (a total of its parts) of more."""
+    degree = DEGREE if k <= MAX_INPUTS else 1
+    return [combo for d in range(1, degree + 1)
+            for combo in itertools.combinations_with_replacement(range(k), d)]
 
 
 def _features(x: np.ndarray) -> np.ndarray:
-    """[1, x_i, x_i x_j, x_i x_j x_k] (i <= j <= k): the cubic's terms, column by column."""
-    k = x.shape[1]
-    out = np.empty((len(x), 1 + len(_TERMS[k])))
+    """[1, x_i, x_i x_j, x_i x_j x_l] (i <= j <= l): the fit's terms, column by column."""
+    terms = _terms(x.shape[1])
+    out = np.empty((len(x), 1 + len(terms)))
     out[:, 0] = 1.0
-    for i, combo in enumerate(_TERMS[k], start=1):
+    for i, combo in enumerate(terms, start=1):
         column = x[:, combo[0]].copy()
         for j in combo[1:]:
             column *= x[:, j]

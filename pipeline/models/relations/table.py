@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.models.relations.derived import (
+    MAX_OWN_MISSING,
+    MIN_ROWS,
     SEARCH_ROWS,
     DerivedColumn,
     best_of,
@@ -27,6 +29,7 @@ from pipeline.models.relations.derived import (
 )
 from pipeline.models.relations.missing_together import MissingTogether, find_missing_together
 from pipeline.models.relations.ordered_pairs import MAX_LOST, OrderedPair, find_ordered_pairs
+from pipeline.schema.model import MAX_DERIVED_INPUTS
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class NamedDerived:
     column: str
     inputs: tuple[str, ...]
     fit: DerivedColumn  # positions refer to (inputs..., column)
+    input_range: np.ndarray  # (inputs, 2): each input's least and largest training value
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,10 @@ class FittedRelations:
         for pair in self.pairs:
             frame = pair.from_gap(frame)
         for named in self.derived:
+            # inputs inside their training range first: the schema's bounds would otherwise
+            # clip one after the column was computed from it
+            for column, (low, high) in zip(named.inputs, named.input_range):
+                frame[column] = frame[column].clip(low, high)
             values = frame[list(named.inputs)].to_numpy(dtype=float, na_value=np.nan)
             values = np.column_stack([values, np.full(len(frame), np.nan)])
             frame[named.column] = named.fit.predict(values, rng.standard_normal(len(frame)))
@@ -116,14 +124,40 @@ def _derived_columns(frame: pd.DataFrame, numeric: list[str]) -> list[list[str]]
             continue
         allowed = [j for j in range(len(numeric)) if j != target and j not in targets]
         fit = best_of(values, target, _screened_inputs(corr, target, allowed))
+        if fit is None or fit.r2 < TABLE_MIN_R2:
+            fit = _total_of_parts(values, target, allowed)
         if fit is None or fit.r2 < TABLE_MIN_R2 or not missing_follows_inputs(values, fit):
             continue
-        if _amplification(fit, values) > MAX_AMPLIFICATION:
+        if _amplification(fit, values) > max(MAX_AMPLIFICATION, np.sqrt(len(fit.inputs))):
             continue  # a narrow difference of wide columns: their errors would swamp it
         found.append([numeric[target], *(numeric[j] for j in fit.inputs)])
         targets.add(target)
         inputs |= set(fit.inputs)
     return found
+
+
+def _total_of_parts(values: np.ndarray, target: int, allowed: list[int]) -> DerivedColumn | None:
+    """The target as a plane of three or more columns (a total of its parts), or None: the
+    plane of every column known where the target is must fit it to TABLE_MIN_R2; then the
+    part that matters least is dropped while the rest still fits, down to the parts that
+    remain. Parts must be known wherever the target is, or recomputing would lose values."""
+    known = ~np.isnan(values[:, target])
+    pool = [j for j in allowed
+            if np.isnan(values[known, j]).mean() <= MAX_OWN_MISSING and np.nanstd(values[:, j])]
+    if len(pool) < 3 or known.sum() < 2 * len(pool) + MIN_ROWS:
+        return None
+    parts = list(pool)
+    fit = fit_cubic(values, target, parts) if len(parts) > 2 else None
+    if fit is None or fit.r2 < TABLE_MIN_R2:
+        return None
+    while len(parts) > 3:
+        weight = np.abs(fit.coef[1:1 + len(parts)])  # per standardised part: its share
+        trial = fit_cubic(values, target, [p for i, p in enumerate(parts)
+                                           if i != int(np.argmin(weight))])
+        if trial is None or trial.r2 < TABLE_MIN_R2:
+            break
+        parts, fit = trial.inputs, trial
+    return fit if len(parts) <= MAX_DERIVED_INPUTS else None
 
 
 def _amplification(fit: DerivedColumn, values: np.ndarray) -> float:
@@ -196,7 +230,9 @@ def _fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None
     fit = fit_cubic(values, len(inputs), list(range(len(inputs))))
     if fit is None or fit.r2 < TABLE_MIN_R2:
         return None
-    return NamedDerived(column, tuple(inputs), fit)
+    input_range = np.column_stack([np.nanmin(values[:, :-1], axis=0),
+                                   np.nanmax(values[:, :-1], axis=0)])
+    return NamedDerived(column, tuple(inputs), fit, input_range)
 
 
 FITTERS = {ORDERED: _fit_pair, DERIVED: _fit_derived, MISSING_TOGETHER: _fit_missing}
