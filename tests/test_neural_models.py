@@ -172,6 +172,23 @@ def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience():
         stopped = stopper.should_stop(epoch)
     assert stopped and stopper.best_epoch == 2 and stopper.best_state["w"][0] == 2
     assert stopper.stopped_by == "early stopping"
+    # not before its least number of epochs, whatever the checks say
+    early = EarlyStopping(patience=2, max_minutes=None, min_epochs=10)
+    for epoch, score in [(1, 0.7), (2, 0.6), (3, 0.6), (4, 0.6)]:
+        early.record(epoch, score, {})
+        assert not early.should_stop(epoch)
+    assert early.should_stop(10)
+
+
+def test_a_small_table_gets_the_steps_of_the_papers_300_epochs_on_a_large_one():
+    from pipeline.models.neural.synthesizer import MAX_EPOCHS, PAPER_EPOCHS, PAPER_STEPS
+
+    model = create("ctgan")
+    assert model._epoch_budget(PAPER_STEPS // PAPER_EPOCHS) == PAPER_EPOCHS
+    assert model._epoch_budget(1000) == PAPER_EPOCHS  # a huge table: still 300 passes
+    assert model._epoch_budget(10) == PAPER_STEPS // 10
+    assert model._epoch_budget(1) == MAX_EPOCHS
+    assert create("ctgan", epochs=7)._epoch_budget(1) == 7
 
 
 # --- the model contract ------------------------------------------------------------------------
@@ -243,7 +260,8 @@ def test_loss_and_fidelity_are_logged_every_epoch_and_kept_on_the_card(name, stu
 
 def test_early_stopping_stops_before_the_last_epoch(students):
     df, schema = students
-    model = create("tvae", **{**FAST["tvae"], "epochs": 200, "patience": 2, "eval_every": 1})
+    model = create("tvae", **{**FAST["tvae"], "epochs": 200, "patience": 2, "eval_every": 1,
+                              "min_steps": 0})
     model.fit(df, schema, seed=0)
     training = model.card()["training"]
     assert training["stopped_by"] == "early stopping" and training["epochs_run"] < 200
@@ -253,6 +271,21 @@ def test_early_stopping_stops_before_the_last_epoch(students):
         assert scores[i] <= max(scores[:i]) + MIN_GAIN
     best = training["fidelity_curve"][int(np.argmax(scores))]["epoch"]
     assert training["chosen_epoch"] == best
+
+
+def test_tvae_draws_its_blocks_the_way_that_scores_best_on_held_back_rows(students):
+    from pipeline.models.neural.tvae import SAMPLINGS
+
+    df, schema = students
+    model = create("tvae", **{**FAST["tvae"], "eval_every": 1}).fit(df, schema, seed=0)
+    training = model.card()["training"]
+    scores = training["sampling_scores"]
+    assert set(scores) == set(SAMPLINGS) and training["sampling"] == max(scores, key=scores.get)
+    # the choice is part of the fitted model: a loaded one samples the same way
+    assert model.fitted_.shapes["sampling"] == training["sampling"]
+    # without a probe (no early stopping, no checks) the softmax is drawn as it is
+    plain = create("tvae", **{**FAST["tvae"], "early_stopping": False}).fit(df, schema, seed=0)
+    assert plain.fitted_.shapes["sampling"] == "softmax"
 
 
 def test_a_time_budget_ends_training(students):

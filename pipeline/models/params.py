@@ -95,7 +95,9 @@ class GaussianCopulaParams(ModelParams):
 class NeuralParams(ModelParams):
     """Options common to our CTGAN and TVAE (the papers' settings unless noted)."""
 
-    epochs: int = Field(300, ge=1, description="most passes over the training rows")
+    epochs: int | None = Field(
+        None, ge=1, description="most passes over the training rows; unset: 300, or on a "
+        "small table as many as make 15,000 steps (at most 3,000)")
     batch_size: int = Field(500, ge=2, multiple_of=2, description="rows per step")
     embedding_dim: int = Field(128, ge=1, description="noise (CTGAN) or latent (TVAE) size")
     max_modes: int = Field(10, ge=1, le=50, description="modes per numeric column")
@@ -103,6 +105,9 @@ class NeuralParams(ModelParams):
         True, description="keep the epoch whose sample scores best on held-back rows, and "
         "stop after `patience` checks without a gain")
     patience: int = Field(4, ge=1, description="fidelity checks without a gain before stopping")
+    min_steps: int = Field(
+        2500, ge=0, description="no early stop before this many steps (a network's first "
+        "checks rise and dip before it settles)")
     eval_every: int | None = Field(
         None, ge=1, description="epochs between fidelity checks; unset: about 250 steps, "
         "and at least 10 checks in `epochs`")

@@ -3,8 +3,10 @@
 A GAN's losses say nothing about when its output is good (its authors say so), and a VAE's
 ELBO keeps falling while it memorises. So every few epochs the model samples a few thousand
 rows, and `FidelityProbe` scores them against held-back real rows the way Column Shapes and
-Pair Trends do, but on binned codes (quantile bins, frequent labels) with array ops only:
-one minus the total-variation distance of every marginal and of up to `MAX_PAIRS` pairs.
+Pair Trends do, with array ops only: one minus the total-variation distance of every binned
+marginal (quantile bins, frequent labels); for up to `MAX_PAIRS` pairs, the correlation
+similarity of two numeric columns (as Pair Trends scores them) and one minus the
+total-variation distance of the binned joint for any other pair.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class FidelityProbe:
     n_bins: np.ndarray  # (c,)
     marginals: list[np.ndarray]
     pairs: np.ndarray  # (P, 2)
-    joints: list[np.ndarray]
+    joints: list[np.ndarray]  # a numeric pair's real correlation, any other pair's joint
 
     @classmethod
     def fit(cls, reference: list[np.ndarray], numeric: int,
@@ -58,7 +60,8 @@ class FidelityProbe:
             pairs = pairs[np.sort(rng.choice(len(pairs), MAX_PAIRS, replace=False))]
         pairs = pairs.reshape(-1, 2)
         marginals = [probe._frequencies(codes[:, j], probe.n_bins[j]) for j in range(c)]
-        joints = [probe._joint(codes, a, b) for a, b in pairs]
+        joints = [_correlation(reference[a], reference[b]) if b < numeric
+                  else probe._joint(codes, a, b) for a, b in pairs]
         return cls(edges, probe.n_bins, marginals, pairs, joints)
 
     def bin(self, columns: list[np.ndarray], numeric: int) -> np.ndarray:
@@ -85,8 +88,10 @@ class FidelityProbe:
                           for j, m in enumerate(self.marginals)])
         if not len(self.pairs):
             return float(shapes)
-        pairs = np.mean([1 - 0.5 * np.abs(self._joint(codes, a, b) - joint).sum()
-                         for (a, b), joint in zip(self.pairs, self.joints)])
+        pairs = np.mean([
+            1 - 0.5 * abs(_correlation(columns[a], columns[b]) - joint) if b < numeric
+            else 1 - 0.5 * np.abs(self._joint(codes, a, b) - joint).sum()
+            for (a, b), joint in zip(self.pairs, self.joints)])
         return float((shapes + pairs) / 2)
 
     @staticmethod
@@ -98,13 +103,22 @@ class FidelityProbe:
         return self._frequencies(codes[:, a] * nb + codes[:, b], self.n_bins[a] * nb)
 
 
+def _correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's correlation on the rows where both are known (0 where it is undefined)."""
+    known = ~(np.isnan(x) | np.isnan(y))
+    if known.sum() < 3 or np.std(x[known]) == 0 or np.std(y[known]) == 0:
+        return 0.0
+    return float(np.corrcoef(x[known], y[known])[0, 1])
+
+
 @dataclass
 class EarlyStopping:
     """Keeps the best-scoring epoch's weights; stops after `patience` checks without a gain
-    of MIN_GAIN, or once `max_minutes` of training have passed."""
+    of MIN_GAIN (from `min_epochs` on), or once `max_minutes` of training have passed."""
 
     patience: int | None
     max_minutes: float | None
+    min_epochs: int = 0  # no early stop before this epoch
     started: float = field(default_factory=time.perf_counter)
     best_score: float = -np.inf
     best_epoch: int = 0
@@ -126,7 +140,8 @@ class EarlyStopping:
                 time.perf_counter() - self.started >= 60 * self.max_minutes:
             self.stopped_by = "max_minutes"
             return True
-        if self.patience is not None and len(self.curve) > self.patience and \
+        if self.patience is not None and epoch >= self.min_epochs and \
+                len(self.curve) > self.patience and \
                 self.curve[-1 - self.patience]["epoch"] >= self.last_gain:
             self.stopped_by = "early stopping"
             return True

@@ -41,6 +41,9 @@ PROBE_SAMPLE = 4_000
 # about as much as a few steps), and at least this many checks in a run of `epochs`.
 PROBE_STEPS = 250
 MIN_CHECKS = 10
+# When `epochs` is unset: the papers' 300 epochs, or on a small table as many as make the
+# steps 300 epochs of a 25,000-row table take (at most MAX_EPOCHS).
+PAPER_EPOCHS, PAPER_STEPS, MAX_EPOCHS = 300, 15_000, 3_000
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ class NeuralSynthesizer(Synthesizer):
 
     _kept_modules: ClassVar[tuple[str, ...]]
 
+    def _after_training(self, modules: dict[str, Any], shapes: dict[str, Any],
+                        probe: FidelityProbe | None, encoding: TableEncoding,
+                        rng: np.random.Generator, torch_rng: Any) -> None:
+        """Settings chosen once the best weights are back (recorded in `shapes`)."""
+
     # --- settings ------------------------------------------------------------------------
     def _threads(self) -> int:
         return self.settings.threads or available_cores()
@@ -103,7 +111,7 @@ class NeuralSynthesizer(Synthesizer):
     def _more_private(self) -> dict[str, Any] | None:
         """Half the epochs it trained: a network memorises its training rows the longer it
         trains."""
-        epochs = self.fitted_.epochs_run if self.fitted_ else self.settings.epochs
+        epochs = self.fitted_.epochs_run if self.fitted_ else (self.settings.epochs or 0)
         return {"epochs": max(1, epochs // 2), "early_stopping": False} if epochs >= 2 else None
 
     # --- fitting -------------------------------------------------------------------------
@@ -129,6 +137,7 @@ class NeuralSynthesizer(Synthesizer):
             stopper = self._train(modules, state, probe, encoding, rng, torch_rng)
             if stopper.best_state is not None:
                 self._load_weights(modules, stopper.best_state, device)
+            self._after_training(modules, shapes, probe, encoding, rng, torch_rng)
             weights = self._weights(modules)
         self.fitted_ = FittedNetwork(
             encoding, weights, shapes, state.get("conditions"), rare,
@@ -186,19 +195,19 @@ class NeuralSynthesizer(Synthesizer):
     def _train(self, modules, state, probe, encoding, rng, torch_rng) -> EarlyStopping:
         from pipeline.models.progress import EpochProgress
 
-        settings = self.settings
-        every = settings.eval_every or int(np.clip(round(PROBE_STEPS / state["steps"]), 1,
-                                                   max(1, settings.epochs // MIN_CHECKS)))
+        settings, steps = self.settings, state["steps"]
+        epochs = self._epoch_budget(steps)
+        every = settings.eval_every or int(np.clip(round(PROBE_STEPS / steps), 1,
+                                                   max(1, epochs // MIN_CHECKS)))
         stopper = EarlyStopping(settings.patience if settings.early_stopping else None,
-                                settings.max_minutes)
+                                settings.max_minutes, min_epochs=-(-settings.min_steps // steps))
         probe_rng = np.random.default_rng(rng.integers(2**63))
         log.info("%s: up to %d epochs of %d steps (batch %d) on %s, %d thread(s)", self.name,
-                 settings.epochs, state["steps"], state["batch"], state["device"],
-                 self._threads())
-        with EpochProgress(self.name, settings.epochs, logger=log) as progress:
-            for epoch in range(1, settings.epochs + 1):
+                 epochs, steps, state["batch"], state["device"], self._threads())
+        with EpochProgress(self.name, epochs, logger=log) as progress:
+            for epoch in range(1, epochs + 1):
                 losses = self._epoch(modules, state)
-                if probe is not None and (epoch % every == 0 or epoch == settings.epochs):
+                if probe is not None and (epoch % every == 0 or epoch == epochs):
                     score = self._probe_score(modules, probe, encoding, probe_rng, torch_rng)
                     stopper.record(epoch, score, self._weights(modules))
                     losses["fidelity"] = score
@@ -207,6 +216,13 @@ class NeuralSynthesizer(Synthesizer):
                     break
         self.loss_history = progress.history
         return stopper
+
+    def _epoch_budget(self, steps_per_epoch: int) -> int:
+        """The most epochs to train: as given, else PAPER_EPOCHS or, on a small table, as
+        many as make PAPER_STEPS steps (at most MAX_EPOCHS)."""
+        if self.settings.epochs:
+            return self.settings.epochs
+        return int(np.clip(-(-PAPER_STEPS // steps_per_epoch), PAPER_EPOCHS, MAX_EPOCHS))
 
     def _probe_score(self, modules, probe, encoding, rng, torch_rng) -> float:
         alpha, choices = self._generate(modules, PROBE_SAMPLE, rng, torch_rng, None)
@@ -273,6 +289,8 @@ class NeuralSynthesizer(Synthesizer):
             card["training"] = {
                 "chosen_epoch": self.fitted_.chosen_epoch, "epochs_run": self.fitted_.epochs_run,
                 "stopped_by": self.fitted_.stopped_by,
+                **{k: self.fitted_.shapes[k] for k in ("sampling", "sampling_scores")
+                   if k in self.fitted_.shapes},
                 "fidelity_curve": self.fitted_.fidelity_curve,
                 "folded_categories": {c: len(v) for c, (v, _) in self.fitted_.rare.folded.items()}
                 if self.fitted_.rare else {},

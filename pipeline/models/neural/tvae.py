@@ -18,6 +18,11 @@ from pipeline.models.neural.encoding import TableEncoding
 from pipeline.models.neural.synthesizer import NeuralSynthesizer
 
 SIGMA_RANGE = (0.01, 1.0)
+# How a fitted decoder's blocks are drawn, chosen on the held-back rows after training
+# (`choose_sampling`): from each softmax as it is; with each numeric column's mode taken as
+# the likeliest (the modes carry the numbers' joint shape, and drawing them independently
+# given the latent blurs it); or from every softmax at half its temperature.
+SAMPLINGS = {"softmax": (1.0, False), "likeliest modes": (1.0, True), "cooled": (0.5, False)}
 
 
 def _networks():
@@ -64,7 +69,7 @@ class TVAEModel(NeuralSynthesizer):
         s = self.settings
         return {"width": encoding.width, "latent": s.embedding_dim,
                 "encoder": list(s.compress_dims), "decoder": list(s.decompress_dims),
-                "alphas": encoding.n_numeric}
+                "alphas": encoding.n_numeric, "sampling": "softmax"}
 
     def _build(self, shapes: dict[str, Any], encoding: TableEncoding,
                device: Any) -> dict[str, Any]:
@@ -77,6 +82,10 @@ class TVAEModel(NeuralSynthesizer):
             "decoder": Decoder(latent, shapes["decoder"], width, shapes["alphas"]).to(device),
             "segments": Segments(encoding, device),
             "latent": latent,
+            "sampling": shapes.get("sampling", "softmax"),
+            # the numeric columns' mode blocks come first: positions before this are modes
+            "mode_positions": int(encoding.block_start[encoding.n_numeric] - encoding.n_numeric)
+            if encoding.n_numeric < encoding.n_blocks else encoding.width - encoding.n_numeric,
         }
 
     def _epoch(self, modules: dict[str, Any], state: dict[str, Any]) -> dict[str, float]:
@@ -125,5 +134,21 @@ class TVAEModel(NeuralSynthesizer):
                 out = decoder(z)
                 noise = torch.randn(size, a, generator=torch_rng, device=device)
                 alphas.append((torch.tanh(out[:, :a]) + noise * decoder.sigma).cpu().numpy())
-                choices.append(segments.draw(out[:, a:], torch_rng))
+                temperature, likeliest_modes = SAMPLINGS[modules["sampling"]]
+                logits = out[:, a:] / temperature
+                if likeliest_modes:
+                    logits[:, :modules["mode_positions"]] *= 1e6  # the draw becomes an argmax
+                choices.append(segments.draw(logits, torch_rng))
         return np.concatenate(alphas), np.concatenate(choices)
+
+    def _after_training(self, modules, shapes, probe, encoding, rng, torch_rng) -> None:
+        """The way of drawing blocks whose sample scores best on the held-back rows."""
+        if probe is None:
+            return
+        scores = {}
+        for name in SAMPLINGS:
+            modules["sampling"] = name
+            scores[name] = self._probe_score(modules, probe, encoding, rng, torch_rng)
+        shapes["sampling"] = modules["sampling"] = max(scores, key=scores.get)
+        shapes["sampling_scores"] = {k: round(v, 5) for k, v in scores.items()}
+
