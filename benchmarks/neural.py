@@ -17,7 +17,8 @@ process with the same thread count (`--threads`, default 1, set for torch, BLAS 
 
 Writes benchmarks/results/neural.{json,md} and the README's section between the
 `neural:start` and `neural:end` markers; `--only-quality` / `--only-timing` / `--only-floor`
-rerun a part and merge it into the JSON.
+rerun a part and merge it into the JSON, and `--models` refits only those models in the
+quality part (the others' rows are kept).
 
 Run: .venv/bin/python -m benchmarks.neural [--threads 1] [--repeats 3] [--tables ...]
 """
@@ -131,13 +132,19 @@ def _ratios(ours: list[dict], theirs: list[dict]) -> dict[str, Any]:
     return out
 
 
-def quality(tables: list[str], threads: int) -> list[dict[str, Any]]:
+def quality(tables: list[str], threads: int, models: list[str] | None,
+            previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every (table, model) fit, or only `models`' (the others' rows kept from `previous`)."""
+    kept = {(r["table"], r["model"]): r for r in previous}
     rows = []
     for table in tables:
         for ours, theirs in PAIRS:
             for name, params in ((ours, {"threads": threads, "cuda": False}),
                                  (theirs, {"epochs": PAPER_EPOCHS, "threads": threads,
                                            "cuda": False})):
+                if models and name not in models and (table, name) in kept:
+                    rows.append(kept[(table, name)])
+                    continue
                 result = run_child({"table": table, "model": name, "params": params,
                                     "score": True}, threads)
                 rows.append(result)
@@ -328,6 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only-timing", action="store_true")
     parser.add_argument("--only-quality", action="store_true")
     parser.add_argument("--only-floor", action="store_true")
+    parser.add_argument("--models", nargs="+", help="refit only these in the quality part")
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(json.loads(args.child)), default=str))
@@ -346,7 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     if not (args.only_quality or args.only_floor):
         results["timing"] = timing(args.tables, args.threads, args.repeats)
     if not (args.only_timing or args.only_floor):
-        results["quality"] = quality(args.tables, args.threads)
+        results["quality"] = quality(args.tables, args.threads, args.models,
+                                     results.get("quality", []))
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1, default=str))
     (RESULTS / "neural.md").write_text(markdown(results))
