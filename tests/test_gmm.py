@@ -273,3 +273,23 @@ def test_a_date_value_past_what_pandas_can_hold_comes_out_missing_not_as_an_erro
     codec = NumericCodec("day", np.array([in_range, too_far]), None, None, True, None)
     out = codec.decode(np.array([0, 1, 2]), np.zeros((3, 0)))
     assert out.iloc[0] == pd.Timestamp(in_range, unit="s") and out.iloc[1:].isna().all()
+
+
+def test_seconds_become_the_timestamps_pandas_makes_and_missing_ones_nat():
+    """pandas' own float conversion rounds an uninitialised buffer where a value is NaN
+    under np.errstate(over="raise"), which failed a run now and then; ours converts the
+    known values only, to the same nanoseconds."""
+    from pipeline.models.gmm.encoding import DATETIME_SECONDS, seconds_to_stamps
+
+    rng = np.random.default_rng(0)
+    values = rng.uniform(-3e9, 4e9, 100_000)
+    values[::7] = np.nan
+    values[:4] = [1e20, -1e20, -1.5, 0.9999999999]
+    with np.errstate(all="raise"):
+        ours = seconds_to_stamps(values, None)
+    inside = (values > DATETIME_SECONDS[0]) & (values < DATETIME_SECONDS[1])
+    expected = pd.to_datetime(pd.Series(np.where(inside, values, np.nan)), unit="s")
+    pd.testing.assert_series_equal(ours, expected)
+    assert ours[~inside].isna().all() and ours[inside].notna().all()
+    zoned = seconds_to_stamps(np.array([1.6e9, np.nan]), "Europe/Berlin")
+    assert str(zoned.dt.tz) == "Europe/Berlin" and zoned.iloc[0].hour == 14

@@ -148,10 +148,18 @@ def numeric_values(values: pd.Series, is_datetime: bool) -> tuple[np.ndarray, An
 
 def seconds_to_stamps(values: np.ndarray, tz: Any) -> pd.Series:
     """Epoch seconds back to timestamps in `tz`; a value pandas cannot hold as a timestamp
-    becomes missing, never an overflow error."""
-    values = values.copy()
-    values[~((values > DATETIME_SECONDS[0]) & (values < DATETIME_SECONDS[1]))] = np.nan
-    stamps = pd.to_datetime(pd.Series(values), unit="s")
+    becomes missing, never an overflow error.
+
+    The nanoseconds are computed here, as `pd.to_datetime(unit="s")` computes them, but only
+    for known values: pandas 2.3 rounds a buffer it leaves uninitialised where a value is NaN,
+    under `np.errstate(over="raise")`, so a missing date failed a run now and then with
+    "FloatingPointError: overflow encountered in multiply"."""
+    known = (values > DATETIME_SECONDS[0]) & (values < DATETIME_SECONDS[1])
+    nanoseconds = np.full(len(values), np.iinfo(np.int64).min, dtype=np.int64)  # NaT
+    whole = values[known].astype(np.int64)  # toward zero, as pandas casts
+    fraction = np.round(values[known] - whole, 9)
+    nanoseconds[known] = whole * 1_000_000_000 + (fraction * 1_000_000_000).astype(np.int64)
+    stamps = pd.Series(nanoseconds.view("datetime64[ns]"))
     return stamps.dt.tz_localize("UTC").dt.tz_convert(tz) if tz else stamps
 
 
