@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -388,3 +391,30 @@ def test_the_width_guard_counts_the_modes_each_column_really_keeps(adult):
     model = create("tvae", **{**FAST["tvae"], "max_encoded_columns": generic - 10})
     model.fit(df, schema, seed=0)
     assert model.fitted_.rare is None and model.fitted_.encoding.width <= generic - 10
+
+
+SEEDING_WHILE_TORCH_LOADS = """
+import importlib, sys, threading
+from pipeline.models.base import seed_everything
+assert "torch" not in sys.modules
+loading = threading.Thread(target=importlib.import_module, args=("torch",))
+loading.start()
+calls = 0
+while loading.is_alive() or calls == 0:
+    seed_everything(0)  # another fit's thread, seeding while torch is half imported
+    calls += 1
+loading.join()
+import torch
+print("seeded", calls, torch.initial_seed())
+"""
+
+
+def test_seeding_while_another_thread_imports_torch_waits_for_the_import():
+    """The flow fits models on threads: one thread may seed the generators while another is
+    still importing torch; it must wait for the import, not call a half-made module (a
+    demo run of ctgan and tvae at once failed so)."""
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", SEEDING_WHILE_TORCH_LOADS], cwd=root,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith("seeded") and run.stdout.split()[-1] == "0"

@@ -55,7 +55,11 @@ def seed_everything(seed: int) -> None:
         random.seed(seed)
         np.random.seed(seed % 2**32)
         if "torch" in sys.modules:
-            sys.modules["torch"].manual_seed(seed)
+            # an import statement, not sys.modules: another thread may be importing torch
+            # this moment, and the statement waits for it to finish
+            import torch
+
+            torch.manual_seed(seed)
 
 
 def library_versions() -> dict[str, str]:
