@@ -192,6 +192,8 @@ def test_a_small_table_gets_the_steps_of_the_papers_300_epochs_on_a_large_one():
     assert model._epoch_budget(10) == PAPER_STEPS // 10
     assert model._epoch_budget(1) == MAX_EPOCHS
     assert create("ctgan", epochs=7)._epoch_budget(1) == 7
+    # a table too small to hold rows back for the probe is not trained past 300 epochs
+    assert model._epoch_budget(1, held_back=False) == PAPER_EPOCHS
 
 
 # --- the model contract ------------------------------------------------------------------------

@@ -97,7 +97,7 @@ class NeuralParams(ModelParams):
 
     epochs: int | None = Field(
         None, ge=1, description="most passes over the training rows; unset: 300, or on a "
-        "small table as many as make 15,000 steps (at most 3,000)")
+        "table of 1,000 to 25,000 rows as many as make 15,000 steps (at most 3,000)")
     batch_size: int = Field(500, ge=2, multiple_of=2, description="rows per step")
     embedding_dim: int = Field(128, ge=1, description="noise (CTGAN) or latent (TVAE) size")
     max_modes: int = Field(10, ge=1, le=50, description="modes per numeric column")

@@ -31,10 +31,11 @@ class FidelityProbe:
     marginals: list[np.ndarray]
     pairs: np.ndarray  # (P, 2)
     joints: list[np.ndarray]  # a numeric pair's real correlation, any other pair's joint
+    held_back: bool = True  # False: the reference rows are training rows
 
     @classmethod
     def fit(cls, reference: list[np.ndarray], numeric: int,
-            rng: np.random.Generator) -> FidelityProbe:
+            rng: np.random.Generator, held_back: bool = True) -> FidelityProbe:
         """`reference`: decoded columns (floats first, `numeric` of them, then label codes)."""
         edges: list[np.ndarray | None] = []
         n_bins = []
@@ -62,7 +63,7 @@ class FidelityProbe:
         marginals = [probe._frequencies(codes[:, j], probe.n_bins[j]) for j in range(c)]
         joints = [_correlation(reference[a], reference[b]) if b < numeric
                   else probe._joint(codes, a, b) for a, b in pairs]
-        return cls(edges, probe.n_bins, marginals, pairs, joints)
+        return cls(edges, probe.n_bins, marginals, pairs, joints, held_back)
 
     def bin(self, columns: list[np.ndarray], numeric: int) -> np.ndarray:
         out = np.zeros((len(columns[0]) if columns else 0, len(columns)), dtype=np.int64)

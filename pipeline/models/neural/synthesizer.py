@@ -176,7 +176,7 @@ class NeuralSynthesizer(Synthesizer):
         reference = order[:held] if held else order[:PROBE_ROWS]
         columns = encoding.decode_arrays(matrix[reference, : encoding.n_numeric],
                                          choices[reference])
-        probe = FidelityProbe.fit(columns, encoding.n_numeric, rng)
+        probe = FidelityProbe.fit(columns, encoding.n_numeric, rng, held_back=held > 0)
         return np.sort(order[held:]), probe
 
     def _training_state(self, encoding, matrix, choices, rng, torch_rng, device) -> dict:
@@ -196,7 +196,7 @@ class NeuralSynthesizer(Synthesizer):
         from pipeline.models.progress import EpochProgress
 
         settings, steps = self.settings, state["steps"]
-        epochs = self._epoch_budget(steps)
+        epochs = self._epoch_budget(steps, held_back=probe is not None and probe.held_back)
         every = settings.eval_every or int(np.clip(round(PROBE_STEPS / steps), 1,
                                                    max(1, epochs // MIN_CHECKS)))
         stopper = EarlyStopping(settings.patience if settings.early_stopping else None,
@@ -217,11 +217,15 @@ class NeuralSynthesizer(Synthesizer):
         self.loss_history = progress.history
         return stopper
 
-    def _epoch_budget(self, steps_per_epoch: int) -> int:
-        """The most epochs to train: as given, else PAPER_EPOCHS or, on a small table, as
-        many as make PAPER_STEPS steps (at most MAX_EPOCHS)."""
+    def _epoch_budget(self, steps_per_epoch: int, held_back: bool = True) -> int:
+        """The most epochs to train: as given, else PAPER_EPOCHS or, on a small table whose
+        probe has held-back rows, as many as make PAPER_STEPS steps (at most MAX_EPOCHS).
+        A table too small to hold rows back is probed against its training rows, which
+        reward memorising: it never trains past PAPER_EPOCHS."""
         if self.settings.epochs:
             return self.settings.epochs
+        if not held_back:
+            return PAPER_EPOCHS
         return int(np.clip(-(-PAPER_STEPS // steps_per_epoch), PAPER_EPOCHS, MAX_EPOCHS))
 
     def _probe_score(self, modules, probe, encoding, rng, torch_rng) -> float:
