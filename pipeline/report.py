@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import training_curve
 from pipeline.schema import DatasetSchema, Role
 
 MAX_COLUMN_PLOTS = 16
@@ -64,8 +65,8 @@ def render_report(
     if distances:
         sections.append(_section("Distance to closest training record", _dcr_histogram(distances)))
     if loss_history:
-        sections.append(_section("Training loss", _training_summary(training)
-                                 + _loss_plot(loss_history, training)))
+        sections.append(_section("Training loss", training_curve.summary(training)
+                                 + _img(training_curve.figure(loss_history, training))))
     if schema.is_time_series:
         sections.append(
             _section("Sequences: real vs synthetic", _sequence_plot(real, synthetic, schema))
@@ -359,38 +360,6 @@ def _run_label(run_id: str) -> str:
     if len(stamp) == 15 and stamp[8] == "T" and stamp[:8].isdigit():
         return f"{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
     return run_id[:12]
-
-
-def _training_summary(training: dict[str, Any] | None) -> str:
-    if not training:
-        return ""
-    return (f"<p>Kept the weights of epoch {training['chosen_epoch']} of "
-            f"{training['epochs_run']} trained (stopped by {html.escape(training['stopped_by'])}"
-            "); the fidelity score is a binned Column Shapes / Pair Trends of a small sample "
-            "against held-back real rows, checked every few hundred steps.</p>")
-
-
-def _loss_plot(history: list[dict[str, float]], training: dict[str, Any] | None = None) -> str:
-    """Losses per epoch; a network's fidelity checks on a second axis, its kept epoch marked."""
-    import matplotlib.pyplot as plt
-
-    frame = pd.DataFrame(history)
-    step = frame.columns[0]
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    for col in frame.columns[1:]:
-        if col != "fidelity":
-            ax.plot(frame[step], frame[col], label=col)
-    ax.set_xlabel(step)
-    ax.legend(loc="upper left")
-    if "fidelity" in frame:
-        checks = frame[[step, "fidelity"]].dropna()
-        twin = ax.twinx()
-        twin.plot(checks[step], checks["fidelity"], "o-", color="black", label="fidelity")
-        twin.set_ylabel("fidelity (held-back rows)")
-        twin.legend(loc="upper right")
-    if training:
-        ax.axvline(training["chosen_epoch"], color="grey", linestyle="--")
-    return _img(fig)
 
 
 def _sequence_plot(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSchema) -> str:

@@ -147,7 +147,7 @@ def _total_of_parts(values: np.ndarray, target: int, allowed: list[int]) -> Deri
     if len(pool) < 3 or known.sum() < 2 * len(pool) + MIN_ROWS:
         return None
     parts = list(pool)
-    fit = fit_cubic(values, target, parts) if len(parts) > 2 else None
+    fit = fit_cubic(values, target, parts)
     if fit is None or fit.r2 < TABLE_MIN_R2:
         return None
     while len(parts) > 3:
