@@ -62,6 +62,26 @@ def test_mixed_distance_by_hand():
     assert result["expected_share"] == pytest.approx(2 / 3)
 
 
+def test_neighbour_search_matches_brute_force_in_float64(adult):
+    """The float32 search with its float64 recheck finds the exact nearest two records and
+    the exact tie count, on Adult's distance space with duplicated records, records nudged
+    by less than float32 can tell apart, and copies."""
+    from pipeline.validation.encoding import nearest_with_ties
+    from pipeline.validation.neighbours import embed
+
+    schema, frame = adult
+    nudged = frame.iloc[:300].assign(age=frame["age"].iloc[:300] + 1e-4)
+    train = pd.concat([frame.iloc[:3000], frame.iloc[:300], nudged], ignore_index=True)
+    synthetic = with_copied_rows(independent_columns(train, 600, seed=3), train, 0.1, seed=4)
+    space = embed(train, synthetic, frame.iloc[3000:3100], schema)
+    idx, ties = nearest_with_ties(space.synthetic, space.train, k=2)
+    d2 = ((space.synthetic[:, None, :] - space.train[None, :, :]) ** 2).sum(-1)
+    best = np.sort(d2, axis=1)[:, :2]
+    np.testing.assert_array_equal(d2[np.arange(len(d2))[:, None], idx], best)
+    np.testing.assert_array_equal(ties, (d2 <= best[:, :1] + 1e-9).sum(1))
+    assert (ties > 1).sum() >= 30  # the copies of duplicated records tie
+
+
 def test_copied_training_set_is_caught(placements):
     schema, train, holdout = placements
     synthetic = train.sample(frac=1.0, random_state=0).reset_index(drop=True)
@@ -132,6 +152,39 @@ def test_near_copies_by_hand():
     # (x is 40 % away, a differs); row 3: two categories off
     assert found["n_near"] == [1, 2]
     assert found["n_checked"] == 4
+
+
+def test_codes_one_apart_share_a_pigeonhole_probe_across_bucket_edges():
+    """Numbers match when their codes differ by 1, even where the codes fall into different
+    buckets (3 and 4: buckets 1 and 2); categories only when equal."""
+    from pipeline.validation.pigeonhole import PigeonholeKeys
+
+    reference = np.array([[0, 4], [0, 7], [3, 4], [0, 10]])
+    keys = PigeonholeKeys(reference, [(np.array([0]), np.array([1]))])
+    rows, cols = keys.candidates(np.array([[0, 3], [0, 8], [3, 5], [6, 4]]))
+    assert sorted(zip(rows.tolist(), cols.tolist())) == [(0, 0), (1, 1), (2, 2)]
+
+
+def test_keyed_near_copy_search_finds_what_the_full_scan_finds(adult, monkeypatch):
+    """On Adult with 5 % copied rows, the pigeonhole keys find exactly the near copies the
+    comparison of every pair finds (planned keys: the search really uses them)."""
+    from pipeline.validation import pigeonhole
+
+    schema, frame = adult
+    train, holdout = frame.iloc[:6000], frame.iloc[6000:7000]
+    synthetic = with_copied_rows(independent_columns(train, 2000, seed=5), train, 0.05, seed=6)
+    synthetic["age"] = synthetic["age"] + np.where(np.arange(2000) % 2 == 0, 0.0, 0.3)
+    columns = list(train.columns)
+    planned = []
+    real_plan = pigeonhole.PigeonholeKeys.plan.__func__
+    monkeypatch.setattr(pigeonhole.PigeonholeKeys, "plan", classmethod(
+        lambda cls, *a: planned.append(real_plan(cls, *a)) or planned[-1]))
+    keyed = record_matches.near_copies(train, synthetic, holdout, schema, columns, seed=0)
+    assert planned and planned[0] is not None
+    monkeypatch.setattr(pigeonhole.PigeonholeKeys, "plan", classmethod(lambda cls, *a: None))
+    scanned = record_matches.near_copies(train, synthetic, holdout, schema, columns, seed=0)
+    assert keyed == scanned
+    assert keyed["n_near"][-1] >= 80
 
 
 def test_singling_out_counts_unique_quasi_identifier_combinations(placements):

@@ -303,9 +303,80 @@ def nearest_index_per_view(
 
 def nearest_with_ties(queries: np.ndarray, reference: np.ndarray, k: int = 1):
     """Indices of the k nearest reference rows (n, k), and how many reference rows share the
-    nearest distance (n,). In float64, so that rows at equal distances tie exactly and are
-    counted: a tie between a training and a holdout record must be split by their numbers."""
-    return _search(queries, reference, k, "float64", count_ties=True)
+    nearest distance (n,), both exact: a tie between a training and a holdout record must be
+    split by their numbers.
+
+    The float32 product finds, per query, every reference row that float32's rounding could
+    place among the k nearest (`_float32_reach`); only those are measured again in float64
+    from the coordinates, where equal records give equal distances.
+    """
+    k = min(k, len(reference))
+    q, r = _augmented(queries, True), _augmented(reference, False)
+    reach = _float32_reach(queries, reference)
+    idx = np.empty((len(queries), k), dtype="int64")
+    ties = np.empty(len(queries), dtype="int64")
+    for rows in _row_blocks(len(q), len(r)):
+        found, cols = _candidates(q[rows] @ r.T, k, reach[rows])
+        d2 = _pair_distances(queries[rows], reference, found, cols)
+        order = np.lexsort((cols, d2, found))  # per query, nearest first
+        found, cols, d2 = found[order], cols[order], d2[order]
+        first = np.searchsorted(found, np.arange(rows.stop - rows.start))
+        for j in range(k):
+            idx[rows, j] = cols[first + j]
+        tied = d2 <= d2[first][found] + TIE_TOLERANCE
+        ties[rows] = np.bincount(found[tied], minlength=rows.stop - rows.start)
+    return idx, ties
+
+
+def _candidates(score: np.ndarray, k: int, reach: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query, reference) pairs whose float32 score is within `reach` of the query's k-th
+    smallest: the k smallest themselves, found by argmin, and only for the queries that
+    have more the pairs a full scan of their row finds (a scan of every row costs as much
+    as the product)."""
+    n = len(score)
+    rows = np.arange(n)
+    nearest = []
+    for _ in range(k):
+        nearest.append(score.argmin(axis=1))
+        kth = score[rows, nearest[-1]]
+        score[rows, nearest[-1]] = np.inf
+    bound = kth + reach
+    crowded = np.count_nonzero(score <= bound[:, None], axis=1) > 0
+    plain = ~crowded
+    found = [np.repeat(rows[plain], k)]
+    cols = [np.column_stack(nearest)[plain].reshape(-1)]
+    if crowded.any():
+        for j in nearest:  # the k smallest back in place for the full scan
+            score[rows[crowded], j[crowded]] = -np.inf
+        extra_rows, extra_cols = np.nonzero(score[crowded] <= bound[crowded, None])
+        found.append(rows[crowded][extra_rows])
+        cols.append(extra_cols)
+    return np.concatenate(found), np.concatenate(cols)
+
+
+def _float32_reach(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(n,) twice a bound on the float32 error of each query's scores: a reference row whose
+    float32 score is within this of the k-th smallest may be among the k nearest. The bound
+    is the standard one for a dot product of this width, with a factor 2 to spare."""
+    width = queries.shape[1] + 1
+    size = np.einsum("ij,ij->i", queries, queries) + (
+        np.einsum("ij,ij->i", reference, reference).max() if len(reference) else 0.0)
+    return 2 * (width + 2) * 2.0**-23 * (1.0 + 2.0 * size)
+
+
+# Query-reference pairs measured in one float64 batch (pairs x width doubles).
+PAIR_BATCH = 200_000
+
+
+def _pair_distances(queries: np.ndarray, reference: np.ndarray, found: np.ndarray,
+                    cols: np.ndarray) -> np.ndarray:
+    """Exact float64 squared distances of the pairs (queries[found], reference[cols])."""
+    out = np.empty(len(found))
+    for start in range(0, len(found), PAIR_BATCH):
+        part = slice(start, start + PAIR_BATCH)
+        diff = queries[found[part]] - reference[cols[part]]
+        out[part] = np.einsum("ij,ij->i", diff, diff)
+    return out
 
 
 def exact_distances(queries: np.ndarray, reference: np.ndarray, idx: np.ndarray) -> np.ndarray:

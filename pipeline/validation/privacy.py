@@ -10,6 +10,12 @@ This module holds the record-level tests (exact copies, near copies, rows singli
 record unique on its quasi-identifiers; counted in `record_matches.py`) and runs every metric
 at once. The distance tests (DCR, NNDR, membership inference) are in `neighbours.py`, the
 anonymeter-style attacks in `attacks.py`.
+
+The record-level tests read every row: a copied record is found whatever the table's size.
+The distance tests and attacks are statistics of the data's closeness, not searches for
+one record, so past `MAX_DISTANCE_ROWS` rows per frame they read a seeded random sample of
+that many rows of each frame (their p-values count the rows they read), which keeps their
+cost flat as tables grow.
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ from pipeline.validation.neighbours import (
     nndr,
 )
 
+# Rows of each frame (train, synthetic, holdout) the distance tests and attacks read.
+MAX_DISTANCE_ROWS = 50_000
+
 __all__ = [
-    "MAX_SYNTHETIC_CHECKED", "dcr", "exact_copy_rate", "findings", "membership_inference_auc",
-    "near_copy_rate", "nndr", "privacy_metrics", "singling_out_rate",
+    "MAX_DISTANCE_ROWS", "MAX_SYNTHETIC_CHECKED", "dcr", "exact_copy_rate", "findings",
+    "membership_inference_auc", "near_copy_rate", "nndr", "privacy_metrics", "singling_out_rate",
 ]
 
 
@@ -151,8 +160,10 @@ def privacy_metrics(
     n_attacks: int = attacks.N_ATTACKS,
     quasi_identifiers: list[str] | None = None,
     details: dict | None = None,
+    max_distance_rows: int = MAX_DISTANCE_ROWS,
 ) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
-    """Run every privacy metric once, sharing the embedding and the neighbour search.
+    """Run every privacy metric once, sharing the embedding and the neighbour search; the
+    distance tests on at most `max_distance_rows` rows of each frame (see the module doc).
 
     Returns (flat metric name -> value, metric -> seconds, DCR distance arrays for
     histograms). `seconds["dcr"]` includes the neighbour search NNDR reuses. Pass a dict as
@@ -171,6 +182,11 @@ def privacy_metrics(
     timed("exact_copy", exact_copy_rate, train, synthetic, holdout, schema)
     timed("near_copy", near_copy_rate, train, synthetic, holdout, schema, seed)
     timed("singling_out", singling_out_rate, train, synthetic, holdout, schema, quasi_identifiers)
+    totals = {"train": len(train), "synthetic": len(synthetic), "holdout": len(holdout)}
+    train, synthetic, holdout = distance_samples(
+        (train, synthetic, holdout), max_distance_rows, seed)
+    details["distance_rows"] = {"read": {"train": len(train), "synthetic": len(synthetic),
+                                         "holdout": len(holdout)}, "of": totals}
     space = timed("distance_encoding", neighbours.embed, train, synthetic, holdout, schema)
     details.pop("distance_encoding")
     hood = timed("neighbour_search", neighbours.neighbourhood, space, seed, max_synthetic)
@@ -184,6 +200,17 @@ def privacy_metrics(
     timed("linkability", attacks.linkability, space, seed, n_attacks)
     values = {name: details[group][key] for name, (group, key) in FLAT_METRICS.items()}
     return values, seconds, near["distances"]
+
+
+def distance_samples(frames: tuple[pd.DataFrame, ...], cap: int, seed: int
+                     ) -> tuple[pd.DataFrame, ...]:
+    """Each frame, or a seeded random `cap` of its rows (in their order) when it has more."""
+    rng = np.random.default_rng([seed, cap])
+    return tuple(
+        frame if len(frame) <= cap
+        else frame.iloc[record_matches.subsample(len(frame), cap, rng)].reset_index(drop=True)
+        for frame in frames
+    )
 
 
 def findings(details: dict) -> list[str]:
@@ -213,6 +240,12 @@ def findings(details: dict) -> list[str]:
         out.append(f"{singled['rate']:.2%} of synthetic rows carry the combination of "
                    f"{', '.join(singled['quasi_identifiers'])} of exactly one training "
                    f"record; unseen real rows: {singled['holdout_rate']:.2%}.")
+    rows = details.get("distance_rows")
+    if rows and rows["read"] != rows["of"]:
+        out.append("The distance tests and attacks read a random sample of "
+                   + ", ".join(f"{rows['read'][k]:,} of {rows['of'][k]:,} {k} rows"
+                               for k in rows["of"])
+                   + "; the copy tests above read every row.")
     inference = details.get("attribute_inference")
     if inference:
         worst = inference["columns"][inference["worst_column"]]

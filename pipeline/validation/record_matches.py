@@ -25,6 +25,7 @@ from pipeline.validation.encoding import (
     column_values,
     value_range,
 )
+from pipeline.validation.pigeonhole import PigeonholeKeys
 
 NUMERIC_TOLERANCE = 0.01
 # Below this share of a column's span numbers count as equal whatever their ratio (values near
@@ -37,6 +38,8 @@ MAX_NEAR_CHECKED = 5_000
 BLOCK_ENTRIES = 4_000_000
 # A column with at most this many distinct training values is a quasi-identifier by default.
 QUASI_IDENTIFIER_MAX_VALUES = 50
+# Queries per block when candidates come from pigeonhole keys.
+KEYED_BLOCK = 2_048
 # Codes of all fields counted by one GEMM together; wider fields are compared pair by pair.
 MAX_ONEHOT_WIDTH = 256
 _MISSING_CODE = -(2**40)
@@ -149,6 +152,10 @@ class FieldCodes:
         number = allowed + 1 if not continuous.all() else 1
         return np.where(continuous, number, 1)
 
+    def exact_fields(self) -> np.ndarray:
+        """Fields whose codes match only when equal (categories, spaced 3 apart)."""
+        return np.array([self.roles[c] not in CONTINUOUS for c in self.columns], dtype=bool)
+
     def match_probability(self, codes: np.ndarray, seed: int) -> np.ndarray:
         """Chance that two random training rows match on each field (selective fields first)."""
         rng = np.random.default_rng(seed)
@@ -158,40 +165,39 @@ class FieldCodes:
 
 
 class NearCopySearch:
-    """Near-copy search against fixed reference rows; the reference's one-hot product side and
-    the field order are built once and serve every batch of queries.
+    """Near-copy search against fixed reference rows; what serves every batch of queries is
+    built once.
 
-    The `discrete` fields (few distinct codes) are counted for every pair at once by a
-    product of one-hot codes (BLAS); only the pairs still within `allowed` are followed
-    through the other fields, the most selective first, each dropped once it has too many."""
+    Candidate pairs come from pigeonhole keys (`pigeonhole`) when they are selective enough,
+    else from all pairs: the `discrete` fields (few distinct codes) are counted for every pair
+    at once by a product of one-hot codes (BLAS). Either way only the pairs still within
+    `allowed` are followed through the other fields, the most selective first, each dropped
+    once it has too many."""
 
-    def __init__(self, reference: np.ndarray, allowed: int, order: np.ndarray,
-                 discrete: np.ndarray, costs: np.ndarray):
+    def __init__(self, reference: np.ndarray, allowed: int, probability: np.ndarray,
+                 discrete: np.ndarray, costs: np.ndarray, exact: np.ndarray):
         self.reference, self.allowed, self.costs = reference, allowed, costs
         self.discrete = discrete
+        order = np.argsort(probability, kind="stable")
         self.rest = [f for f in order if not discrete[f]]
-        self.onehot = _OneHot(reference[:, discrete], costs[discrete]) if discrete.any() else None
+        self.order = order
+        self.keys = PigeonholeKeys.plan(reference, allowed, costs, exact, probability)
+        self.onehot = (_OneHot(reference[:, discrete], costs[discrete])
+                       if discrete.any() and self.keys is None else None)
 
     def counts(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each query row and each k <= allowed, how many reference rows it matches on
         all but k fields, and which one where that is a single row (else -1): two
         (n_queries, allowed + 1) arrays, exact in the codes. A mismatch of field f costs
         costs[f]."""
-        reference, allowed = self.reference, self.allowed
+        allowed = self.allowed
         counts = np.zeros((len(queries), allowed + 1), dtype="int64")
         pinned = np.full((len(queries), allowed + 1), -1, dtype="int64")
-        step = max(1, BLOCK_ENTRIES // max(1, len(reference)))
+        step = KEYED_BLOCK if self.keys else max(1, BLOCK_ENTRIES // max(1, len(self.reference)))
         for start in range(0, len(queries), step):
             block = queries[start:start + step]
-            if self.onehot is not None:
-                rows, cols, left = self.onehot.pairs_within(block[:, self.discrete], allowed)
-            else:
-                rows, cols = np.indices((len(block), len(reference))).reshape(2, -1)
-                left = np.zeros(len(rows), dtype="int16")
-            for f in self.rest:
-                left = left + self.costs[f] * (np.abs(block[rows, f] - reference[cols, f]) > 1)
-                keep = left <= allowed
-                rows, cols, left = rows[keep], cols[keep], left[keep]
+            rows, cols, left = (self._keyed_pairs(block) if self.keys
+                                else self._scanned_pairs(block))
             for k in range(allowed + 1):
                 within = left <= k
                 n_within = np.bincount(rows[within], minlength=len(block))
@@ -199,6 +205,31 @@ class NearCopySearch:
                 alone = within & (n_within[rows] == 1)
                 pinned[start + rows[alone], k] = cols[alone]
         return counts, pinned
+
+    def _keyed_pairs(self, block: np.ndarray):
+        """(query row, reference row, mismatch cost) of the pairs within `allowed`, from the
+        candidates that share a pigeonhole key."""
+        rows, cols = self.keys.candidates(block)
+        return self._followed(block, rows, cols, np.zeros(len(rows), dtype="int16"),
+                              self.order)
+
+    def _scanned_pairs(self, block: np.ndarray):
+        """The same, from every pair: one-hot counts of the discrete fields, then the rest."""
+        if self.onehot is not None:
+            rows, cols, left = self.onehot.pairs_within(block[:, self.discrete], self.allowed)
+        else:
+            rows, cols = np.indices((len(block), len(self.reference))).reshape(2, -1)
+            left = np.zeros(len(rows), dtype="int16")
+        return self._followed(block, rows, cols, left, self.rest)
+
+    def _followed(self, block, rows, cols, left, fields):
+        """The pairs whose mismatch cost over `fields`, added to `left`, stays within."""
+        reference, allowed = self.reference, self.allowed
+        for f in fields:
+            left = left + self.costs[f] * (np.abs(block[rows, f] - reference[cols, f]) > 1)
+            keep = left <= allowed
+            rows, cols, left = rows[keep], cols[keep], left[keep]
+        return rows, cols, left
 
 
 class _OneHot:
@@ -244,8 +275,8 @@ def near_copies(train, synthetic, holdout, schema, columns, seed: int,
     reference = codes.transform(train)
     allowed = allowed_differences(len(columns))
     search = NearCopySearch(
-        reference, allowed, np.argsort(codes.match_probability(reference, seed), kind="stable"),
-        codes.onehot_fields(reference), codes.mismatch_costs(allowed))
+        reference, allowed, codes.match_probability(reference, seed),
+        codes.onehot_fields(reference), codes.mismatch_costs(allowed), codes.exact_fields())
     rng = np.random.default_rng(seed)
     pinned = {name: search.counts(codes.transform(frame.iloc[subsample(len(frame),
                                                                        max_checked, rng)]))[1]
