@@ -161,15 +161,17 @@ def _protect_numeric(frame: pd.DataFrame, name: str, p: NumericProtection) -> in
     column = frame[name]
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     out = _reflect(values, p.low, p.high)
-    rare = _is_rare(out, p.rare)
-    if rare.any() and len(p.common):
-        out[rare] = snap(out[rare], p.common)
-    towards = np.sign(p.median - out)
+    # only the rows that hold a rare value are moved, so only they are looked at again
+    rows = np.flatnonzero(_is_rare(out, p.rare))
+    if len(rows) and len(p.common):
+        out[rows] = snap(out[rows], p.common)
+    towards = np.sign(p.median - out[rows])
     for _ in range(MAX_NUDGES):
-        rare = _is_rare(out, p.rare)
+        rare = _is_rare(out[rows], p.rare)
         if not rare.any():
             break
-        out[rare] += np.where(towards[rare] == 0, 1.0, towards[rare]) * p.unit
+        rows, towards = rows[rare], towards[rare]
+        out[rows] += np.where(towards == 0, 1.0, towards) * p.unit
     changed = ~np.isclose(out, values, rtol=0, atol=p.unit * 1e-6) & ~np.isnan(values)
     if changed.any():
         rounded = np.round(out, p.digits)
