@@ -163,6 +163,34 @@ def grow_rows(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
     return frame.iloc[picks].reset_index(drop=True)
 
 
+def grow_distinct_rows(frame: pd.DataFrame, schema: DatasetSchema, rows: int,
+                       seed: int) -> pd.DataFrame:
+    """`grow_rows`, with every repeat of a record made a record of its own: its most varied
+    whole-number column moved by the repeat's number (Adult's fnlwgt by 1, 2, ...), so that
+    copying a training record copies one record, as in real data of that size."""
+    out = grow_rows(frame, rows, seed)
+    numeric = [c.name for c in schema.columns if c.role == Role.numerical
+               and pd.api.types.is_integer_dtype(frame[c.name].dtype)]
+    if not numeric:
+        return out
+    column = max(numeric, key=lambda c: frame[c].nunique())
+    picks = pd.Series(np.random.default_rng(seed).integers(len(frame), size=rows))
+    repeat = picks.groupby(picks).cumcount().to_numpy()
+    out[column] = (out[column] + repeat).astype(out[column].dtype)
+    return out
+
+
+def widen(frame: pd.DataFrame, copies: int, seed: int) -> pd.DataFrame:
+    """A wide table from a real one: `copies` copies of its columns side by side (`name~i`),
+    each copy's rows in their own order, so the copies are unrelated to each other."""
+    rng = np.random.default_rng(seed)
+    parts = [frame.reset_index(drop=True)]
+    for i in range(1, copies):
+        part = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
+        parts.append(part.rename(columns=lambda c, i=i: f"{c}~{i}"))
+    return pd.concat(parts, axis=1)
+
+
 def grow_entities(frame: pd.DataFrame, schema: DatasetSchema, factor: int) -> pd.DataFrame:
     """`factor` copies of every sequence, each under a new entity key."""
     key = schema.sequence_key

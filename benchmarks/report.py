@@ -238,22 +238,32 @@ def _scale_section(scale: dict) -> list[str]:
             continue
         lines += [f"**{title}**: growth exponent (log-log slope) "
                   f"**{_fmt(growth.get('exponent'))}**. {growth.get('note', '')}", ""]
-        lines += _table(["factor", "rows", "fit s", "peak RSS MB", "components / states"], [
+        lines += _table(["factor", "rows", "fit s", "peak RSS MB", "components / states",
+                         "to Parquet rows/s"], [
             [p["factor"], p.get("rows"), p.get("fit_seconds"), p.get("peak_rss_mb"),
-             p.get("n_components") or p.get("n_states") or p.get("reason")]
+             p.get("n_components") or p.get("n_states") or p.get("reason"),
+             p.get("sample_rows_per_second") or "–"]
             for p in growth["points"]
         ]) + [""]
     growth = scale.get("validation_growth")
     if growth:
         lines += ["**Validation time** (fidelity_metrics + privacy_metrics, independent-columns "
                   f"output) as rows grow: exponent **{_fmt(growth.get('exponent'))}**.", ""]
+        lines += [growth.get("note", ""), ""]
         lines += _table(["factor", "train rows", "fidelity s", "privacy s", "total s",
-                         "peak RSS MB"], [
+                         "peak RSS MB", "1 % copies", "10 % copies"], [
             [p["factor"], p.get("train_rows"), p.get("fidelity_seconds"),
-             p.get("privacy_seconds"), p.get("seconds"), p.get("peak_rss_mb")]
+             p.get("privacy_seconds"), p.get("seconds"), p.get("peak_rss_mb"),
+             *(_leak_cell((p.get("leaks") or {}).get(k)) for k in ("1%", "10%"))]
             for p in growth["points"]
         ]) + [""]
     return lines
+
+
+def _leak_cell(gate: dict | None) -> str:
+    if not gate:
+        return "–"
+    return f"FAIL ({', '.join(gate['failed'])})" if gate["fails"] else "pass"
 
 
 # --- figure --------------------------------------------------------------------------------

@@ -39,8 +39,14 @@ from benchmarks.scoring import (
 )
 from benchmarks.settings import BUDGETS, RESULTS, SAMPLE_SEED, SECTIONS, SEED, Budget
 from benchmarks.worker import run_isolated
+from pipeline.validation.privacy import MAX_DISTANCE_ROWS
 
 OVERHEAD_TARGET = 1.05
+# Scale: copied-record shares that every validation size must fail; the wide table's copies
+# of Adult's columns, and the rows its gmm samples to Parquet.
+LEAK_SHARES = (0.01, 0.10)
+WIDE_COPIES = 7
+WIDE_SAMPLE_ROWS = 1_000_000
 log = logging.getLogger("benchmarks")
 
 
@@ -258,8 +264,30 @@ def run_gmm_growth(dataset: bdata.Dataset, budget: Budget, work: Path, seed: int
                               work, budget.worker_timeout, budget.threads)
         points.append({"factor": factor, **_point(result)})
         say(f"GMM growth x{factor}: {result.get('fit_seconds')} s")
+    points.append(_wide_fit_and_sample(_wide(dataset, seed), budget, work, seed))
     return _growth(points, "rows", "Rows are drawn with replacement from the training split; "
-                   "the component count is chosen per size, as a user's fit would.")
+                   "the component count is chosen per size, as a user's fit would. The wide "
+                   f"case also samples {WIDE_SAMPLE_ROWS:,} rows to Parquet.")
+
+
+def _wide_fit_and_sample(wide: bdata.Dataset, budget: Budget, work: Path, seed: int) -> dict:
+    model_dir = work / "gmm-wide"
+    fitted = run_isolated("fit_only", {"model": "gmm", "train": wide.train,
+                                       "schema": wide.schema, "seed": seed,
+                                       "save_dir": str(model_dir)},
+                          work, budget.worker_timeout, budget.threads)
+    point = {"factor": f"wide ({len(wide.train.columns)} columns)", **_point(fitted)}
+    if fitted["status"] == "ok":
+        sampled = run_isolated("scale_sample", {
+            "model_dir": str(model_dir), "rows": WIDE_SAMPLE_ROWS,
+            "chunk": WIDE_SAMPLE_ROWS // 4, "seed": seed,
+            "out_path": str(work / "wide.parquet")}, work, budget.worker_timeout,
+            budget.threads)
+        point["sample_rows_per_second"] = sampled.get("rows_per_second")
+        point["sample_peak_rss_mb"] = sampled.get("peak_rss_mb")
+    say(f"GMM wide: fit {point.get('fit_seconds')} s, "
+        f"{point.get('sample_rows_per_second')} rows/s to Parquet")
+    return point
 
 
 def run_hmm_growth(budget: Budget, work: Path, seed: int) -> dict:
@@ -279,24 +307,53 @@ def run_hmm_growth(budget: Budget, work: Path, seed: int) -> dict:
 
 
 def run_validation_growth(dataset: bdata.Dataset, budget: Budget, work: Path, seed: int) -> dict:
-    import numpy as np
 
     base = budget.validation_growth_rows or len(dataset.train)
     points = []
     for factor in budget.growth_factors:
         n = base * factor
-        train = bdata.grow_rows(dataset.train, n, seed)
-        holdout = bdata.grow_rows(dataset.holdout, max(n // 4, 10), seed + 1)
-        synthetic = bdata.independent_columns(train, dataset.schema, n,
-                                              np.random.default_rng(seed + 2))
-        payload = {"train": train, "holdout": holdout, "synthetic": synthetic,
-                   "schema": dataset.schema, "target": dataset.target, "seed": seed}
-        result = run_isolated("validate", payload, work, budget.worker_timeout, budget.threads)
-        points.append({"factor": factor, **_point(result)})
-        say(f"validation growth x{factor}: {result.get('seconds')} s")
-    return _growth(points, "train_rows", "Train, holdout (1/4 the size) and synthetic rows "
-                   "grow together; the metrics cap the rows some of them check (detection "
-                   "10,000 per side, DCR 10,000 synthetic rows).")
+        train = bdata.grow_distinct_rows(dataset.train, dataset.schema, n, seed)
+        holdout = bdata.grow_distinct_rows(dataset.holdout, dataset.schema, max(n // 4, 10),
+                                           seed + 1)
+        points.append({"factor": factor, **_validated(train, holdout, dataset, budget, work,
+                                                      seed)})
+        say(f"validation growth x{factor}: {points[-1].get('seconds')} s")
+    wide = _wide(dataset, seed)
+    points.append({"factor": f"wide ({len(wide.train.columns)} columns)",
+                   **_validated(wide.train, wide.holdout, wide, budget, work, seed)})
+    say(f"validation, wide: {points[-1].get('seconds')} s")
+    return _growth(points, "train_rows",
+                   "Train, holdout (1/4 the size) and synthetic rows grow together (records "
+                   "drawn again are made distinct by their fnlwgt, so a copy copies one "
+                   "record); the copy tests read every row, the distance tests at most "
+                   f"{MAX_DISTANCE_ROWS:,} rows of each frame (detection 10,000 per side, DCR "
+                   "10,000 synthetic rows). Leaks: the same synthetic rows with 1 % and 10 % "
+                   "replaced by copied training records, and the gate's verdict on each.")
+
+
+def _validated(train, holdout, dataset: bdata.Dataset, budget: Budget, work: Path,
+               seed: int) -> dict:
+    import numpy as np
+
+    synthetic = bdata.independent_columns(train, dataset.schema, len(train),
+                                          np.random.default_rng(seed + 2))
+    payload = {"train": train, "holdout": holdout, "synthetic": synthetic,
+               "schema": dataset.schema, "target": dataset.target, "seed": seed,
+               "leaks": LEAK_SHARES}
+    return _point(run_isolated("validate", payload, work, budget.worker_timeout,
+                               budget.threads))
+
+
+def _wide(dataset: bdata.Dataset, seed: int) -> bdata.Dataset:
+    """Adult's columns seven times side by side (105 columns), each copy in its own row
+    order: the wide case of the scale curves."""
+    from pipeline.schema import detect_schema
+
+    train = bdata.widen(dataset.train, WIDE_COPIES, seed)
+    holdout = bdata.widen(dataset.holdout, WIDE_COPIES, seed + 1)
+    schema = detect_schema(train, "adult_wide")
+    return bdata.Dataset("adult_wide", dataset.source, schema, train, holdout,
+                         f"{WIDE_COPIES} copies of Adult's columns", target=dataset.target)
 
 
 def _point(result: dict) -> dict:
@@ -305,7 +362,8 @@ def _point(result: dict) -> dict:
 
 
 def _growth(points: list[dict], size_key: str, note: str) -> dict:
-    ok = [p for p in points if p["status"] == "ok"]
+    # the exponent is over the growth factors; the wide case is a point beside them
+    ok = [p for p in points if p["status"] == "ok" and isinstance(p["factor"], int)]
     seconds_key = "fit_seconds" if ok and "fit_seconds" in ok[0] else "seconds"
     exponent = growth_exponent([p[size_key] for p in ok], [p[seconds_key] for p in ok])
     return {"points": points, "exponent": exponent, "note": note}

@@ -132,7 +132,8 @@ def _profile_chunk(model, rows: int, seed: int) -> dict[str, Any]:
 
 
 def validate(payload: dict[str, Any]) -> dict[str, Any]:
-    """Time fidelity_metrics and privacy_metrics (the pipeline's validate step) as they are."""
+    """Time fidelity_metrics and privacy_metrics (the pipeline's validate step) as they are,
+    then gate the same output with each share of copied training records in `leaks`."""
     from pipeline.validation.fidelity import fidelity_metrics
     from pipeline.validation.privacy import privacy_metrics
 
@@ -147,9 +148,26 @@ def validate(payload: dict[str, Any]) -> dict[str, Any]:
     ended = time.perf_counter()
     return {
         "train_rows": len(train), "synthetic_rows": len(synthetic), "holdout_rows": len(holdout),
+        "columns": len(train.columns),
         "fidelity_seconds": round(middle - started, 3),
         "privacy_seconds": round(ended - middle, 3),
         "seconds": round(ended - started, 3),
         "metric_seconds": {k: round(v, 3) for k, v in {**fidelity_seconds,
                                                         **privacy_seconds}.items()},
+        "leaks": {f"{share:.0%}": _leak_gate(payload, share) for share in payload.get("leaks", ())},
     }
+
+
+def _leak_gate(payload: dict[str, Any], share: float) -> dict[str, Any]:
+    """The privacy gate's verdict on the synthetic rows with `share` of them replaced by
+    copied training records."""
+    import numpy as np
+
+    from benchmarks import leaks
+
+    table = leaks.Table("scale", payload["schema"], payload["train"], payload["holdout"])
+    rng = np.random.default_rng(payload["seed"])
+    n = max(1, int(round(share * len(payload["synthetic"]))))
+    leaked = leaks.replace_rows(payload["synthetic"], leaks.exact_copies(table.train, n, rng), rng)
+    verdict = leaks.gate(table, leaked, payload["seed"])
+    return {"fails": verdict["fails"], "failed": verdict["failed"]}
