@@ -293,3 +293,29 @@ def test_seconds_become_the_timestamps_pandas_makes_and_missing_ones_nat():
     assert ours[~inside].isna().all() and ours[inside].notna().all()
     zoned = seconds_to_stamps(np.array([1.6e9, np.nan]), "Europe/Berlin")
     assert str(zoned.dt.tz) == "Europe/Berlin" and zoned.iloc[0].hour == 14
+
+
+def test_many_missingness_patterns_are_folded_into_the_commonest(adult):
+    """Adult's zero-inflated columns side by side seven times (each copy's rows in their own
+    order) give a pattern of observed dimensions for almost every row: EM keeps at most
+    MAX_PATTERNS, a row of a rarer one keeping the values of a kept pattern it contains."""
+    from pipeline.models.gmm.em import MAX_PATTERNS, make_batch, with_common_patterns
+
+    data, _ = adult
+    rng = np.random.default_rng(0)
+    sparse = data[["capital-gain", "capital-loss", "age"]].to_numpy(dtype=float)
+    copies = [sparse[rng.permutation(len(sparse))] for _ in range(7)]
+    z = np.hstack(copies)
+    z[z == 0] = np.nan  # the point mass at 0 is a token, not a Gaussian value
+    before = len(np.unique(~np.isnan(z), axis=0))
+    folded = with_common_patterns(z)
+    after = np.unique(~np.isnan(folded), axis=0)
+    assert before > 2 * MAX_PATTERNS and len(after) <= MAX_PATTERNS
+    kept = ~np.isnan(folded)
+    assert not (kept & np.isnan(z)).any()  # values are only hidden, never made up
+    np.testing.assert_array_equal(folded[kept], z[kept])
+    assert kept.sum() > 0.9 * (~np.isnan(z)).sum()
+    batch = make_batch(np.zeros((len(z), 0), dtype=np.int64), z, np.zeros(1, dtype=np.int64))
+    assert len(batch.patterns) <= MAX_PATTERNS
+    few = z[:, :3]  # at most 8 patterns: returned as it is
+    assert with_common_patterns(few) is few
