@@ -29,6 +29,23 @@ def test_adult_roles_and_education_dependency(adult_frame):
     assert dep.mapping["Bachelors"] == 13
 
 
+def test_a_dependency_needs_every_row_and_no_missing_value(adult_frame):
+    """One row breaking education -> education-num, or one missing education, and the pair
+    is no dependency; the reverse direction of a one-to-one pair is not listed twice."""
+    frame = adult_frame.head(3000).copy()
+    found = {(d.source, d.target) for d in detect_schema(frame, "a").dependencies}
+    assert ("education", "education-num") in found and ("education-num", "education") not in found
+    broken = frame.copy()
+    broken.loc[broken.index[0], "education-num"] = (
+        broken["education-num"].iloc[0] % 16 + 1)  # another grade for this education
+    assert ("education", "education-num") not in {
+        (d.source, d.target) for d in detect_schema(broken, "a").dependencies}
+    missing = frame.copy()
+    missing.loc[missing.index[5], "education"] = None
+    assert not {("education", "education-num"), ("education-num", "education")} & {
+        (d.source, d.target) for d in detect_schema(missing, "a").dependencies}
+
+
 def test_demo_table_id_dates_booleans(demo_table_path):
     frame, _ = read_source(demo_table_path)
     schema = detect_schema(frame, "students")

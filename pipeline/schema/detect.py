@@ -218,22 +218,43 @@ def detect_dependencies(df: pd.DataFrame, schema: DatasetSchema) -> list[Depende
 
     Only pairs where the determinant has at least two values and every value of it maps to
     exactly one value of the target are kept, and only one direction of a one-to-one pair.
+    A column with a missing value neither determines nor is determined. Each column is
+    coded once, so a pair costs one pass over its codes (a wide table has many pairs).
     """
     discrete = _discrete_columns(df, schema)
+    codes = {c: _ValueCodes(df[c]) for c in discrete}
     found: list[Dependency] = []
     taken: set[str] = set()
     for source in discrete:
-        n_source = df[source].nunique()
-        if n_source < 2:
+        if codes[source].n_values < 2:
             continue
         for target in discrete:
             if target == source or target in taken or source in taken:
                 continue
-            dependency = _dependency(df, source, target, n_source)
-            if dependency is not None:
-                found.append(dependency)
+            if codes[source].determines(codes[target]):
+                found.append(_dependency(df, source, target))
                 taken.add(target)
     return found
+
+
+class _ValueCodes:
+    """A column as integer codes, with its rows sorted by code: what `determines` reads."""
+
+    def __init__(self, column: pd.Series):
+        self.codes = pd.factorize(column, use_na_sentinel=True)[0]
+        self.has_missing = bool((self.codes < 0).any())
+        self.n_values = int(self.codes.max()) + 1 if len(self.codes) else 0
+        self.order = np.argsort(self.codes, kind="stable")
+        sorted_codes = self.codes[self.order]
+        self.same_as_before = sorted_codes[1:] == sorted_codes[:-1]
+
+    def determines(self, target: _ValueCodes) -> bool:
+        """Each value of this column goes with one value of `target` in every row (neither
+        column missing anywhere, `target` not constant)."""
+        if self.has_missing or target.has_missing or target.n_values < 2:
+            return False
+        follows = target.codes[self.order]
+        return not np.any((follows[1:] != follows[:-1]) & self.same_as_before)
 
 
 def _discrete_columns(df: pd.DataFrame, schema: DatasetSchema) -> list[str]:
@@ -250,13 +271,9 @@ def _discrete_columns(df: pd.DataFrame, schema: DatasetSchema) -> list[str]:
     ]
 
 
-def _dependency(df: pd.DataFrame, source: str, target: str, n_source: int) -> Dependency | None:
-    """`source` -> `target` if each source value maps to one target value in every row."""
-    pairs = df[[source, target]].dropna().drop_duplicates()
-    if len(pairs) != n_source or pairs[source].duplicated().any():
-        return None
-    if df[target].nunique() < 2 or df[[source, target]].isna().any(axis=1).any():
-        return None
+def _dependency(df: pd.DataFrame, source: str, target: str) -> Dependency:
+    """`source` -> `target`, read from the rows (`_ValueCodes.determines` holds)."""
+    pairs = df[[source, target]].drop_duplicates()
     mapping = {str(k): _plain(v) for k, v in zip(pairs[source], pairs[target])}
     return Dependency(source=source, target=target, mapping=mapping)
 
