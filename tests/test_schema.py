@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -44,6 +45,20 @@ def test_a_dependency_needs_every_row_and_no_missing_value(adult_frame):
     missing.loc[missing.index[5], "education"] = None
     assert not {("education", "education-num"), ("education-num", "education")} & {
         (d.source, d.target) for d in detect_schema(missing, "a").dependencies}
+
+
+def test_decimals_are_the_digits_the_source_writes():
+    """Cigar's disposable income has 7 decimals (1558.3045298) and Car's prices up to 8: a
+    looser tolerance read 3 and 6, so every synthetic value missed the real ones by a last
+    digit. A float32 column keeps float32's tolerance (0.1 stored as float32 is 1 decimal)."""
+    from benchmarks.public_data import cigar, r_dataset
+
+    assert detect_schema(cigar(), "cigar").column("ndi").decimals == 7
+    assert detect_schema(r_dataset("Ecdat", "Car"), "car").column("price1").decimals == 8
+    tenths = pd.DataFrame({"x": np.array([0.1, 0.2, 0.7, 1.3], dtype="float32")})
+    assert detect_schema(tenths, "t").column("x").decimals == 1
+    money = pd.DataFrame({"x": [0.1 + 0.2, 19.99, 1234567.89]})  # float64 noise is no digit
+    assert detect_schema(money, "m").column("x").decimals == 2
 
 
 def test_demo_table_id_dates_booleans(demo_table_path):

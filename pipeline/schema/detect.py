@@ -21,7 +21,12 @@ from pipeline.schema.model import ColumnSpec, DatasetSchema, Dependency, Relatio
 MAX_CATEGORIES = 500
 MIN_CODE_ROWS = 20
 MIN_CODE_UNIQUE = 0.95  # a code names one row (an incident, an order): nearly all distinct
-MAX_DECIMALS = 6
+MAX_DECIMALS = 8
+# How far from a whole number a value scaled by 10**digits may be, relative to it, and still
+# be written with that many digits: float64 rounding only, or float32's for a float32 column.
+# (A looser 1e-6 once read 1558.3045298 as 3 decimals, and prices of 7 decimals as 6, so
+# every synthetic price missed the real ones by a last digit a classifier could see.)
+FLOAT32_DECIMALS_TOLERANCE, FLOAT64_DECIMALS_TOLERANCE = 1e-6, 1e-11
 MIN_STEP_VALUES = 3  # two values always share a step: it says nothing
 # Names that mark an identifier column (never modelled, regenerated unique on output).
 ID_NAME = re.compile(r"(^|_)(id|key|uuid|guid)$", re.IGNORECASE)
@@ -121,21 +126,24 @@ def _numeric_column(
     integer = bool(pd.api.types.is_integer_dtype(series) or _all_whole(values))
     if not is_index and integer and ID_NAME.search(name) and values.is_unique:
         return ColumnSpec(name=name, role=Role.id, integer=True, nullable=nullable)
-    decimals = None if integer else _decimals(values)
+    decimals = None if integer else _decimals(values, series.dtype)
     return ColumnSpec(name=name, role=Role.numerical, integer=integer, nullable=nullable,
                       minimum=_plain(values.min()), maximum=_plain(values.max()),
                       decimals=decimals,
                       step=None if is_index else _step(values, 0 if integer else decimals))
 
 
-def _decimals(values: pd.Series) -> int | None:
+def _decimals(values: pd.Series, dtype: Any) -> int | None:
     """The fewest digits after the point that write every value (None past MAX_DECIMALS)."""
     x = np.unique(values.to_numpy(dtype=float))
+    tolerance = (FLOAT32_DECIMALS_TOLERANCE if str(dtype).lower() == "float32"
+                 else FLOAT64_DECIMALS_TOLERANCE)
     for digits in range(MAX_DECIMALS + 1):
         scaled = x * 10.0**digits
-        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+        if np.all(np.abs(scaled - np.round(scaled)) <= tolerance * np.maximum(1.0, np.abs(scaled))):
             return digits
     return None
+
 
 
 def _step(values: pd.Series, decimals: int | None) -> float | None:
