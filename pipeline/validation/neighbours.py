@@ -176,21 +176,25 @@ def _close_rows(synthetic_to_train: np.ndarray, synthetic_ties: np.ndarray,
     against those holdout rows. Copies with nudged values land there whatever their number;
     honest output sits no nearer than unseen real rows do. Exact copies are left to the
     exact-copy test, and a row whose nearest record is shared by several training rows (a
-    common profile, to which a model may well come close) is not near anyone in particular."""
+    common profile, to which a model may well come close) is not near anyone in particular.
+
+    Both rates are shares of the rows that copy no record: where real rows mostly repeat a
+    training record (binned measurements), the few holdout rows that do not would otherwise
+    stand against every synthetic row off the training records."""
     positive = holdout_to_train[holdout_to_train > 0]
     cutoff = float(np.quantile(positive, CLOSE_QUANTILE)) if len(positive) else 0.0
 
-    def close(distance: np.ndarray, ties: np.ndarray) -> int:
-        return int(np.sum((distance > 0) & (distance <= cutoff) & (ties == 1)))
+    def close(distance: np.ndarray, ties: np.ndarray) -> tuple[int, int]:
+        off = distance > 0
+        return int(np.sum(off & (distance <= cutoff) & (ties == 1))), int(off.sum())
 
-    n_close, n_holdout_close = close(synthetic_to_train, synthetic_ties), close(
-        holdout_to_train, holdout_ties)
-    rate = n_close / len(synthetic_to_train)
-    baseline = n_holdout_close / len(holdout_to_train)
+    (n_close, n_off), (n_holdout_close, n_holdout_off) = (
+        close(synthetic_to_train, synthetic_ties), close(holdout_to_train, holdout_ties))
+    rate, baseline = n_close / max(n_off, 1), n_holdout_close / max(n_holdout_off, 1)
     return {"close_rate": rate, "close_rate_holdout": baseline,
             "close_rate_excess": rate - baseline,
-            "close_p_value": count_excess_p_value(n_close, len(synthetic_to_train),
-                                                  n_holdout_close, len(holdout_to_train))}
+            "close_p_value": count_excess_p_value(n_close, max(n_off, 1), n_holdout_close,
+                                                  max(n_holdout_off, 1))}
 
 
 # --- nearest-neighbour distance ratio ------------------------------------------------------

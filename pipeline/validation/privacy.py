@@ -30,6 +30,7 @@ from pipeline.schema import DatasetSchema
 from pipeline.validation import attacks, neighbours, record_matches
 from pipeline.validation.encoding import compared_columns, personal_columns
 from pipeline.validation.evidence import corrected_minimum, count_excess_p_value
+from pipeline.validation.grid_keys import grid_key, row_index, without_keys
 from pipeline.validation.neighbours import (
     MAX_SYNTHETIC_CHECKED,
     dcr,
@@ -179,6 +180,8 @@ def privacy_metrics(
         details[name] = result
         return result
 
+    schema, quasi_identifiers = _cells_compared(train, synthetic, holdout, schema,
+                                                quasi_identifiers, details)
     timed("exact_copy", exact_copy_rate, train, synthetic, holdout, schema)
     timed("near_copy", near_copy_rate, train, synthetic, holdout, schema, seed)
     timed("singling_out", singling_out_rate, train, synthetic, holdout, schema, quasi_identifiers)
@@ -200,6 +203,24 @@ def privacy_metrics(
     timed("linkability", attacks.linkability, space, seed, n_attacks)
     values = {name: details[group][key] for name, (group, key) in FLAT_METRICS.items()}
     return values, seconds, near["distances"]
+
+
+def _cells_compared(train, synthetic, holdout, schema: DatasetSchema,
+                    quasi_identifiers: list[str] | None, details: dict
+                    ) -> tuple[DatasetSchema, list[str] | None]:
+    """The schema and quasi-identifiers the tests compare records by: without a grid key or
+    a row index (`grid_keys`) when other columns remain to compare."""
+    columns = personal_columns(schema, train, synthetic, holdout)
+    real = pd.concat([train[columns], holdout[columns]], ignore_index=True)
+    index = row_index(real, schema, columns)
+    key = grid_key(real, schema, [c for c in columns if c not in index])
+    layout = index + key
+    details["grid_key"] = layout if len(layout) < len(columns) else []
+    if not details["grid_key"]:
+        return schema, quasi_identifiers
+    kept = None if quasi_identifiers is None else [c for c in quasi_identifiers
+                                                   if c not in layout]
+    return without_keys(schema, layout), kept
 
 
 def distance_samples(frames: tuple[pd.DataFrame, ...], cap: int, seed: int
@@ -240,6 +261,10 @@ def findings(details: dict) -> list[str]:
         out.append(f"{singled['rate']:.2%} of synthetic rows carry the combination of "
                    f"{', '.join(singled['quasi_identifiers'])} of exactly one training "
                    f"record; unseen real rows: {singled['holdout_rate']:.2%}.")
+    if details.get("grid_key"):
+        out.append("Each row is one cell of a grid, or one step of a calendar, over "
+                   f"{', '.join(details['grid_key'])}: an unseen row is a cell the training "
+                   "rows lack, so records are compared on the other columns.")
     rows = details.get("distance_rows")
     if rows and rows["read"] != rows["of"]:
         out.append("The distance tests and attacks read a random sample of "
