@@ -22,7 +22,7 @@ import pandas as pd
 
 from pipeline.schema import DatasetSchema, Role
 
-KEY_SIZES = (2, 3)
+KEY_SIZES = (2, 3, 4)
 MIN_ROWS = 20
 MAX_REPEATED_KEYS = 0.01  # share of rows whose key another row has too
 MIN_FILLED = 0.5  # share of the grid's cells that have a row
@@ -31,7 +31,7 @@ MAX_CANDIDATES = 30
 
 
 def grid_key(real: pd.DataFrame, schema: DatasetSchema, columns: list[str]) -> list[str]:
-    """The fewest of `columns` (two or three) that key the real rows as a grid, or []."""
+    """The fewest of `columns` (two to four) that key the real rows as a grid, or []."""
     if schema.is_time_series or len(real) < MIN_ROWS:
         return []
     codes = _candidate_codes(real, schema, columns)
