@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations bench-series bench-memory \
+.PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations bench-series bench-memory bench-publish \
 	bench-corpus bench-dask bench-neural serve clean docs-screenshot
 
 install: $(VENV)/.installed
@@ -70,6 +70,10 @@ bench-memory: install
 # our CTGAN and TVAE against SDV's: time per epoch, the physical limit, quality per minute
 bench-neural: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.neural --threads 1
+
+# how often the default run publishes on 100 random R tables (gmm, with the flow's retry)
+bench-publish: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.publish_rate
 
 # every tabular model on the offline public tables (benchmarks/corpus.py), then the series
 bench-corpus: install

@@ -61,6 +61,18 @@ def test_decimals_are_the_digits_the_source_writes():
     assert detect_schema(money, "m").column("x").decimals == 2
 
 
+def test_id_names_with_dots_spaces_and_camel_case(adult_frame):
+    """subject.id, PassengerId and "record ID" name identifiers as customer_id does; a
+    column whose name merely ends in the letters (valid, squid) stays a number."""
+    frame = adult_frame.head(500).copy()
+    unique = np.arange(1000, 1500)
+    for name in ("subject.id", "PassengerId", "record ID", "valid", "squid"):
+        frame[name] = unique
+    roles = {c.name: c.role for c in detect_schema(frame, "ids").columns}
+    assert [roles[n] for n in ("subject.id", "PassengerId", "record ID")] == [Role.id] * 3
+    assert roles["valid"] == roles["squid"] == Role.numerical
+
+
 def test_demo_table_id_dates_booleans(demo_table_path):
     frame, _ = read_source(demo_table_path)
     schema = detect_schema(frame, "students")

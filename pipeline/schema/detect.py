@@ -24,12 +24,15 @@ MIN_CODE_UNIQUE = 0.95  # a code names one row (an incident, an order): nearly a
 MAX_DECIMALS = 8
 # How far from a whole number a value scaled by 10**digits may be, relative to it, and still
 # be written with that many digits: float64 rounding only, or float32's for a float32 column.
-# (A looser 1e-6 once read 1558.3045298 as 3 decimals, and prices of 7 decimals as 6, so
-# every synthetic price missed the real ones by a last digit a classifier could see.)
+# Any looser, and a large value's last decimals pass for rounding noise: the output then
+# drops digits the source writes, and no synthetic value equals a real one.
 FLOAT32_DECIMALS_TOLERANCE, FLOAT64_DECIMALS_TOLERANCE = 1e-6, 1e-11
 MIN_STEP_VALUES = 3  # two values always share a step: it says nothing
 # Names that mark an identifier column (never modelled, regenerated unique on output).
-ID_NAME = re.compile(r"(^|_)(id|key|uuid|guid)$", re.IGNORECASE)
+# `_`, `.`, `-` or a space before the word (customer_id, subject.id), or camelCase
+# (PassengerId, orderID); not a word that merely ends so (valid, monkey, grid).
+ID_NAME = re.compile(r"(^|[_.\s-])(id|key|uuid|guid)$"
+                     r"|(?-i:[a-z0-9](Id|ID|Key|KEY|Uuid|UUID|Guid|GUID))$", re.IGNORECASE)
 # Names that mark personal data; the value is the Faker provider used to replace it.
 PII_NAMES = {
     "email": re.compile(r"e-?mail", re.IGNORECASE),
