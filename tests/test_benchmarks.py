@@ -98,3 +98,18 @@ def test_only_a_complete_full_run_in_the_results_folder_is_published(tiny_run, t
     assert not publishes(partial, RESULTS)
     some = {**full, "budget": {**full["budget"], "contenders": ["hmm"]}}
     assert not publishes(some, RESULTS)
+
+
+def test_publish_rate_runs_the_flows_retry_on_an_unseen_table():
+    """One R table through the publish-rate harness: the default gmm, the gate, and the
+    row the Markdown table is written from; an unreadable table is an error row."""
+    from benchmarks import publish_rate
+
+    row = publish_rate.run_table("pscl", "prussian")
+    assert row["published"] and row["first"] == [] and row["retry"] is None
+    assert 0 < row["column_shapes"] <= 1
+    broken = publish_rate.run_table("pscl", "no_such_table")
+    assert not broken["published"] and "error" in broken
+    text = publish_rate.markdown({"seed": 7, "updated": "now", "code": "x",
+                                  "tables": {"pscl.prussian": row, "pscl.none": broken}})
+    assert "**Published: 1 of 2**" in text and "| pscl.prussian | 280×3 |" in text
