@@ -41,6 +41,10 @@ def test_grid_keys_and_calendar_index_of_real_tables(adult_frame):
     prussian = r_dataset("pscl", "prussian")
     schema = detect_schema(prussian, "prussian")
     assert sorted(grid_key(prussian, schema, ["y", "year", "corp"])) == ["corp", "year"]
+    shuttle = r_dataset("MASS", "shuttle")  # a full factorial design of six factors
+    schema = detect_schema(shuttle, "shuttle")
+    assert sorted(grid_key(shuttle, schema, list(shuttle.columns))) == [
+        "error", "magn", "sign", "stability", "vis", "wind"]
     months = r_dataset("HistData", "Prostitutes")
     months["date"] = pd.to_datetime(months["date"])
     schema = detect_schema(months, "months")

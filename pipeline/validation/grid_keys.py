@@ -22,7 +22,10 @@ import pandas as pd
 
 from pipeline.schema import DatasetSchema, Role
 
-KEY_SIZES = (2, 3, 4)
+KEY_SIZES = (2, 3, 4, 5, 6)
+# Keys of more columns than this are searched among the few-valued columns only (the
+# factors of a full factorial design), which keeps the number of sets tried small.
+WIDE_KEY, WIDE_KEY_VALUES, WIDE_KEY_CANDIDATES = 4, 20, 15
 MIN_ROWS = 20
 MAX_REPEATED_KEYS = 0.01  # share of rows whose key another row has too
 MIN_FILLED = 0.5  # share of the grid's cells that have a row
@@ -31,13 +34,16 @@ MAX_CANDIDATES = 30
 
 
 def grid_key(real: pd.DataFrame, schema: DatasetSchema, columns: list[str]) -> list[str]:
-    """The fewest of `columns` (two to four) that key the real rows as a grid, or []."""
+    """The fewest of `columns` (two to six) that key the real rows as a grid, or []."""
     if schema.is_time_series or len(real) < MIN_ROWS:
         return []
     codes = _candidate_codes(real, schema, columns)
     sizes = {name: int(c.max()) + 1 for name, c in codes.items()}
     for size in KEY_SIZES:
-        sets = [s for s in combinations(sorted(codes, key=lambda c: -sizes[c]), size)
+        pool = sorted(codes, key=lambda c: -sizes[c])
+        if size > WIDE_KEY:
+            pool = [c for c in pool if sizes[c] <= WIDE_KEY_VALUES][:WIDE_KEY_CANDIDATES]
+        sets = [s for s in combinations(pool, size)
                 if len(real) <= prod(sizes[c] for c in s) <= len(real) / MIN_FILLED]
         for key in sorted(sets, key=lambda s: prod(sizes[c] for c in s)):
             if _repeated_share([codes[c] for c in key], [sizes[c] for c in key]) <= \
