@@ -236,22 +236,33 @@ def run_profiles(dataset: bdata.Dataset, budget: Budget, work: Path, seed: int) 
 
 
 def run_scale_sampling(dataset: bdata.Dataset, budget: Budget, work: Path, seed: int) -> dict:
-    model_dir = work / "gmm-model"
-    fitted = run_isolated("fit_only", {"model": "gmm", "train": dataset.train,
-                                       "schema": dataset.schema, "seed": seed,
-                                       "save_dir": str(model_dir)},
-                          work, budget.worker_timeout, budget.threads)
-    if fitted["status"] != "ok":
+    fitted, result = _fit_then_sample(dataset, budget.scale_rows, budget.scale_chunk, "scale",
+                                      budget, work, seed)
+    if result is None:
         return fitted
-    result = run_isolated("scale_sample", {"model_dir": str(model_dir), "rows": budget.scale_rows,
-                                           "chunk": budget.scale_chunk, "seed": seed,
-                                           "out_path": str(work / "scale.parquet")},
-                          work, budget.worker_timeout, budget.threads)
     result["fit"] = {k: fitted.get(k) for k in ("fit_seconds", "rows", "n_components")}
     if result["status"] == "ok":
         say(f"GMM to Parquet: {result['rows']:,} rows at {result['rows_per_second']:,.0f} rows/s,"
             f" peak {result['peak_rss_mb']:.0f} MB")
     return result
+
+
+def _fit_then_sample(dataset: bdata.Dataset, rows: int, chunk: int, name: str, budget: Budget,
+                     work: Path, seed: int) -> tuple[dict, dict | None]:
+    """A gmm fitted and saved in one process, then `rows` rows sampled to Parquet in chunks
+    in another: (fit result, sampling result or None when the fit failed)."""
+    model_dir = work / f"gmm-{name}"
+    fitted = run_isolated("fit_only", {"model": "gmm", "train": dataset.train,
+                                       "schema": dataset.schema, "seed": seed,
+                                       "save_dir": str(model_dir)},
+                          work, budget.worker_timeout, budget.threads)
+    if fitted["status"] != "ok":
+        return fitted, None
+    sampled = run_isolated("scale_sample", {"model_dir": str(model_dir), "rows": rows,
+                                            "chunk": chunk, "seed": seed,
+                                            "out_path": str(work / f"{name}.parquet")},
+                           work, budget.worker_timeout, budget.threads)
+    return fitted, sampled
 
 
 def run_gmm_growth(dataset: bdata.Dataset, budget: Budget, work: Path, seed: int) -> dict:
@@ -271,18 +282,10 @@ def run_gmm_growth(dataset: bdata.Dataset, budget: Budget, work: Path, seed: int
 
 
 def _wide_fit_and_sample(wide: bdata.Dataset, budget: Budget, work: Path, seed: int) -> dict:
-    model_dir = work / "gmm-wide"
-    fitted = run_isolated("fit_only", {"model": "gmm", "train": wide.train,
-                                       "schema": wide.schema, "seed": seed,
-                                       "save_dir": str(model_dir)},
-                          work, budget.worker_timeout, budget.threads)
+    fitted, sampled = _fit_then_sample(wide, WIDE_SAMPLE_ROWS, WIDE_SAMPLE_ROWS // 4, "wide",
+                                       budget, work, seed)
     point = {"factor": f"wide ({len(wide.train.columns)} columns)", **_point(fitted)}
-    if fitted["status"] == "ok":
-        sampled = run_isolated("scale_sample", {
-            "model_dir": str(model_dir), "rows": WIDE_SAMPLE_ROWS,
-            "chunk": WIDE_SAMPLE_ROWS // 4, "seed": seed,
-            "out_path": str(work / "wide.parquet")}, work, budget.worker_timeout,
-            budget.threads)
+    if sampled is not None:
         point["sample_rows_per_second"] = sampled.get("rows_per_second")
         point["sample_peak_rss_mb"] = sampled.get("peak_rss_mb")
     say(f"GMM wide: fit {point.get('fit_seconds')} s, "
