@@ -247,6 +247,20 @@ def test_adult_output_keeps_decimals_dependency_and_missing_labels(name, adult):
 
 
 @pytest.mark.parametrize("name", NEURAL)
+def test_a_table_of_numbers_only_trains_without_a_conditional_vector(name):
+    """statsmodels' Fair affairs survey has no categorical column: CTGAN has nothing to
+    condition on (its sampler once counted one empty block and failed on the first step)."""
+    import statsmodels.api as sm
+
+    df = sm.datasets.fair.load_pandas().data.sample(1500, random_state=0).reset_index(drop=True)
+    schema = detect_schema(df, "fair")
+    df = enforce_schema(df, schema)
+    assert not [c for c in schema.columns if c.role in (Role.categorical, Role.boolean)]
+    out = create(name, **FAST[name]).fit(df, schema, seed=1).sample(200, seed=2)
+    assert list(out.columns) == list(df.columns) and len(out) == 200
+
+
+@pytest.mark.parametrize("name", NEURAL)
 def test_loss_and_fidelity_are_logged_every_epoch_and_kept_on_the_card(name, students, caplog):
     df, schema = students
     with caplog.at_level(logging.INFO):
