@@ -74,9 +74,18 @@ def component_probabilities(
 def draw_continuous(
     fitted: FittedMixture, components: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
+    """Each row's Gaussian draw from its component: one product per component, since
+    gathering a (rows, D, D) stack of Cholesky factors costs D times the draws on a wide
+    table."""
     mix = fitted.mixture
     noise = rng.standard_normal((len(components), mix.mean.shape[1]))
-    return mix.mean[components] + np.einsum("nij,nj->ni", fitted.chol[components], noise)
+    out = np.empty_like(noise)
+    order = np.argsort(components, kind="stable")
+    starts = np.searchsorted(components[order], np.arange(mix.n_components + 1))
+    for k in np.flatnonzero(np.diff(starts)):
+        rows = order[starts[k] : starts[k + 1]]
+        out[rows] = mix.mean[k] + noise[rows] @ fitted.chol[k].T
+    return out
 
 
 def allowed_codes(
