@@ -73,6 +73,19 @@ def test_id_names_with_dots_spaces_and_camel_case(adult_frame):
     assert roles["valid"] == roles["squid"] == Role.numerical
 
 
+def test_an_id_named_column_of_many_recurring_entities_is_an_id():
+    """MASS.OME has 1,097 hearing tests of 77 children: `ID` names the child, so it is an
+    id (regenerated, never modelled) although each child has many rows, and its real
+    values are not repeated in the output. Five children's ids stay a number: a few
+    entities (stores, sites) are what analysts group by."""
+    from benchmarks.public_data import r_dataset
+
+    tests = r_dataset("MASS", "OME")
+    assert detect_schema(tests, "ome").column("ID").role == Role.id
+    few = tests[tests["ID"] <= 5]
+    assert detect_schema(few, "few").column("ID").role == Role.numerical
+
+
 def test_demo_table_id_dates_booleans(demo_table_path):
     frame, _ = read_source(demo_table_path)
     schema = detect_schema(frame, "students")

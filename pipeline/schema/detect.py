@@ -21,6 +21,10 @@ from pipeline.schema.model import ColumnSpec, DatasetSchema, Dependency, Relatio
 MAX_CATEGORIES = 500
 MIN_CODE_ROWS = 20
 MIN_CODE_UNIQUE = 0.95  # a code names one row (an incident, an order): nearly all distinct
+# An id-named column with this many distinct values names people or things, even when each
+# has several rows (a patient's visits): an id, never a category whose real values the
+# output would repeat. Fewer (a store_id of 10 stores) stay categories.
+MIN_ENTITY_IDS = 50
 MAX_DECIMALS = 8
 # How far from a whole number a value scaled by 10**digits may be, relative to it, and still
 # be written with that many digits: float64 rounding only, or float32's for a float32 column.
@@ -127,7 +131,7 @@ def _numeric_column(
 ) -> ColumnSpec:
     name = str(series.name)
     integer = bool(pd.api.types.is_integer_dtype(series) or _all_whole(values))
-    if not is_index and integer and ID_NAME.search(name) and values.is_unique:
+    if not is_index and integer and _names_ids(name, values):
         return ColumnSpec(name=name, role=Role.id, integer=True, nullable=nullable)
     decimals = None if integer else _decimals(values, series.dtype)
     return ColumnSpec(name=name, role=Role.numerical, integer=integer, nullable=nullable,
@@ -172,7 +176,7 @@ def _code_pattern(strings: pd.Series) -> str | None:
 def _string_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:
     strings = values.astype(str)
     pattern = _code_pattern(strings)
-    if (ID_NAME.search(name) and strings.is_unique) or pattern:
+    if _names_ids(name, strings) or pattern:
         # nullable as the data is: an id missing on some rows must not refuse the data
         return ColumnSpec(name=name, role=Role.id, nullable=nullable, id_pattern=pattern)
     pii_kind = _pii_kind(name, strings)
@@ -185,6 +189,12 @@ def _string_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:
         return ColumnSpec(name=name, role=Role.text, nullable=nullable)
     categories = sorted(values.unique().tolist(), key=str)
     return ColumnSpec(name=name, role=Role.categorical, categories=categories, nullable=nullable)
+
+
+def _names_ids(name: str, values: pd.Series) -> bool:
+    """An id by its name: unique, or naming many entities that recur (see MIN_ENTITY_IDS)."""
+    return bool(ID_NAME.search(name)) and (values.is_unique
+                                           or values.nunique() >= MIN_ENTITY_IDS)
 
 
 def _empty_column(series: pd.Series) -> ColumnSpec:
