@@ -39,7 +39,7 @@ def print_run(output_dir: str, run_id: str) -> None:
             print(f"request   {r['request']}")
         print(f"rows      {r['rows']}   written {r.get('written_at')}")
         m = r["metrics"]
-        print("quality   " + ", ".join(f"{k} {m[k]:.3f}" for k in (
+        print("quality   " + ", ".join(f"{k} {_score(m[k])}" for k in (
             "column_shapes", "column_pair_trends", "detection_auc") if k in m))
         for reason in r.get("reasons") or []:
             print(f"          - {reason}")
@@ -61,10 +61,8 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{'  (fitted model reused)' if r['reused_model'] else ''}"
         )
         print(f"rows      {r['rows']}")
-        print(
-            f"quality   column shapes {m.get('column_shapes', float('nan')):.3f}, "
-            f"pair trends {m.get('column_pair_trends', float('nan')):.3f}"
-        )
+        print(f"quality   column shapes {_score(m.get('column_shapes'))}, "
+              f"pair trends {_score(m.get('column_pair_trends'), 'no column pair to compare')}")
         for reason in r["reasons"]:
             print(f"          - {reason}")
         attempts = r.get("attempts") or []
@@ -87,3 +85,10 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"request   {summary['request']} (a sample on demand; `current` is unchanged)")
     if summary.get("catalog"):
         print(f"catalog   {summary['catalog']}")
+
+
+def _score(value: Any, missing: str = "not computed") -> str:
+    """A score to 3 decimals, or a dash and why there is none (NaN: nothing to compare)."""
+    if value is None or value != value:
+        return f"– ({missing})"
+    return f"{value:.3f}"

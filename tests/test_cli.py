@@ -96,3 +96,19 @@ def test_a_bug_of_ours_prints_one_line_and_keeps_the_traceback_in_a_file(monkeyp
     kept = Path(err.split("the details are in ")[1].split(". Please")[0])
     assert "Traceback" in kept.read_text() and "broken" in kept.read_text()
     kept.unlink()
+
+
+def test_a_score_with_nothing_to_compare_prints_a_dash_and_why(capsys):
+    """A table with no related column pair has no pair-trends score: the summary says so
+    instead of printing 'nan'."""
+    from pipeline.printouts import print_summary
+
+    model = {"model": "gmm", "verdict": "pass", "reused_model": False, "rows": 224,
+             "metrics": {"column_shapes": 0.943, "column_pair_trends": float("nan")},
+             "reasons": [], "path": "out", "parts": ["p"], "validated_rows": 224,
+             "manifest": "m", "report": "r"}
+    print_summary({"dataset": "d", "run_id": "x", "source": "s", "ingest": "i",
+                   "schema": "y", "split": "z", "models": [model]})
+    out = capsys.readouterr().out
+    assert "column shapes 0.943, pair trends – (no column pair to compare)" in out
+    assert "nan" not in out
