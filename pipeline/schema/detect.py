@@ -152,7 +152,6 @@ def _decimals(values: pd.Series, dtype: Any) -> int | None:
     return None
 
 
-
 def _step(values: pd.Series, decimals: int | None) -> float | None:
     """The largest unit every value is a multiple of, when it is more than the last digit."""
     if decimals is None:

@@ -246,9 +246,9 @@ class DistanceEncoder:
 # recomputed in float64 from the coordinates, so an exact copy gets exactly 0.
 
 
-def _augmented(x: np.ndarray, query: bool, dtype: str = "float32") -> np.ndarray:
+def _augmented(x: np.ndarray, query: bool) -> np.ndarray:
     extra = np.ones(len(x)) if query else np.einsum("ij,ij->i", x, x)
-    return np.column_stack([-2.0 * x if query else x, extra]).astype(dtype)
+    return np.column_stack([-2.0 * x if query else x, extra]).astype("float32")
 
 
 def _row_blocks(n_queries: int, n_reference: int):
@@ -258,27 +258,18 @@ def _row_blocks(n_queries: int, n_reference: int):
 
 
 def nearest_indices(queries: np.ndarray, reference: np.ndarray, k: int = 1) -> np.ndarray:
-    """Indices of the k nearest reference rows of every query row, shape (n, k)."""
-    return _search(queries, reference, k, "float32", count_ties=False)[0]
-
-
-def _search(queries, reference, k: int, dtype: str, count_ties: bool):
-    """The k nearest reference rows' indices (n, k) by blocks of one GEMM each, and where
-    asked how many reference rows share the nearest score (n,)."""
+    """Indices of the k nearest reference rows of every query row, shape (n, k), in float32
+    (rows nearer than its rounding may swap; `nearest_with_ties` is exact)."""
     k = min(k, len(reference))
-    q, r = _augmented(queries, True, dtype), _augmented(reference, False, dtype)
+    q, r = _augmented(queries, True), _augmented(reference, False)
     idx = np.empty((len(queries), k), dtype="int64")
-    ties = np.empty(len(queries), dtype="int64") if count_ties else None
     for rows in _row_blocks(len(q), len(r)):
         score = q[rows] @ r.T
-        if count_ties:
-            best = score.min(axis=1)
-            ties[rows] = np.count_nonzero(score <= best[:, None] + TIE_TOLERANCE, axis=1)
         for j in range(k):
             idx[rows, j] = np.argmin(score, axis=1)
             if j + 1 < k:
                 score[np.arange(len(score)), idx[rows, j]] = np.inf
-    return idx, ties
+    return idx
 
 
 def nearest_index_per_view(

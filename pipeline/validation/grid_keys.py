@@ -40,7 +40,7 @@ def grid_key(real: pd.DataFrame, schema: DatasetSchema, columns: list[str]) -> l
     codes = _candidate_codes(real, schema, columns)
     sizes = {name: int(c.max()) + 1 for name, c in codes.items()}
     for size in KEY_SIZES:
-        pool = sorted(codes, key=lambda c: -sizes[c])
+        pool = list(codes)  # most values first (`_candidate_codes`)
         if size > WIDE_KEY:
             pool = [c for c in pool if sizes[c] <= WIDE_KEY_VALUES][:WIDE_KEY_CANDIDATES]
         sets = [s for s in combinations(pool, size)

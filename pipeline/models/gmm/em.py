@@ -76,32 +76,26 @@ def make_batch(codes: np.ndarray, z: np.ndarray, offsets: np.ndarray) -> Batch:
 
 
 def with_common_patterns(z: np.ndarray) -> np.ndarray:
-    """z with at most MAX_PATTERNS patterns of observed dimensions: a row of a rarer pattern
-    keeps the values of the commonest kept pattern that observes no more than it does (one
-    always does: observing nothing), and the rest of its values become missing.
+    """z with at most MAX_PATTERNS patterns of observed dimensions: the commonest ones, and
+    observing nothing; a row of a rarer pattern keeps the values of the kept pattern that
+    observes the most of what it observes (one always fits: observing nothing), and the rest
+    of its values become missing.
 
     Each pattern costs its own Gaussian algebra per component and iteration, and a table of
     many zero-inflated columns has a pattern for almost every row. Hiding values is still
     the model's exact likelihood, of less data: the estimates only lose those values."""
-    observed = ~np.isnan(z)
-    kinds, inverse, counts = np.unique(observed, axis=0, return_inverse=True,
+    kinds, inverse, counts = np.unique(~np.isnan(z), axis=0, return_inverse=True,
                                        return_counts=True)
     if len(kinds) <= MAX_PATTERNS:
         return z
-    order = np.argsort(-counts, kind="stable")
-    kept = np.zeros(len(kinds), dtype=bool)
-    kept[order[: MAX_PATTERNS - 1]] = True
-    kept[np.flatnonzero(~kinds.any(axis=1))] = True  # observing nothing, if it occurs
-    if not kept[~kinds.any(axis=1)].any():
-        kinds = np.vstack([kinds, np.zeros(kinds.shape[1], dtype=bool)])
-        kept = np.r_[kept, True]
-    candidates = np.flatnonzero(kept)
+    commonest = np.argsort(-counts, kind="stable")[: MAX_PATTERNS - 1]
+    kept = kinds[np.union1d(commonest, np.flatnonzero(~kinds.any(axis=1)))]
+    if kept.any(axis=1).all():
+        kept = np.vstack([kept, np.zeros(kinds.shape[1], dtype=bool)])
     # a kept pattern fits a row's pattern when it observes nothing the row lacks
-    fits = (~kinds).astype(np.int64) @ kinds[candidates].T.astype(np.int64) == 0
-    size = kinds[candidates].sum(axis=1)
-    best = candidates[np.argmax(np.where(fits, size, -1), axis=1)]
-    target = np.where(kept[: len(counts)], np.arange(len(counts)), best[: len(counts)])
-    return np.where(kinds[target[inverse.ravel()]], z, np.nan)
+    fits = (~kinds).astype(np.int64) @ kept.T.astype(np.int64) == 0
+    best = np.argmax(np.where(fits, kept.sum(axis=1), -1), axis=1)
+    return np.where(kept[best][inverse.ravel()], z, np.nan)
 
 
 @dataclass(frozen=True)
