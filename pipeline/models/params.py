@@ -58,6 +58,8 @@ class HiddenMarkovParams(ModelParams):
     check_persistence: bool = Field(
         True, description="of the counts up to BIC's, keep the one whose simulation keeps "
         "lag-1 autocorrelations best")
+    heavy_tails: bool = Field(
+        True, description="Student-t step innovations where they fit better than Gaussian")
     max_iter: int = Field(40, ge=1, description="EM iterations of the final fit")
     selection_max_iter: int = Field(15, ge=1, description="EM iterations per tried count")
     tol: float = Field(1e-4, ge=0, description="stop when log-likelihood per step gains less")

@@ -9,7 +9,8 @@ Every sequence walks one shared chain of K hidden states. At each step:
   drawn after the step's values) or else at the step before;
 - given state k, the numeric columns' continuous values, as rank-Gaussian scores (`codec`),
   follow a vector autoregression with seasonal forcing (`design`), x_t = sum_l A_kl x_{t-l} +
-  B_k tokens_t + b_k + C_k f(t) + D_k a_{t-1} + e_t, e_t ~ N(0, S_k), with lags 1, 2 and a
+  B_k tokens_t + b_k + C_k f(t) + D_k a_{t-1} + e_t, e_t ~ N(0, S_k) or, where the steps
+  jump, a Student-t with S_k's shape (`tails`), with lags 1, 2 and a
   season, f(t) Fourier terms of the cycles the data covers (`index`) and a_{t-1} each
   column's slow average of its past; a column missing on most steps also enters as its fresh
   value of the step before. A first step uses the state's regression on [tokens, 1, f(t)];
@@ -115,6 +116,8 @@ class HiddenMarkovModel(Synthesizer):
             selection.persistence_error if selection else None
         )
         card["slow_average_decay"] = fitted.design.memory if fitted else None
+        dof = fitted.chain.step_dof if fitted else float("inf")
+        card["step_innovations"] = f"student_t(dof={dof:g})" if np.isfinite(dof) else "gaussian"
         card.update(_relations_card(fitted))
         return card
 

@@ -21,6 +21,8 @@ class ChainParams:
     static_cat: list[np.ndarray]  # per static column (K, n_labels + 1)
     static_mean: np.ndarray  # (K, ds)
     static_var: np.ndarray  # (K, ds)
+    # the step innovations' Student-t degrees of freedom (`tails`); inf: Gaussian
+    step_dof: float = float("inf")
 
     @property
     def n_states(self) -> int:

@@ -20,17 +20,32 @@ LOG_2PI = float(np.log(2 * np.pi))
 def _gaussian(data: Data, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
     """Log-density of the observed dimensions of every row under every state (the others are
     marginalised out: a sub-covariance per observation pattern)."""
+    distance, dims, logdet = _whitened(data, mean, cov)
+    return -0.5 * (distance + logdet + dims[:, None] * LOG_2PI)
+
+
+def mahalanobis(data: Data, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K) squared Mahalanobis distances of every row's observed dimensions from every
+    state's mean, and (N,) how many dimensions each row observes."""
+    distance, dims, _ = _whitened(data, mean, cov)
+    return distance, dims
+
+
+def _whitened(
+    data: Data, mean: np.ndarray, cov: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n, k, _ = mean.shape
-    ll = np.zeros((n, k))
+    distance, logdet, dims = np.zeros((n, k)), np.zeros((n, k)), np.zeros(n)
     for rows, obs, _ in data.patterns:
         if len(obs) == 0:
             continue
         chol = np.linalg.cholesky(cov[:, obs][:, :, obs])
         resid = data.x[np.ix_(rows, obs)][:, None, :] - mean[rows][:, :, obs]
         white = np.einsum("kij,nkj->nki", np.linalg.inv(chol), resid)
-        logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
-        ll[rows] = -0.5 * ((white**2).sum(2) + logdet + len(obs) * LOG_2PI)
-    return ll
+        distance[rows] = (white**2).sum(2)
+        logdet[rows] = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
+        dims[rows] = len(obs)
+    return distance, dims, logdet
 
 
 def log_emissions(

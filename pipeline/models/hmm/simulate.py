@@ -264,7 +264,10 @@ def _draw_scores(
     else:
         z = np.hstack([current, ones, walk.feats[t]])
         mean, chol = np.einsum("nr,ndr->nd", z, p.first[state]), walk.chol[1][state]
-    x = mean + np.einsum("nij,nj->ni", chol, rng.standard_normal((n, d)))
+    shocks = rng.standard_normal((n, d))
+    if t and np.isfinite(p.step_dof):  # a t innovation: a Gaussian over a shared precision
+        shocks /= np.sqrt(rng.chisquare(p.step_dof, n) / p.step_dof)[:, None]
+    x = mean + np.einsum("nij,nj->ni", chol, shocks)
     return np.clip(x, -Z_LIMIT, Z_LIMIT)
 
 
