@@ -55,6 +55,7 @@ class HiddenMarkovParams(ModelParams):
     memory: float = Field(
         0.9, ge=0, lt=1, description="decay per step of each column's slow average (0: none)")
     seasonal: bool = Field(True, description="Fourier terms of the index's cycles")
+    trend: bool = Field(True, description="a linear trend of the index over its span")
     check_persistence: bool = Field(
         True, description="of the counts up to BIC's, keep the one whose simulation keeps "
         "lag-1 autocorrelations best")

@@ -18,7 +18,7 @@ from pipeline.models.hmm.calibration import (
     score_quantiles,
 )
 from pipeline.models.hmm.chain import ChainParams
-from pipeline.models.hmm.codec import Codec, build_codec
+from pipeline.models.hmm.codec import Codec, build_codec, numbers
 from pipeline.models.hmm.data import Data, build_data
 from pipeline.models.hmm.design import Design, choose_lags, step_allowed
 from pipeline.models.hmm.em import initial_params, run_em
@@ -75,7 +75,8 @@ def fit_hmm(
     hidden = {c.column: c.rows(ordered) for c in couplings}
     heads = ordered[first]
     codec = build_codec(ordered, schema, heads, hidden)
-    index = IndexModel.fit(ordered, schema, seq, settings.seasonal)
+    trending = _trending(ordered, schema, codec) if settings.trend else np.zeros(0, dtype=bool)
+    index = IndexModel.fit(ordered, schema, seq, settings.seasonal, bool(trending.any()))
     lags = choose_lags(settings.autoregressive, settings.lags, index.season_lag)
     data, design = build_data(
         ordered, schema, seq, heads, hidden, codec, index, lags, settings.memory,
@@ -87,7 +88,7 @@ def fit_hmm(
         grids=value_grids(original, _plain_numeric(codec), pairs, hidden),
     )
     _log_summary(codec, design, data)
-    options = _em_options(settings, codec, design, data.feats.shape[1])
+    options = _em_options(settings, codec, design, data.feats.shape[1], index, trending)
     skeleton = partial(FittedHMM, schema.sequence_key, schema.sequence_index,
                        public_keys(schema), codec, index, design, relations)
 
@@ -120,16 +121,39 @@ def _plain_numeric(codec: Codec) -> list[str]:
 
 
 def _em_options(
-    settings: HiddenMarkovParams, codec: Codec, design: Design, n_features: int
+    settings: HiddenMarkovParams, codec: Codec, design: Design, n_features: int,
+    index: IndexModel, trending: np.ndarray,
 ) -> EMOptions:
     sizes = codec.channel_sizes
+    allowed = step_allowed(design, codec.spike_free, codec.token_columns, n_features)
+    if index.trend_span is not None:  # the trend feature enters trending columns' steps only
+        allowed[:, allowed.shape[1] - n_features + index.n_features - 1] = trending
     return EMOptions(
         smoothing=settings.smoothing, min_variance=settings.min_variance, tol=settings.tol,
         state_tokens=settings.state_tokens, channel_sizes=sizes,
         context_sizes=[design.contexts.size(j, size) for j, size in enumerate(sizes)],
         static_sizes=codec.static_sizes,
-        step_allowed=step_allowed(design, codec.spike_free, codec.token_columns, n_features),
+        step_allowed=allowed,
     )
+
+
+# A column trends when its values and the index have a rank correlation at least this
+# strong, over all entities: it then follows a common path over the index's span.
+TREND_MIN_CORRELATION = 0.5
+
+
+def _trending(ordered: pd.DataFrame, schema: DatasetSchema, codec: Codec) -> np.ndarray:
+    """(d,) which numeric columns follow the index (prices, population, output over the
+    years); weather over a few weeks does not, and a trend there would fit noise."""
+    position = ordered[schema.sequence_index].rank().to_numpy(dtype=float)
+    out = np.zeros(len(codec.numeric), dtype=bool)
+    for j, col in enumerate(codec.numeric):
+        values = pd.Series(numbers(ordered[col.name], col.is_datetime))
+        known = values.notna().to_numpy()
+        if known.sum() > 2 and values[known].nunique() > 1:
+            rho = np.corrcoef(values[known].rank(), pd.Series(position[known]).rank())[0, 1]
+            out[j] = abs(rho) >= TREND_MIN_CORRELATION
+    return out
 
 
 def _persistence_check(

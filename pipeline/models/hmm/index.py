@@ -36,10 +36,14 @@ class IndexModel:
     # a calendar cadence of unequal durations (months, quarters, years: "QS-OCT"), stepped
     # on the calendar so that month starts stay month starts; None: steps drawn as durations
     calendar_step: str | None = None
+    # the training index's first and last values: a trend feature runs from 0 to 1 over them
+    # (a common path every entity follows, as a population or prices grow); None: no trend
+    trend_span: tuple[float, float] | None = None
 
     @classmethod
     def fit(
-        cls, ordered: pd.DataFrame, schema: DatasetSchema, seq: np.ndarray, use_seasonal: bool
+        cls, ordered: pd.DataFrame, schema: DatasetSchema, seq: np.ndarray, use_seasonal: bool,
+        use_trend: bool = False,
     ) -> IndexModel:
         values = ordered[schema.sequence_index]
         is_dt = pd.api.types.is_datetime64_any_dtype(values)
@@ -65,6 +69,8 @@ class IndexModel:
             starts=starts, start_probs=start_counts / start_counts.sum(),
             steps=steps, step_probs=step_counts / step_counts.sum(), cycles=cycles,
             season_lag=season_lag,
+            trend_span=(float(numbers.min()), float(numbers.max()))
+            if use_trend and numbers.max() > numbers.min() else None,
         )
 
     @property
@@ -73,11 +79,14 @@ class IndexModel:
 
     @property
     def n_features(self) -> int:
-        return 2 * sum(h for _, h in self.cycles)
+        return 2 * sum(h for _, h in self.cycles) + (self.trend_span is not None)
 
     def features(self, numbers: np.ndarray) -> np.ndarray:
         """Fourier terms of local wall-clock time (the diurnal cycle follows local hours)."""
         out = np.empty((len(numbers), self.n_features))
+        if self.trend_span is not None:
+            low, high = self.trend_span
+            out[:, -1] = (numbers - low) / (high - low)
         if not self.cycles:
             return out
         stamps = self.to_index(numbers)
