@@ -65,13 +65,16 @@ def _keys_series(frame: pd.DataFrame, key: str, index: str) -> bool:
 
 def run_series(package: str, name: str) -> dict[str, Any] | None:
     """The default hmm through the series gate and, when it fails, the flow's retry; None
-    when the table does not read as series."""
+    when the table does not read as series or cannot be read at all."""
     from pipeline.errors import PipelineError
     from pipeline.models.hmm import HiddenMarkovModel
     from pipeline.schema import detect_schema, enforce_schema
     from pipeline.split import split_sequences
 
-    raw = corpus._r(package, name)()
+    try:
+        raw = corpus._r(package, name)()
+    except PipelineError:  # a file a user must fix first (the tabular publish rate counts it)
+        return None
     found = find_series(raw)
     if found is None:
         return None

@@ -34,7 +34,10 @@ def test_growing_series_keep_their_spread_with_a_trend(macro):
     low, high = trended.fitted_.index.trend_span
     assert high > low
     flat = HiddenMarkovModel(trend=False).fit(frame, schema, seed=0)
-    assert flat.fitted_.index.trend_span is None
+    assert flat.fitted_.index.trend_span is None and flat.card()["trend_columns"] == []
+    # the growing columns read the trend; the interest and inflation rates do not
+    assert set(GROWING) <= set(trended.card()["trend_columns"])
+    assert not {"infl", "realint", "tbilrate"} & set(trended.card()["trend_columns"])
     assert trended.fitted_.index.n_features == flat.fitted_.index.n_features + 1
     with_trend, without = _shapes(trended, frame), _shapes(flat, frame)
     assert with_trend > 0.85

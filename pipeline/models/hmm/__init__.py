@@ -118,6 +118,7 @@ class HiddenMarkovModel(Synthesizer):
         card["slow_average_decay"] = fitted.design.memory if fitted else None
         dof = fitted.chain.step_dof if fitted else float("inf")
         card["step_innovations"] = f"student_t(dof={dof:g})" if np.isfinite(dof) else "gaussian"
+        card["trend_columns"] = list(fitted.index.trend_columns) if fitted else []
         card.update(_relations_card(fitted))
         return card
 

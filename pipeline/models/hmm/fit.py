@@ -76,7 +76,8 @@ def fit_hmm(
     heads = ordered[first]
     codec = build_codec(ordered, schema, heads, hidden)
     trending = _trending(ordered, schema, codec) if settings.trend else np.zeros(0, dtype=bool)
-    index = IndexModel.fit(ordered, schema, seq, settings.seasonal, bool(trending.any()))
+    index = IndexModel.fit(ordered, schema, seq, settings.seasonal,
+                           tuple(col.name for col, on in zip(codec.numeric, trending) if on))
     lags = choose_lags(settings.autoregressive, settings.lags, index.season_lag)
     data, design = build_data(
         ordered, schema, seq, heads, hidden, codec, index, lags, settings.memory,

@@ -39,11 +39,12 @@ class IndexModel:
     # the training index's first and last values: a trend feature runs from 0 to 1 over them
     # (a common path every entity follows, as a population or prices grow); None: no trend
     trend_span: tuple[float, float] | None = None
+    trend_columns: tuple[str, ...] = ()  # the columns whose step equations read the trend
 
     @classmethod
     def fit(
         cls, ordered: pd.DataFrame, schema: DatasetSchema, seq: np.ndarray, use_seasonal: bool,
-        use_trend: bool = False,
+        trend_columns: tuple[str, ...] = (),
     ) -> IndexModel:
         values = ordered[schema.sequence_index]
         is_dt = pd.api.types.is_datetime64_any_dtype(values)
@@ -70,7 +71,8 @@ class IndexModel:
             steps=steps, step_probs=step_counts / step_counts.sum(), cycles=cycles,
             season_lag=season_lag,
             trend_span=(float(numbers.min()), float(numbers.max()))
-            if use_trend and numbers.max() > numbers.min() else None,
+            if trend_columns and numbers.max() > numbers.min() else None,
+            trend_columns=tuple(trend_columns) if numbers.max() > numbers.min() else (),
         )
 
     @property
