@@ -18,6 +18,7 @@ import json
 import random
 import tarfile
 import time
+from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -116,27 +117,41 @@ def _commit() -> str:
     return found.stdout.strip() or "unknown"
 
 
+def draw(seed: int, count: int, run: Callable[[str, str], dict | None],
+         label: Callable[[dict], str]) -> dict[str, dict]:
+    """`run` on the sized R tables in the seeded order until `count` rows (a None from `run`
+    skips the table), each printed with its `label`."""
+    rows: dict[str, dict] = {}
+    for package, name in r_tables(seed):
+        if len(rows) == count:
+            break
+        if not sized(package, name):
+            continue
+        row = run(package, name)
+        if row is not None:
+            rows[f"{package}.{name}"] = row
+            print(f"{package}.{name}: {label(row)}", flush=True)
+    return rows
+
+
+def save(out: str, results: dict[str, Any], markdown_of: Callable[[dict], str]) -> None:
+    """The results as JSON and Markdown under benchmarks/results, stamped with the time and
+    the commit; the Markdown's headline printed."""
+    results.update(updated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), code=_commit())
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{out}.json").write_text(json.dumps(results, indent=1, default=str))
+    (RESULTS / f"{out}.md").write_text(markdown_of(results))
+    print(markdown_of(results).split("\n\n")[2])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    rows: dict[str, Any] = {}
-    for package, name in r_tables(args.seed):
-        if len(rows) == args.tables:
-            break
-        if not sized(package, name):
-            continue
-        rows[f"{package}.{name}"] = row = run_table(package, name)
-        print(f"{package}.{name}: {'published' if row['published'] else 'NOT published'} "
-              f"{row.get('error') or ''}", flush=True)
-    results = {"seed": args.seed, "updated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "code": _commit(),
-               "tables": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{OUT}.json").write_text(json.dumps(results, indent=1, default=str))
-    (RESULTS / f"{OUT}.md").write_text(markdown(results))
-    print(markdown(results).split("\n\n")[2])
+    rows = draw(args.seed, args.tables, run_table, lambda row: (
+        f"{'published' if row['published'] else 'NOT published'} {row.get('error') or ''}"))
+    save(OUT, {"seed": args.seed, "tables": rows}, markdown)
 
 
 if __name__ == "__main__":

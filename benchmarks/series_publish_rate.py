@@ -19,20 +19,17 @@ Run: OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.series_publish_rate [--ser
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from benchmarks import corpus
-from benchmarks.publish_rate import _commit, r_tables, sized
+from benchmarks.publish_rate import draw, save
 
-RESULTS = Path(__file__).resolve().parent / "results"
 OUT = "series_publish_rate"
 INDEX_NAME = re.compile(r"^(year|yr|time|date|period|t|month|quarter|week|day|wave|obs)$", re.I)
 KEY_NAME = re.compile(r"(id|state|country|firm|name|subject|code|unit|region|city|county|"
@@ -173,23 +170,9 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     np.seterr(all="ignore")
-    rows: dict[str, Any] = {}
-    for package, name in r_tables(args.seed):
-        if len(rows) == args.series:
-            break
-        if not sized(package, name):
-            continue
-        row = run_series(package, name)
-        if row is None:
-            continue
-        rows[f"{package}.{name}"] = row
-        print(f"{package}.{name}: {row['verdict']} {row.get('error') or ''}", flush=True)
-    results = {"seed": args.seed, "updated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "code": _commit(), "series": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{OUT}.json").write_text(json.dumps(results, indent=1, default=str))
-    (RESULTS / f"{OUT}.md").write_text(markdown(results))
-    print(markdown(results).split("\n\n")[2])
+    rows = draw(args.seed, args.series, run_series,
+                lambda row: f"{row['verdict']} {row.get('error') or ''}")
+    save(OUT, {"seed": args.seed, "series": rows}, markdown)
 
 
 if __name__ == "__main__":
