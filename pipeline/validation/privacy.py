@@ -55,8 +55,12 @@ def exact_copy_rate(train, synthetic, holdout, schema: DatasetSchema) -> dict:
     `p_value`: one-sided test that synthetic rows copy records unique in train more often
     than real data does by chance (holdout rows and, left out in turn, training rows; see
     `record_matches`). A record many training rows share identifies none of them, and a
-    model that favours common profiles copies those without leaking anyone."""
-    columns = compared_columns(schema, train, synthetic, holdout)
+    model that favours common profiles copies those without leaking anyone.
+
+    A series' rows are compared without their time index: a training entity's values
+    replayed at another time are still its record."""
+    columns = personal_columns(schema, train, synthetic, holdout) or compared_columns(
+        schema, train, synthetic, holdout)
     found = record_matches.exact_copies(train, synthetic, holdout, schema, columns)
     return {**found, "excess": found["rate"] - found["holdout_rate"],
             "p_value": count_excess_p_value(found["n_unique_copies"], found["n_synthetic"],
