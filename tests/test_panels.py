@@ -90,3 +90,26 @@ def test_honest_panel_output_passes_the_series_gate_and_copied_rows_fail_it():
     assert (replayed["year"].iloc[: len(rows)].to_numpy()
             != train.loc[rows, "year"].to_numpy()).mean() > 0.5
     assert "exact_copy_p_value" in failed(replayed)
+
+
+def test_a_shared_visit_schedule_is_drawn_whole(tmp_path):
+    """Schizophrenia patients seen at months 0, 2, 6, 8 and 10 (HSAUR): steps drawn one by
+    one gave months nobody was seen at (4, 12, 14); each synthetic patient now follows a
+    schedule that at least two real patients followed, and a saved model draws the same."""
+    import pandas as pd
+
+    from benchmarks.public_data import r_dataset
+    from pipeline.models.base import Synthesizer
+
+    frame = r_dataset("HSAUR", "schizophrenia2")
+    schema = detect_schema(frame, "schizophrenia2", sequence_key="subject",
+                           sequence_index="month")
+    model = HiddenMarkovModel().fit(frame, schema, seed=0)
+    real = frame.groupby("subject")["month"].apply(tuple).value_counts()
+    shared = set(real[real >= 2].index)
+    out = model.sample(40, seed=0)
+    drawn = out.sort_values(["subject", "month"]).groupby("subject")["month"].apply(tuple)
+    assert set(drawn) <= shared
+    assert set(out["month"]) <= set(frame["month"])
+    model.save(tmp_path / "model")
+    pd.testing.assert_frame_equal(out, Synthesizer.load(tmp_path / "model").sample(40, seed=0))

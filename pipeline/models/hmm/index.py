@@ -40,6 +40,11 @@ class IndexModel:
     # (a common path every entity follows, as a population or prices grow); None: no trend
     trend_span: tuple[float, float] | None = None
     trend_columns: tuple[str, ...] = ()  # the columns whose step equations read the trend
+    # visit schedules (offsets from the start) that several entities share, and their
+    # weights; drawn whole when irregular steps follow them (see `shared_schedules`)
+    schedules: tuple[np.ndarray, ...] = ()
+    schedule_probs: np.ndarray | None = None
+    schedule_share: float = 0.0  # share of entities that follow a shared schedule
 
     @classmethod
     def fit(
@@ -73,6 +78,7 @@ class IndexModel:
             trend_span=(float(numbers.min()), float(numbers.max()))
             if trend_columns and numbers.max() > numbers.min() else None,
             trend_columns=tuple(trend_columns) if numbers.max() > numbers.min() else (),
+            **shared_schedules(numbers, seq, step_counts),
         )
 
     @property
@@ -127,13 +133,51 @@ class IndexModel:
         for start, m in zip(starts, lengths):
             out.append(start + np.r_[0.0, np.cumsum(steps[used : used + m - 1])])
             used += m
+        if self.schedules and length is None:
+            self._follow_schedules(lengths, starts, out, rng)
         return lengths, out
+
+    def _follow_schedules(self, lengths: np.ndarray, starts: np.ndarray, out: list[np.ndarray],
+                          rng: np.random.Generator) -> None:
+        """As many sequences as real entities did (in share) follow a shared schedule,
+        drawn whole (in place)."""
+        follows = rng.random(len(lengths)) < self.schedule_share
+        picks = rng.choice(len(self.schedules), size=len(lengths), p=self.schedule_probs)
+        for i in np.flatnonzero(follows):
+            out[i] = starts[i] + self.schedules[picks[i]]
+            lengths[i] = len(out[i])
 
 
     def _on_calendar(self, start: float, m: int) -> np.ndarray:
         stamps = pd.date_range(pd.Timestamp(start, unit="s"), periods=int(m),
                                freq=self.calendar_step)
         return index_as_seconds(pd.Series(stamps))
+
+
+# A schedule counts as shared when this many entities follow it; steps are irregular when
+# the commonest step is less than this share of them (hourly data with gaps is regular).
+MIN_SCHEDULE_ENTITIES, REGULAR_STEP_SHARE = 2, 0.9
+
+
+def shared_schedules(numbers: np.ndarray, seq: np.ndarray, step_counts: np.ndarray
+                     ) -> dict[str, Any]:
+    """Visits at months 0, 2, 6, 8 and 10, trees measured on the same five days: with
+    irregular steps, a sequence of steps drawn one by one invents schedules nobody followed
+    (and index values no entity has). The schedules several entities share are drawn whole,
+    for the share of entities that follow one; one that a single entity follows is never
+    drawn, since it could single that entity out."""
+    if step_counts.max(initial=0) >= REGULAR_STEP_SHARE * step_counts.sum():
+        return {}
+    first = np.r_[True, seq[1:] != seq[:-1]]
+    bounds = np.r_[np.flatnonzero(first), len(numbers)]
+    offsets = [tuple(numbers[a:b] - numbers[a]) for a, b in zip(bounds[:-1], bounds[1:])]
+    kinds = pd.Series(offsets).value_counts()
+    shared = kinds[kinds >= MIN_SCHEDULE_ENTITIES]
+    if shared.empty:
+        return {}
+    return {"schedules": tuple(np.array(k, dtype=float) for k in shared.index),
+            "schedule_probs": (shared / shared.sum()).to_numpy(dtype=float),
+            "schedule_share": float(shared.sum() / len(offsets))}
 
 
 def _steps_per_year(freq: str) -> int | None:
