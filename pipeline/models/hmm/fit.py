@@ -145,7 +145,8 @@ TREND_MIN_CORRELATION = 0.5
 
 def _trending(ordered: pd.DataFrame, schema: DatasetSchema, codec: Codec) -> np.ndarray:
     """(d,) which numeric columns follow the index (prices, population, output over the
-    years); weather over a few weeks does not, and a trend there would fit noise."""
+    years); a column that only wanders, as weather does over a season, rarely correlates
+    that strongly with it, and gets no trend to fit its noise."""
     position = ordered[schema.sequence_index].rank().to_numpy(dtype=float)
     out = np.zeros(len(codec.numeric), dtype=bool)
     for j, col in enumerate(codec.numeric):
