@@ -147,15 +147,12 @@ def _trending(ordered: pd.DataFrame, schema: DatasetSchema, codec: Codec) -> np.
     """(d,) which numeric columns follow the index (prices, population, output over the
     years); a column that only wanders, as weather does over a season, rarely correlates
     that strongly with it, and gets no trend to fit its noise."""
-    position = ordered[schema.sequence_index].rank().to_numpy(dtype=float)
-    out = np.zeros(len(codec.numeric), dtype=bool)
-    for j, col in enumerate(codec.numeric):
-        values = pd.Series(numbers(ordered[col.name], col.is_datetime))
-        known = values.notna().to_numpy()
-        if known.sum() > 2 and values[known].nunique() > 1:
-            rho = np.corrcoef(values[known].rank(), pd.Series(position[known]).rank())[0, 1]
-            out[j] = abs(rho) >= TREND_MIN_CORRELATION
-    return out
+    index = ordered[schema.sequence_index].reset_index(drop=True).rank()
+    rho = np.array([
+        pd.Series(numbers(ordered[col.name], col.is_datetime)).corr(
+            index, method="spearman", min_periods=3)
+        for col in codec.numeric])
+    return np.abs(np.nan_to_num(rho)) >= TREND_MIN_CORRELATION
 
 
 def _persistence_check(

@@ -67,6 +67,7 @@ class IndexModel:
         calendar = calendar_step(values, seq) if is_dt else None
         if is_dt and cadence:
             cycles, season_lag = _seasons(per_sequence, cadence, use_seasonal, calendar)
+        trend = tuple(trend_columns) if numbers.max() > numbers.min() else ()
         return cls(
             calendar_step=calendar,
             is_datetime=is_dt, tz=values.dt.tz if is_dt else None,
@@ -75,10 +76,10 @@ class IndexModel:
             starts=starts, start_probs=start_counts / start_counts.sum(),
             steps=steps, step_probs=step_counts / step_counts.sum(), cycles=cycles,
             season_lag=season_lag,
-            trend_span=(float(numbers.min()), float(numbers.max()))
-            if trend_columns and numbers.max() > numbers.min() else None,
-            trend_columns=tuple(trend_columns) if numbers.max() > numbers.min() else (),
-            **shared_schedules(numbers, seq, step_counts),
+            trend_span=(float(numbers.min()), float(numbers.max())) if trend else None,
+            trend_columns=trend,
+            # a calendar cadence steps on the calendar: no schedules to draw
+            **(shared_schedules(numbers, seq, step_counts) if calendar is None else {}),
         )
 
     @property
