@@ -210,20 +210,32 @@ def _fit_mostly(split: Split) -> tuple[pd.DataFrame, dict[str, float]]:
     return synthetic, seconds
 
 
-def _verdict(metrics: dict[str, float]) -> tuple[str, list[str]]:
-    """What the metrics suite would decide under the default thresholds (missing values
-    pass, as Great Expectations lets them)."""
+def missed_bounds(metrics: dict[str, float], bounds: dict[str, Any]
+                  ) -> list[tuple[str, str, float]]:
+    """(kind, metric, value) of each bound in `bounds` (`resolve_thresholds`) the metrics
+    miss; a missing value passes, as Great Expectations lets it."""
     missed = []
-    for name, bound in resolve_thresholds({}).items():
+    for name, bound in bounds.items():
         value = metrics.get(name)
         if value is None or not np.isfinite(value):
             continue
         if ((bound.min_value is not None and value < bound.min_value)
                 or (bound.max_value is not None and value > bound.max_value)):
-            missed.append((bound.kind, f"{bound.kind}: {name} = {value:.4g}"))
-    kinds = {kind for kind, _ in missed}
-    verdict = "fail" if "privacy" in kinds else "warn" if kinds else "pass"
-    return verdict, [reason for _, reason in missed]
+            missed.append((bound.kind, name, value))
+    return missed
+
+
+def verdict_of(kinds: set[str]) -> str:
+    """The gate's verdict from the kinds of bound missed: a privacy bound fails, any other
+    warns."""
+    return "fail" if "privacy" in kinds else "warn" if kinds else "pass"
+
+
+def _verdict(metrics: dict[str, float]) -> tuple[str, list[str]]:
+    """What the metrics suite would decide under the default thresholds."""
+    missed = missed_bounds(metrics, resolve_thresholds({}))
+    return (verdict_of({kind for kind, _, _ in missed}),
+            [f"{kind}: {name} = {value:.4g}" for kind, name, value in missed])
 
 
 def score(split: Split, synthetic: pd.DataFrame) -> dict[str, Any]:

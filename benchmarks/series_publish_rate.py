@@ -112,22 +112,14 @@ def _judge(model, train, holdout, schema, key, exchangeable: bool) -> dict[str, 
 
     synthetic = model.sample(train[key].nunique() if key else 1, seed=corpus.SEED)
     metrics, _, _ = compute_metrics(train, synthetic, holdout, schema, seed=corpus.SEED)
-    missed = []
-    for metric, bound in resolve_thresholds({}, True, exchangeable).items():
-        value = metrics.get(metric)
-        if value is None or not np.isfinite(value):
-            continue
-        if ((bound.min_value is not None and value < bound.min_value)
-                or (bound.max_value is not None and value > bound.max_value)):
-            missed.append(f"{bound.kind}: {metric}")
-    verdict = _verdict(missed)
-    return {"missed": missed, "verdict": verdict, "column_shapes": metrics.get("column_shapes")}
+    bounds = resolve_thresholds({}, time_series=True, exchangeable_holdout=exchangeable)
+    missed = [f"{kind}: {name}" for kind, name, _ in corpus.missed_bounds(metrics, bounds)]
+    return {"missed": missed, "verdict": _verdict(missed),
+            "column_shapes": metrics.get("column_shapes")}
 
 
 def _verdict(missed: list[str]) -> str:
-    if any(m.startswith("privacy") for m in missed):
-        return "fail"
-    return "warn" if missed else "pass"
+    return corpus.verdict_of({m.split(":")[0] for m in missed})
 
 
 def markdown(results: dict[str, Any]) -> str:
