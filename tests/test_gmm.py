@@ -266,6 +266,26 @@ def test_a_column_whose_values_barely_repeat_is_not_sampled_as_training_values(a
     assert sample["age"].isin(small["age"]).mean() > 0.95
 
 
+def test_a_step_cdf_keeps_shared_values_and_spreads_values_held_once_over_their_gaps():
+    from scipy.special import ndtri
+
+    from pipeline.models.rank_gaussian import RankGaussian
+
+    values = np.array([1.0, 1.0, 2.0, 2.0, 3.0, 5.0, 8.0, 8.0])  # 3 and 5 held once
+    cdf = RankGaussian.fit(values, 3, exact_max=100, spread_below=2)
+    out = cdf.inverse(ndtri((np.arange(80_000) + 0.5) / 80_000))
+    shared = np.isin(out, [1.0, 2.0, 8.0])
+    for value in (1.0, 2.0, 8.0):  # each keeps its quarter of the rows exactly
+        assert np.mean(out == value) == pytest.approx(0.25, abs=1e-3)
+    spread = out[~shared]
+    assert spread.min() >= 2.5 and spread.max() <= 6.5  # halfway to each neighbour
+    assert not np.isin(spread, [3.0, 5.0]).any() and len(np.unique(spread)) > 1000
+    assert np.mean(spread < 4.0) == pytest.approx(0.5, abs=1e-3)  # 3's share, then 5's
+    # without spreading (protect_rare 1), every value is a training value
+    exact = RankGaussian.fit(values, 3, exact_max=100, spread_below=1)
+    assert np.isin(exact.inverse(np.linspace(-3, 3, 101)), values).all()
+
+
 def test_a_date_value_past_what_pandas_can_hold_comes_out_missing_not_as_an_error():
     from pipeline.models.gmm.encoding import NumericCodec
 

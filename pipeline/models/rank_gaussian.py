@@ -9,7 +9,8 @@ training rows their exact normal scores.
 The options exist because models resolve two questions differently, and each must keep its own
 output: where the knots sit (`spacing`: evenly in probability, or evenly in score so the tails
 keep their shape), whether a column with few distinct values keeps them exactly (`exact_max`:
-a step CDF that never invents a value), and how ties share a score (`rank_scores` spreads a
+a step CDF that never invents a value), whether such a step CDF spreads its rare values over
+the gaps around them (`spread_below`), and how ties share a score (`rank_scores` spreads a
 tied block at random; `forward` puts all tied values on the middle of their probability range).
 """
 
@@ -27,7 +28,9 @@ class RankGaussian:
     """A column's quantile function as knots: value `knots[j]` at probability `levels[j]`.
 
     With `step` the knots are the distinct values and the levels their cumulative shares, and
-    `inverse` returns training values only; otherwise it interpolates between knots.
+    `inverse` returns training values only, except that a value marked in `spread` comes out
+    anywhere in its `cells` interval (halfway to each neighbour); otherwise it interpolates
+    between knots.
     """
 
     levels: np.ndarray  # non-decreasing probabilities in [0, 1]
@@ -35,24 +38,35 @@ class RankGaussian:
     step: bool
     unique: np.ndarray  # the distinct knot values, increasing
     mid_levels: np.ndarray  # the middle of each distinct value's probability range
+    spread: np.ndarray | None = None  # step only: per distinct value, drawn over its cell
+    cells: np.ndarray | None = None  # step only: the cells' edges, one more than values
 
     @classmethod
     def fit(
         cls, values: np.ndarray, n_levels: int,
         spacing: Literal["probability", "score"] = "probability", exact_max: int | None = None,
+        spread_below: int = 0,
     ) -> RankGaussian:
         """Knots of the observed (non-NaN) `values`.
 
         `n_levels`: quantile levels ("probability": that many from 0 to 1; "score": that many
         at most, evenly spaced in N(0, 1) score within the range a sample of this size reaches,
         plus 0 and 1). `exact_max`: at most this many distinct values are kept as a step CDF.
+        `spread_below`: in a step CDF, values fewer rows hold than this are not kept exactly
+        but spread over their cell: as many new values as a fresh sample would show (the
+        Good-Turing estimate of unseen mass is the share of values seen once), and none of
+        the training data's rare values on which a record would stand out.
         """
         distinct, counts = np.unique(values, return_counts=True)
         if exact_max is not None and len(distinct) <= exact_max:
             levels = np.cumsum(counts) / len(values)
             # a distinct value's range starts where the previous one's ends
             mid = (np.r_[0.0, levels[:-1]] + levels) / 2
-            return cls(levels, distinct, True, distinct, mid)
+            spread = counts < spread_below
+            if not spread.any() or len(distinct) < 2:
+                return cls(levels, distinct, True, distinct, mid)
+            cells = np.r_[distinct[0], (distinct[1:] + distinct[:-1]) / 2, distinct[-1]]
+            return cls(levels, distinct, True, distinct, mid, spread, cells)
         if spacing == "probability":
             levels = np.linspace(0.0, 1.0, n_levels)
         else:
@@ -78,9 +92,21 @@ class RankGaussian:
         """Values of N(0, 1) scores: the quantile function at their probabilities."""
         u = ndtr(z)
         if self.step:
-            index = np.searchsorted(self.levels, u, side="right")
-            return self.knots[np.minimum(index, len(self.knots) - 1)]
+            index = np.minimum(np.searchsorted(self.levels, u, side="right"), len(self.knots) - 1)
+            values = self.knots[index]
+            if self.spread is not None:
+                self._spread_over_cells(values, index, u)
+            return values
         return np.interp(u, self.levels, self.knots)
+
+    def _spread_over_cells(self, values: np.ndarray, index: np.ndarray, u: np.ndarray) -> None:
+        """Values drawn on a spread value: the position of u within that value's probability
+        range, mapped linearly onto its cell (in place)."""
+        rows = np.flatnonzero(self.spread[index])
+        at = index[rows]
+        start = np.where(at > 0, self.levels[np.maximum(at - 1, 0)], 0.0)
+        share = np.clip((u[rows] - start) / (self.levels[at] - start), 0.0, 1.0)
+        values[rows] = self.cells[at] + share * (self.cells[at + 1] - self.cells[at])
 
 
 def rank_scores(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -182,19 +182,22 @@ def build_numeric(
     z = np.full(len(values), np.nan)
     cdf = None
     if len(rest):
-        # a quasi-discrete continuous part keeps its values exactly, never inventing new ones;
-        # values that barely repeat would then come out as training values, cell by cell
+        # a quasi-discrete continuous part keeps its shared values exactly and spreads the
+        # rare ones over their gaps; values that barely repeat get quantile knots instead
         exact = MAX_KNOTS if _mostly_repeated(counts[~np.isin(distinct, spikes)]) else None
-        cdf = RankGaussian.fit(rest, _n_knots(len(rest)), exact_max=exact)
+        cdf = RankGaussian.fit(rest, _n_knots(len(rest)), exact_max=exact,
+                               spread_below=settings.protect_rare)
         z[rest_mask] = rank_scores(rest, rng)
     codec = NumericCodec(name, spikes, cdf, None if cdf is None else dim, is_datetime, tz)
     codes[np.isnan(values)] = codec.n_codes - 1
     return codec, codes, z
 
 
-# A continuous part is quasi-discrete when at least this share of its rows hold a value that
-# another row holds too.
-REPEATED_SHARE = 0.5
+# A continuous part is quasi-discrete when at most this share of its rows hold a value no
+# other row holds: the Good-Turing estimate of how often a fresh row shows a value not seen
+# in training. Above it a step CDF would publish training values only where unseen real
+# rows often bring new ones (a measurement to one decimal).
+UNSEEN_SHARE_MAX = 0.1
 
 
 # Training rows per quantile knot, at least: a knot per row would put the output's fine
@@ -208,7 +211,7 @@ def _n_knots(n_rows: int) -> int:
 
 def _mostly_repeated(counts: np.ndarray) -> bool:
     """`counts`: how many rows hold each distinct value of the continuous part."""
-    return counts[counts > 1].sum() >= REPEATED_SHARE * counts.sum()
+    return np.sum(counts == 1) <= UNSEEN_SHARE_MAX * counts.sum()
 
 
 def placeholder_columns(schema: DatasetSchema, columns: list[str]) -> list[str]:
