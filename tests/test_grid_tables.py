@@ -1,7 +1,7 @@
 """Tables laid out as grids (one row per corps and year) or along a calendar (one row per
-month), and tables of binned measurements that mostly repeat: real data whose honest
-synthetic rows the privacy gate once failed, before and after its more private retry, while
-a copied 10 % must still fail."""
+month), tables of binned measurements that mostly repeat, and small tables of measurements
+to one decimal: real data whose honest synthetic rows the privacy gate once failed, before and
+after its more private retry, while a copied 10 % must still fail."""
 
 from __future__ import annotations
 
@@ -88,3 +88,40 @@ def test_binned_measurements_that_mostly_repeat_are_not_close_copies():
     failed, details = failed_tests(schema, train, honest(schema, train), holdout)
     assert details["dcr"]["close_rate_holdout"] > 0
     assert "dcr_close_p_value" not in failed
+
+
+@pytest.mark.parametrize("package, name, column", [("MASS", "GAGurine", "GAG"),
+                                                   ("boot", "cane", "n")])
+def test_a_small_table_of_measurements_passes_the_gate_and_brings_new_values(
+        package, name, column):
+    """GAGurine's GAG (one decimal, 38 % of training values held once) and cane's counts were
+    sampled as training values only (GAG: 99.6 % of synthetic values, 56 % of holdout ones),
+    and the DCR share test took 251 synthetic rows crowding onto a few real records for 251
+    independent trials: both attempts failed it."""
+    schema, train, holdout = prepared(r_dataset(package, name), name)
+    synthetic = honest(schema, train)
+    failed, details = failed_tests(schema, train, synthetic, holdout)
+    assert failed == []
+    assert details["dcr"]["n_effective"] < len(synthetic) / 2
+    seen = set(train[column])
+    new_real = 1 - holdout[column].isin(seen).mean()
+    assert 1 - synthetic[column].isin(seen).mean() > new_real / 2
+
+
+def test_a_copied_tenth_of_a_small_measurement_table_still_fails():
+    schema, train, holdout = prepared(r_dataset("MASS", "GAGurine"), "gagurine")
+    synthetic = honest(schema, train)
+    rows = np.random.default_rng(1).choice(len(synthetic), len(synthetic) // 10, replace=False)
+    synthetic.iloc[rows] = train.iloc[rows].to_numpy()
+    failed, _ = failed_tests(schema, train, synthetic.astype(train.dtypes.to_dict()), holdout)
+    assert "exact_copy_p_value" in failed
+
+
+def test_synthetic_rows_crowding_onto_one_record_count_as_one_trial():
+    from pipeline.validation.neighbours import effective_count
+
+    assert effective_count(np.zeros(100, dtype=int)) == 1
+    assert effective_count(np.arange(100)) == 100
+    assert effective_count(np.repeat(np.arange(25), 4)) == 25
+    # 100 rows on a group of 4 equal records: 100^2 / (100^2 / 4 + 100 * 3 / 4) = 3.88
+    assert effective_count(np.zeros(100, dtype=int), np.full(100, 4)) == 4

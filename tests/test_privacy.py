@@ -259,10 +259,14 @@ def test_ten_percent_leak_is_flagged(leak_results):
     assert leak["exact_copy_rate"] == pytest.approx(0.10, abs=0.005)
     assert honest["exact_copy_rate"] < 0.005 and leak["exact_copy_rate_holdout"] < 0.005
     assert leak["dcr_zero_rate"] >= 0.10 > 0.005 > honest["dcr_zero_rate"]
-    # DCR share: equal train/holdout sizes -> 0.5 expected; a 10 % leak adds about 0.05
+    # DCR share: equal train/holdout sizes -> 0.5 expected; a 10 % leak adds about 0.05.
+    # Adult's 4,000 synthetic rows crowd onto common profiles, worth fewer independent
+    # trials (`effective_count`), so the share alone is evidence here, not proof: the
+    # record-level tests below are the ones that fail the copies
     assert honest["dcr_share_expected"] == 0.5
+    assert honest["dcr_share_effective_rows"] < 4000
     assert abs(honest["dcr_share_excess"]) < 0.05 and honest["dcr_share_p_value"] > 0.01
-    assert leak["dcr_share_excess"] > 0.05 and leak["dcr_share_p_value"] < 0.001
+    assert leak["dcr_share_excess"] > 0.05 and leak["dcr_share_p_value"] < 0.01
     # every record-level test sees the copies; none sees anything in the honest set
     for test in ("exact_copy", "near_copy"):
         assert leak[f"{test}_p_value"] < 1e-6 and honest[f"{test}_p_value"] > 0.01

@@ -93,6 +93,8 @@ class Neighbourhood:
     holdout_ties: np.ndarray  # (n_checked,) holdout records at the nearest holdout distance
     holdout_to_train: np.ndarray  # (n_holdout_checked, 2)
     holdout_train_ties: np.ndarray  # (n_holdout_checked,)
+    nearest_train: np.ndarray  # (n_checked,) index of each synthetic row's nearest training row
+    nearest_holdout: np.ndarray  # (n_checked,) and of its nearest holdout row
 
 
 def neighbourhood(space: Space, seed: int, max_synthetic: int) -> Neighbourhood:
@@ -113,6 +115,8 @@ def neighbourhood(space: Space, seed: int, max_synthetic: int) -> Neighbourhood:
         holdout_ties=holdout_ties,
         holdout_to_train=exact_distances(hold, space.train, holdout_nearest),
         holdout_train_ties=holdout_train_ties,
+        nearest_train=to_train[:, 0],
+        nearest_holdout=to_holdout[:, 0],
     )
 
 
@@ -144,12 +148,19 @@ def dcr_from(hood: Neighbourhood, seed: int) -> dict:
     closer = (to_train < to_holdout) | (ties & (rng.random(len(ties)) < train_odds))
     n_closer, n = int(closer.sum()), len(closer)
     share = n_closer / n
+    # the real record (or group of equal records) each synthetic row counts for
+    nearest = np.where(closer | ties, hood.nearest_train, hood.n_train + hood.nearest_holdout)
+    group = np.where(ties, hood.train_ties + hood.holdout_ties,
+                     np.where(closer, hood.train_ties, hood.holdout_ties))
+    n_effective = effective_count(nearest, group)
     holdout_to_train = hood.holdout_to_train[:, 0]
     result = {
         "share": share,
         "expected_share": expected,
         "share_excess": (share - expected) / (1 - expected),
-        "p_value": share_p_value(n_closer, n, expected + DCR_SHARE_MARGIN * (1 - expected)),
+        "p_value": share_p_value(int(round(share * n_effective)), n_effective,
+                                 expected + DCR_SHARE_MARGIN * (1 - expected)),
+        "n_effective": float(n_effective),
         **_close_rows(to_train, hood.train_ties, holdout_to_train, hood.holdout_train_ties),
         "n_ties": int(ties.sum()),
         "zero_rate": float(np.mean(to_train == 0)),
@@ -168,6 +179,28 @@ def dcr_from(hood: Neighbourhood, seed: int) -> dict:
         result[f"synthetic_p{q}"] = float(np.percentile(to_train, q))
         result[f"holdout_p{q}"] = float(np.percentile(holdout_to_train, q))
     return result
+
+
+def effective_count(nearest: np.ndarray, group: np.ndarray | None = None) -> int:
+    """How many independent trials the share's synthetic rows amount to, given the real record
+    each one is nearest to (`nearest`) and how many equal records share that distance
+    (`group`, 1 where none does).
+
+    Under the null the randomness is the split: each real record is a training record with
+    the training share's odds p, whatever the generator did, and every synthetic row nearest
+    to it shares that one draw. So the share's variance is p(1-p) sum(n_j^2) / n^2 over the
+    records' counts n_j, that of n^2 / sum(n_j^2) independent rows: many synthetic rows
+    crowding onto few real records (a small table, a smooth model) are few trials, not many.
+    A group of t equal records averages t draws, and its rows then split by their own draws:
+    n_j^2 / t + n_j (1 - 1/t) in place of n_j^2.
+    """
+    group = np.ones(len(nearest)) if group is None else np.maximum(group, 1)
+    counts = np.bincount(nearest).astype(float)
+    size = np.zeros(len(counts))
+    size[nearest] = group  # rows nearest to one record agree on its group
+    held = counts > 0
+    units = np.sum(counts[held] ** 2 / size[held] + counts[held] * (1 - 1 / size[held]))
+    return max(1, int(round(len(nearest) ** 2 / float(units))))
 
 
 def _close_rows(synthetic_to_train: np.ndarray, synthetic_ties: np.ndarray,

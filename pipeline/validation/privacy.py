@@ -127,6 +127,7 @@ FLAT_METRICS = {
     "dcr_share_expected": ("dcr", "expected_share"),
     "dcr_share_excess": ("dcr", "share_excess"),
     "dcr_share_p_value": ("dcr", "p_value"),
+    "dcr_share_effective_rows": ("dcr", "n_effective"),
     "dcr_close_rate": ("dcr", "close_rate"),
     "dcr_close_rate_holdout": ("dcr", "close_rate_holdout"),
     "dcr_close_p_value": ("dcr", "close_p_value"),
