@@ -32,6 +32,7 @@ from pipeline.models.relations.index_counters import (
     to_offsets,
 )
 from pipeline.models.relations.table import FittedRelations, fit_relations
+from pipeline.record_protection import REDRAW_ROUNDS, RecordProtection
 from pipeline.schema import DatasetSchema, Role
 from pipeline.value_protection import ValueProtection
 
@@ -102,6 +103,7 @@ class Synthesizer(ABC):
         self.id_hashes: dict[str, np.ndarray] = {}  # training ids a synthetic id must avoid
         self.vocabularies: dict[str, Any] = {}  # text columns' common words (text_columns)
         self.protection: ValueProtection | None = None  # rare training values (value_protection)
+        self.record_protection: RecordProtection | None = None  # rare training records
         self.counters: list[IndexCounter] = []  # series columns counting with the index
 
     @property
@@ -135,6 +137,8 @@ class Synthesizer(ABC):
             self.id_hashes = training_id_hashes(train, schema)
             self.vocabularies = text_vocabularies(train, schema)
             self.protection = ValueProtection.fit(train, schema, self.settings.protect_rare)
+            self.record_protection = RecordProtection.fit(train, schema,
+                                                          self.settings.protect_rare)
             frame = train[self._fit_columns(schema)].copy()
             self.relations = self._fit_relations(frame, schema)
             self.counters = find_counters(frame, schema) if schema.is_time_series else []
@@ -170,16 +174,44 @@ class Synthesizer(ABC):
         chunks, remaining = [], n
         while remaining > 0 or not chunks:
             size = min(remaining, SAMPLE_CHUNK_ROWS)
-            raw = self.relations.table_view(self._sample(size, rng, conditions), rng)
-            chunk = finish_output(raw, schema, rng, self.vocabularies)
-            self._protect(chunk, rng, conditions)
-            chunks.append(chunk)
+            chunks.append(self._redraw_rare_records(
+                self._draw_rows(size, rng, conditions, schema), rng, conditions, schema))
             remaining -= size
             if size == 0:
                 break
         out = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
         regenerate_ids(out, schema, self.id_hashes, id_start)
         return out
+
+    def _draw_rows(self, n: int, rng: np.random.Generator, conditions: dict[str, Any],
+                   schema: DatasetSchema) -> pd.DataFrame:
+        """n tabular rows through the model, its relations, the schema and value protection."""
+        raw = self.relations.table_view(self._sample(n, rng, conditions), rng)
+        rows = finish_output(raw, schema, rng, self.vocabularies)
+        self._protect(rows, rng, conditions)
+        return rows
+
+    def _redraw_rare_records(self, rows: pd.DataFrame, rng: np.random.Generator,
+                             conditions: dict[str, Any], schema: DatasetSchema) -> pd.DataFrame:
+        """`rows` with every row that equals a rare training record (`record_protection`)
+        replaced by a fresh draw that does not, as many as REDRAW_ROUNDS rounds find."""
+        protection = getattr(self, "record_protection", None)  # models saved before it
+        if protection is None or rows.empty:
+            return rows
+        hits = protection.rare_rows(rows, schema)
+        if not hits.any():
+            return rows
+        kept, left = [rows[~hits]], rows[hits]
+        for _ in range(REDRAW_ROUNDS):
+            fresh = self._draw_rows(len(left), rng, conditions, schema)
+            again = protection.rare_rows(fresh, schema)
+            kept.append(fresh[~again])
+            left = fresh[again]
+            if left.empty:
+                break
+        log.info("%s: redrew %d rows equal to a rare training record (%d left)", self.name,
+                 int(hits.sum()), len(left))
+        return pd.concat([*kept, left], ignore_index=True)
 
     def _random_state_held(self):
         """The process-wide generators, held from seeding to the last draw by a model that

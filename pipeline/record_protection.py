@@ -1,0 +1,69 @@
+"""Whole training records that fewer than k training rows hold are never published.
+
+Value protection keeps rare single values out. A table of few-valued columns (binned heights,
+counts, flags) can still give back a whole record that stands alone in the training data,
+the exact copy a re-identification starts from, with no value of it rare: a smooth model
+spreads rows into the sparse edges of such a grid, onto lone records as onto empty cells.
+After value protection, a tabular output row equal to such a record (on every modelled
+column, missing equal to missing, as the exact-copy test compares them) is drawn again, a
+few rounds at most (`Synthesizer._redraw_rare_records`).
+
+Only hashes are kept, as for rare values and training ids: of the rare records, and of their
+values in the column that tells most rows apart, so that a row whose value there no rare
+record has is cleared without hashing it whole (on a table of measurements, every row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.schema import DatasetSchema
+from pipeline.validation.encoding import CONTINUOUS, canonical_frame, personal_columns
+from pipeline.validation.record_matches import row_hashes
+
+# Rounds of redrawing before a row that still equals a rare record is left as it is (only
+# conditions that pin every column on one rare record come that far).
+REDRAW_ROUNDS = 5
+
+
+@dataclass
+class RecordProtection:
+    columns: list[str]  # the modelled columns a copy is compared on
+    key: str  # the column with the most distinct training values
+    key_hashes: np.ndarray  # sorted hashes of the rare records' values in `key`
+    record_hashes: np.ndarray  # sorted hashes of the rare records
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, schema: DatasetSchema, k: int) -> RecordProtection | None:
+        """None when there is nothing to protect: k of 1 (off), time series (their records
+        are steps of a trajectory, which `entity_dcr` guards), or no record rarer than k."""
+        if k < 2 or schema.is_time_series or train.empty:
+            return None
+        columns = personal_columns(schema, train)
+        hashes = row_hashes(train, schema, columns)
+        _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+        rare = counts[inverse] < k
+        if not rare.any():
+            return None
+        # the most distinct column clears the most rows; a number hashes cheaper than text
+        key = max(columns, key=lambda c: (train[c].nunique(), schema.column(c).role in CONTINUOUS))
+        key_values = _key_hashes(train.loc[rare], schema, key)
+        return cls(columns, key, np.unique(key_values), np.unique(hashes[rare]))
+
+    def rare_rows(self, frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
+        """Per row of `frame`, whether it equals a rare training record."""
+        out = np.zeros(len(frame), dtype=bool)
+        candidates = np.flatnonzero(np.isin(_key_hashes(frame, schema, self.key),
+                                            self.key_hashes))
+        if len(candidates):
+            whole = row_hashes(frame.iloc[candidates], schema, self.columns)
+            out[candidates] = np.isin(whole, self.record_hashes)
+        return out
+
+
+def _key_hashes(frame: pd.DataFrame, schema: DatasetSchema, key: str) -> np.ndarray:
+    values = canonical_frame(frame, schema, [key])[key]
+    return pd.util.hash_pandas_object(values, index=False).to_numpy()
