@@ -56,14 +56,22 @@ class RecordProtection:
     def rare_rows(self, frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
         """Per row of `frame`, whether it equals a rare training record."""
         out = np.zeros(len(frame), dtype=bool)
-        candidates = np.flatnonzero(np.isin(_key_hashes(frame, schema, self.key),
+        candidates = np.flatnonzero(_member(_key_hashes(frame, schema, self.key),
                                             self.key_hashes))
         if len(candidates):
             whole = row_hashes(frame.iloc[candidates], schema, self.columns)
-            out[candidates] = np.isin(whole, self.record_hashes)
+            out[candidates] = _member(whole, self.record_hashes)
         return out
 
 
 def _key_hashes(frame: pd.DataFrame, schema: DatasetSchema, key: str) -> np.ndarray:
     values = canonical_frame(frame, schema, [key])[key]
     return pd.util.hash_pandas_object(values, index=False).to_numpy()
+
+
+def _member(hashes: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """np.isin for a sorted key set, without sorting the queries (most of np.isin's time)."""
+    if not len(sorted_keys):
+        return np.zeros(len(hashes), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, hashes), len(sorted_keys) - 1)
+    return sorted_keys[at] == hashes
