@@ -174,8 +174,10 @@ def _protect_numeric(frame: pd.DataFrame, name: str, p: NumericProtection) -> in
         out[rows] += np.where(towards == 0, 1.0, towards) * p.unit
     changed = ~np.isclose(out, values, rtol=0, atol=p.unit * 1e-6) & ~np.isnan(values)
     if changed.any():
-        rounded = np.round(out, p.digits)
-        frame[name] = pd.Series(rounded, index=frame.index).astype(column.dtype)
+        # only moved values are rounded: a kept value is a column value as it was, and a
+        # value like 5.38020833333333 (inches in feet) rounded would be a value of no row
+        kept = np.where(changed, np.round(out, p.digits), values)
+        frame[name] = pd.Series(kept, index=frame.index).astype(column.dtype)
     return int(changed.sum())
 
 
