@@ -4,10 +4,14 @@ Value protection keeps rare single values out. A table of few-valued columns (bi
 counts, flags) can still give back a whole record that stands alone in the training data,
 the exact copy a re-identification starts from, with no value of it rare: a smooth model
 spreads rows into the sparse edges of such a grid, onto lone records as onto empty cells.
-After value protection, a tabular output row equal to such a record (on every modelled
-column, missing equal to missing, as the exact-copy test compares them) is drawn again, a
-few rounds at most (`Synthesizer._redraw_rare_records`).
+After value protection, tabular output rows equal to such a record (on every modelled
+column, missing equal to missing, as the exact-copy test compares them) are drawn again, a
+few rounds at most (`Synthesizer._redraw_rare_records`), as many as they exceed real data's
+own rate: a real row the training set lacks equals one of its rare records now and then
+(on a small table of few-valued columns, often), and an output without any would be told
+apart by their absence.
 
+A table laid out as a grid is compared without its cell key, as the privacy tests compare it.
 Only hashes are kept, as for rare values and training ids: of the rare records, and of their
 values in the column that tells most rows apart, so that a row whose value there no rare
 record has is cleared without hashing it whole (on a table of measurements, every row).
@@ -22,6 +26,7 @@ import pandas as pd
 
 from pipeline.schema import DatasetSchema
 from pipeline.validation.encoding import CONTINUOUS, canonical_frame, personal_columns
+from pipeline.validation.grid_keys import grid_key, row_index
 from pipeline.validation.record_matches import row_hashes
 
 # Rounds of redrawing before a row that still equals a rare record is left as it is (only
@@ -35,6 +40,13 @@ class RecordProtection:
     key: str  # the column with the most distinct training values
     key_hashes: np.ndarray  # sorted hashes of the rare records' values in `key`
     record_hashes: np.ndarray  # sorted hashes of the rare records
+    chance_rate: float  # how often a real row the records lack equals a rare one
+
+    def kept_share(self, hits: np.ndarray) -> float:
+        """The share of rows equal to a rare record to keep, so that as many remain as real
+        rows show by chance (all of them when no more than that came out)."""
+        rate = float(hits.mean()) if len(hits) else 0.0
+        return 1.0 if rate <= self.chance_rate else self.chance_rate / rate
 
     @classmethod
     def fit(cls, train: pd.DataFrame, schema: DatasetSchema, k: int) -> RecordProtection | None:
@@ -42,16 +54,23 @@ class RecordProtection:
         are steps of a trajectory, which `entity_dcr` guards), or no record rarer than k."""
         if k < 2 or schema.is_time_series or train.empty:
             return None
-        columns = personal_columns(schema, train)
+        columns = _compared_columns(train, schema)
+        if not columns:
+            return None
         hashes = row_hashes(train, schema, columns)
         _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
-        rare = counts[inverse] < k
+        held = counts[inverse]
+        rare = held < k
         if not rare.any():
             return None
+        # left out, a training row whose record 2..k rows hold meets a record fewer than k
+        # of the others hold: real data's own rate of such matches (as the exact-copy test
+        # takes it), which the output may keep
+        chance = float(np.mean((held >= 2) & (held <= k)))
         # the most distinct column clears the most rows; a number hashes cheaper than text
         key = max(columns, key=lambda c: (train[c].nunique(), schema.column(c).role in CONTINUOUS))
         key_values = _key_hashes(train.loc[rare], schema, key)
-        return cls(columns, key, np.unique(key_values), np.unique(hashes[rare]))
+        return cls(columns, key, np.unique(key_values), np.unique(hashes[rare]), chance)
 
     def rare_rows(self, frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
         """Per row of `frame`, whether it equals a rare training record."""
@@ -62,6 +81,17 @@ class RecordProtection:
             whole = row_hashes(frame.iloc[candidates], schema, self.columns)
             out[candidates] = _member(whole, self.record_hashes)
         return out
+
+
+def _compared_columns(train: pd.DataFrame, schema: DatasetSchema) -> list[str]:
+    """The columns a record is compared on, as the privacy tests compare them: in a table
+    laid out as a grid (a cell per row: corps x year, a full factorial design), not the
+    cell's key, which every row has of its own and every model writes; none if the key is
+    all there is."""
+    columns = personal_columns(schema, train)
+    index = row_index(train, schema, columns)
+    layout = index + grid_key(train, schema, [c for c in columns if c not in index])
+    return [c for c in columns if c not in layout]
 
 
 def _key_hashes(frame: pd.DataFrame, schema: DatasetSchema, key: str) -> np.ndarray:

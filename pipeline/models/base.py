@@ -193,24 +193,27 @@ class Synthesizer(ABC):
 
     def _redraw_rare_records(self, rows: pd.DataFrame, rng: np.random.Generator,
                              conditions: dict[str, Any], schema: DatasetSchema) -> pd.DataFrame:
-        """`rows` with every row that equals a rare training record (`record_protection`)
-        replaced by a fresh draw that does not, as many as REDRAW_ROUNDS rounds find."""
+        """`rows` with the rows that equal a rare training record (`record_protection`),
+        beyond real data's chance rate of that, replaced by fresh draws, as many as
+        REDRAW_ROUNDS rounds find."""
         protection = getattr(self, "record_protection", None)  # models saved before it
         if protection is None or rows.empty:
             return rows
         hits = protection.rare_rows(rows, schema)
-        if not hits.any():
+        keep = protection.kept_share(hits)
+        dropped = hits & (rng.random(len(rows)) >= keep)
+        if not dropped.any():
             return rows
-        kept, left = [rows[~hits]], rows[hits]
+        kept, left = [rows[~dropped]], rows[dropped]
         for _ in range(REDRAW_ROUNDS):
             fresh = self._draw_rows(len(left), rng, conditions, schema)
-            again = protection.rare_rows(fresh, schema)
+            again = protection.rare_rows(fresh, schema) & (rng.random(len(fresh)) >= keep)
             kept.append(fresh[~again])
             left = fresh[again]
             if left.empty:
                 break
         log.info("%s: redrew %d rows equal to a rare training record (%d left)", self.name,
-                 int(hits.sum()), len(left))
+                 int(dropped.sum()), len(left))
         return pd.concat([*kept, left], ignore_index=True)
 
     def _random_state_held(self):
