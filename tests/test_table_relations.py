@@ -180,3 +180,11 @@ def test_a_column_of_few_values_is_never_rebuilt_from_a_gap():
     made = out["cyl"].value_counts(normalize=True).reindex(real.index, fill_value=0)
     assert (made - real).abs().sum() / 2 < 0.1  # total variation of the cylinder counts
     assert (out["displ"] <= out["cyl"]).all()
+    # two few-valued columns keep their gap: correct answers never exceed the trials
+    ome = r_dataset("MASS", "OME")
+    schema = detect_schema(ome, "ome")
+    model = GaussianMixtureModel().fit(enforce_schema(ome, schema), schema, seed=0)
+    assert [(p.low, p.high, p.gap_column) for p in model.relations.pairs] == [
+        ("Correct", "Trials", "Trials")]
+    out = model.sample(2000, seed=1)
+    assert (out["Correct"] <= out["Trials"]).all()

@@ -184,7 +184,7 @@ def _screened_inputs(corr: np.ndarray, target: int, allowed: list[int]) -> list[
 
 
 # A numeric column with at most this many distinct training values is a set of point masses
-# (the gmm's `discrete_max`), which a gap would smear.
+# (the gmm's `discrete_max`), which a gap from a many-valued column would smear.
 FEW_VALUES = 20
 
 
@@ -216,16 +216,17 @@ def _gap_on_the_wider(train: pd.DataFrame, pair: OrderedPair) -> OrderedPair | N
     a narrow column inherits the model's error on the wide one. The gap stays on the column
     with more missing values where its partner would be missing (then it cannot be formed).
 
-    A column of few values is never rebuilt: its anchor plus a gap smears its point masses
-    (mpg's cylinders, 4, 6 or 8, came out 5 and 7 on a third of rows when rebuilt from the
-    displacement in litres). If both columns have few values the order is not modelled."""
+    A column of few values is never rebuilt from a column of many: that anchor plus a gap
+    smears its point masses (mpg's cylinders, 4, 6 or 8, came out 5 and 7 on a third of
+    rows when rebuilt from the displacement in litres). Two columns of few values (correct
+    answers out of trials) keep their gap, whose sum stays on their values."""
     few = {c: train[c].nunique() <= FEW_VALUES for c in (pair.low, pair.high)}
     spread = {c: float(train[c].astype(float).std()) for c in (pair.low, pair.high)}
-    choices = sorted((pair.high, pair.low), key=lambda c: (few[c], -spread[c]))  # high on a tie
-    for gap in choices:
+    for gap in sorted((pair.high, pair.low), key=lambda c: -spread[c]):  # high on a tie
         anchor = pair.low if gap == pair.high else pair.high
         lost = float((train[gap].notna() & train[anchor].isna()).mean())
-        if not few[gap] and (gap == pair.gap_column or lost <= MAX_LOST):
+        smeared = few[gap] and not few[anchor]
+        if not smeared and (gap == pair.gap_column or lost <= MAX_LOST):
             return OrderedPair(pair.low, pair.high, gap)
     return None
 
