@@ -13,8 +13,9 @@ apart by their absence.
 
 A table laid out as a grid is compared without its cell key, as the privacy tests compare it.
 Only hashes are kept, as for rare values and training ids: of the rare records, and of their
-values in the column that tells most rows apart, so that a row whose value there no rare
-record has is cleared without hashing it whole (on a table of measurements, every row).
+values in the two columns on which rows agree least often, so that a row whose values there
+no rare record has is cleared without hashing it whole (on a table of measurements, nearly
+every row).
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.schema import DatasetSchema
-from pipeline.validation.encoding import CONTINUOUS, canonical_frame, personal_columns
+from pipeline.validation.encoding import canonical_frame, personal_columns
 from pipeline.validation.grid_keys import grid_key, row_index
 from pipeline.validation.record_matches import row_hashes
 
+# Columns whose values together screen rows before a whole row is hashed: one column of
+# rounded numbers still matches some training value on many rows, two rarely do.
+KEY_SIZE = 2
 # Rounds of redrawing before a row that still equals a rare record is left as it is (only
 # conditions that pin every column on one rare record come that far).
 REDRAW_ROUNDS = 5
@@ -37,7 +41,7 @@ REDRAW_ROUNDS = 5
 @dataclass
 class RecordProtection:
     columns: list[str]  # the modelled columns a copy is compared on
-    key: str  # the column with the most distinct training values
+    key: list[str]  # the (at most) two columns on which training rows agree least often
     key_hashes: np.ndarray  # sorted hashes of the rare records' values in `key`
     record_hashes: np.ndarray  # sorted hashes of the rare records
     chance_rate: float  # how often a real row the records lack equals a rare one
@@ -67,8 +71,8 @@ class RecordProtection:
         # of the others hold: real data's own rate of such matches (as the exact-copy test
         # takes it), which the output may keep
         chance = float(np.mean((held >= 2) & (held <= k)))
-        # the most distinct column clears the most rows; a number hashes cheaper than text
-        key = max(columns, key=lambda c: (train[c].nunique(), schema.column(c).role in CONTINUOUS))
+        # the columns on which two rows agree least often clear the most rows
+        key = sorted(columns, key=lambda c: _collision(train[c]))[:KEY_SIZE]
         key_values = _key_hashes(train.loc[rare], schema, key)
         return cls(columns, key, np.unique(key_values), np.unique(hashes[rare]), chance)
 
@@ -94,9 +98,15 @@ def _compared_columns(train: pd.DataFrame, schema: DatasetSchema) -> list[str]:
     return [c for c in columns if c not in layout]
 
 
-def _key_hashes(frame: pd.DataFrame, schema: DatasetSchema, key: str) -> np.ndarray:
-    values = canonical_frame(frame, schema, [key])[key]
-    return pd.util.hash_pandas_object(values, index=False).to_numpy()
+def _key_hashes(frame: pd.DataFrame, schema: DatasetSchema, key: list[str]) -> np.ndarray:
+    return pd.util.hash_pandas_object(canonical_frame(frame, schema, key),
+                                      index=False).to_numpy()
+
+
+def _collision(values: pd.Series) -> float:
+    """The chance that two rows drawn at random hold the same value (missing included)."""
+    shares = values.value_counts(normalize=True, dropna=False).to_numpy()
+    return float(np.sum(shares**2))
 
 
 def _member(hashes: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
