@@ -191,3 +191,16 @@ def test_record_protection_marks_rare_records_only_and_is_off_at_k_one():
     shuttle = r_dataset("MASS", "shuttle")
     design = detect_schema(shuttle, "shuttle")
     assert RecordProtection.fit(shuttle, design, k=2) is None
+
+
+def test_a_saved_model_keeps_its_record_protection(tmp_path):
+    from pipeline.models.base import Synthesizer
+
+    schema, train, _ = prepared(r_dataset("HistData", "Galton"), "galton")
+    model = GaussianMixtureModel().fit(train, schema, seed=0)
+    model.save(tmp_path)
+    loaded = Synthesizer.load(tmp_path)
+    assert np.array_equal(loaded.record_protection.record_hashes,
+                          model.record_protection.record_hashes)
+    assert loaded.record_protection.chance_rate == model.record_protection.chance_rate
+    pd.testing.assert_frame_equal(loaded.sample(2000, seed=3), model.sample(2000, seed=3))
