@@ -27,8 +27,9 @@ import pandas as pd
 
 from pipeline.schema import DatasetSchema
 from pipeline.validation.encoding import canonical_frame, personal_columns
-from pipeline.validation.grid_keys import grid_key, row_index
+from pipeline.validation.grid_keys import grid_layout
 from pipeline.validation.record_matches import row_hashes
+from pipeline.value_protection import in_sorted
 
 # Columns whose values together screen rows before a whole row is hashed: one column of
 # rounded numbers still matches some training value on many rows, two rarely do.
@@ -79,11 +80,11 @@ class RecordProtection:
     def rare_rows(self, frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
         """Per row of `frame`, whether it equals a rare training record."""
         out = np.zeros(len(frame), dtype=bool)
-        candidates = np.flatnonzero(_member(_key_hashes(frame, schema, self.key),
+        candidates = np.flatnonzero(in_sorted(_key_hashes(frame, schema, self.key),
                                             self.key_hashes))
         if len(candidates):
             whole = row_hashes(frame.iloc[candidates], schema, self.columns)
-            out[candidates] = _member(whole, self.record_hashes)
+            out[candidates] = in_sorted(whole, self.record_hashes)
         return out
 
 
@@ -93,8 +94,7 @@ def _compared_columns(train: pd.DataFrame, schema: DatasetSchema) -> list[str]:
     cell's key, which every row has of its own and every model writes; none if the key is
     all there is."""
     columns = personal_columns(schema, train)
-    index = row_index(train, schema, columns)
-    layout = index + grid_key(train, schema, [c for c in columns if c not in index])
+    layout = grid_layout(train, schema, columns)
     return [c for c in columns if c not in layout]
 
 
@@ -107,11 +107,3 @@ def _collision(values: pd.Series) -> float:
     """The chance that two rows drawn at random hold the same value (missing included)."""
     shares = values.value_counts(normalize=True, dropna=False).to_numpy()
     return float(np.sum(shares**2))
-
-
-def _member(hashes: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    """np.isin for a sorted key set, without sorting the queries (most of np.isin's time)."""
-    if not len(sorted_keys):
-        return np.zeros(len(hashes), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_keys, hashes), len(sorted_keys) - 1)
-    return sorted_keys[at] == hashes

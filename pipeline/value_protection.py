@@ -193,9 +193,15 @@ def _is_rare(values: np.ndarray, rare: np.ndarray) -> np.ndarray:
     present = ~np.isnan(values)
     if not len(rare) or not present.any():
         return np.zeros(len(values), dtype=bool)
-    hashes = _hashes(np.where(present, values, 0.0))
-    at = np.minimum(np.searchsorted(rare, hashes), len(rare) - 1)
-    return present & (rare[at] == hashes)
+    return present & in_sorted(_hashes(np.where(present, values, 0.0)), rare)
+
+
+def in_sorted(hashes: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """np.isin for a sorted key set, without sorting the queries (most of np.isin's time)."""
+    if not len(sorted_keys):
+        return np.zeros(len(hashes), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, hashes), len(sorted_keys) - 1)
+    return sorted_keys[at] == hashes
 
 
 def _protect_categories(frame: pd.DataFrame, name: str, p: CategoryProtection,

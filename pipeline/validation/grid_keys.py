@@ -33,6 +33,13 @@ MAX_KEY_VALUES = 500
 MAX_CANDIDATES = 30
 
 
+def grid_layout(real: pd.DataFrame, schema: DatasetSchema, columns: list[str]) -> list[str]:
+    """The columns that say where a row sits rather than what it records: its calendar row
+    index, then a grid key among the rest ([] for a table of people)."""
+    index = row_index(real, schema, columns)
+    return index + grid_key(real, schema, [c for c in columns if c not in index])
+
+
 def grid_key(real: pd.DataFrame, schema: DatasetSchema, columns: list[str]) -> list[str]:
     """The fewest of `columns` (two to six) that key the real rows as a grid, or []."""
     if schema.is_time_series or len(real) < MIN_ROWS:

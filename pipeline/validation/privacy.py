@@ -30,7 +30,7 @@ from pipeline.schema import DatasetSchema
 from pipeline.validation import attacks, neighbours, record_matches
 from pipeline.validation.encoding import compared_columns, personal_columns
 from pipeline.validation.evidence import corrected_minimum, count_excess_p_value
-from pipeline.validation.grid_keys import grid_key, row_index, without_keys
+from pipeline.validation.grid_keys import grid_layout, without_keys
 from pipeline.validation.neighbours import (
     MAX_SYNTHETIC_CHECKED,
     dcr,
@@ -217,9 +217,7 @@ def _cells_compared(train, synthetic, holdout, schema: DatasetSchema,
     a row index (`grid_keys`) when other columns remain to compare."""
     columns = personal_columns(schema, train, synthetic, holdout)
     real = pd.concat([train[columns], holdout[columns]], ignore_index=True)
-    index = row_index(real, schema, columns)
-    key = grid_key(real, schema, [c for c in columns if c not in index])
-    layout = index + key
+    layout = grid_layout(real, schema, columns)
     details["grid_key"] = layout if len(layout) < len(columns) else []
     if not details["grid_key"]:
         return schema, quasi_identifiers
