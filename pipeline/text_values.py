@@ -1,0 +1,174 @@
+"""Typed values written as text: dates in the layouts people write, and numbers written with a
+currency sign, thousands separators or a percent sign.
+
+Ingest asks here once per text column, after plain numbers and booleans. A column reads as
+dates only when one layout reads every value and every value has that layout's shape (so a
+genotype `1/2`, a tyre size `195/60` or an age band `20-24` stays a label); a layout without a
+day (`1/86`, `2020-01`, `2020Q1`) also needs enough distinct values to be a calendar. A column
+reads as numbers only when every value is one once its sign and separators are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+ISO8601 = "ISO 8601"
+QUARTERS = "year and quarter"
+# Layouts tried in order. Day first comes before month first: where both read every value
+# (no day above 12), the day-first reading is kept and the report says the order was ambiguous.
+DAY_LAYOUTS = (
+    "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
+    ISO8601,
+    "%d/%m/%Y", "%m/%d/%Y", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p",
+    "%d/%m/%y", "%m/%d/%y", "%Y/%m/%d", "%Y/%m/%d %H:%M:%S",
+    "%d.%m.%Y", "%d.%m.%y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S",
+    "%d-%m-%Y", "%m-%d-%Y", "%d-%b-%Y", "%d-%b-%y", "%d %b %Y", "%d %B %Y",
+    "%b %d, %Y", "%B %d, %Y", "%b %d %Y",
+)
+MONTH_LAYOUTS = (
+    "%Y-%m", "%Y/%m", "%m/%Y", "%m/%y", "%b %Y", "%B %Y", "%b-%Y", "%b-%y", QUARTERS,
+)
+# A layout without a day reads a column only with this many distinct values: a handful of
+# `1/2`-like codes is a label, a calendar of months has many.
+MIN_PERIODS = 6
+# Month/year written like a fraction (`7/10`) reads as months only across two years or more:
+# scores out of 10 would all fall in one year.
+FRACTION_LIKE = ("%m/%y", "%m/%Y")
+SAMPLE = 200  # values checked against a layout's shape before the whole column is parsed
+
+_SHAPES = {
+    "%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{1,2}", "%d": r"\d{1,2}", "%H": r"\d{1,2}",
+    "%I": r"\d{1,2}", "%M": r"\d{2}", "%S": r"\d{2}", "%p": r"[AaPp][Mm]",
+    "%b": r"[A-Za-z]{3}", "%B": r"[A-Za-z]{3,9}", "%z": r"(?:[+-]\d{2}:?\d{2}|Z)",
+}
+_ISO_SHAPE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+_QUARTER = re.compile(r"^(?:(\d{4})\s*-?\s*Q([1-4])|Q([1-4])\s*-?\s*(\d{4}))$", re.IGNORECASE)
+_DAY_FIRST = {"%d/%m": "%m/%d", "%d.%m": "%m.%d", "%d-%m": "%m-%d"}
+
+
+@dataclass(frozen=True)
+class DateReading:
+    layout: str
+    values: pd.Series  # datetime64, NaT where the text was missing
+    ambiguous: bool  # the month-first reading fits every value too
+    century_moved: bool  # two-digit years that would lie in the future were put 100 years back
+
+
+def shape(layout: str) -> str:
+    """A regular expression every value written in `layout` matches."""
+    if layout == ISO8601:
+        return _ISO_SHAPE
+    if layout == QUARTERS:
+        return _QUARTER.pattern[1:-1]
+    parts = re.split(r"(%[A-Za-z])", layout)
+    return "".join(_SHAPES.get(p, re.escape(p)) for p in parts)
+
+
+def read_dates(values: pd.Series) -> DateReading | None:
+    """The column's dates in the first layout that reads every present value, else None."""
+    known = values.dropna().astype(str)
+    sample = known.head(SAMPLE)
+    if known.empty or not sample.str.contains(r"\d").all():
+        return None
+    distinct = known.nunique()
+    for layout in DAY_LAYOUTS + MONTH_LAYOUTS:
+        if layout in MONTH_LAYOUTS and distinct < MIN_PERIODS:
+            continue
+        pattern = shape(layout)
+        if not sample.str.fullmatch(pattern).all() or not known.str.fullmatch(pattern).all():
+            continue
+        parsed = _parse(values, layout)
+        if parsed is None or parsed.notna().sum() != len(known):
+            continue
+        if layout in FRACTION_LIKE and parsed.dt.year.nunique() < 2:
+            continue
+        moved = "%y" in layout and bool((parsed > pd.Timestamp.now()).any())
+        if moved:  # `63` is 1963, not 2063: a written date is not in the future
+            parsed = parsed.where(parsed <= pd.Timestamp.now(), parsed - pd.DateOffset(years=100))
+        return DateReading(layout, parsed, _ambiguous(values, known, layout), moved)
+    return None
+
+
+def _parse(values: pd.Series, layout: str) -> pd.Series | None:
+    if layout == QUARTERS:
+        return _quarters(values)
+    zoned = "%z" in layout or "Z" in layout or layout == ISO8601
+    try:
+        parsed = pd.to_datetime(values, format="ISO8601" if layout == ISO8601 else layout,
+                                errors="coerce", utc=zoned)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if zoned and layout == ISO8601 and not values.dropna().astype(str).str.contains(
+            r"(?:Z|[+-]\d{2}:?\d{2})$").any():
+        parsed = parsed.dt.tz_localize(None)  # naive text stays naive
+    return parsed
+
+
+def _quarters(values: pd.Series) -> pd.Series:
+    def start(text: object) -> pd.Timestamp:
+        if text is None or (isinstance(text, float) and pd.isna(text)):
+            return pd.NaT
+        match = _QUARTER.match(str(text))
+        if match is None:
+            return pd.NaT
+        year = int(match.group(1) or match.group(4))
+        quarter = int(match.group(2) or match.group(3))
+        return pd.Timestamp(year=year, month=3 * quarter - 2, day=1)
+
+    return pd.to_datetime(values.map(start))
+
+
+def _ambiguous(values: pd.Series, known: pd.Series, layout: str) -> bool:
+    for day_first, month_first in _DAY_FIRST.items():
+        if day_first in layout:
+            other = layout.replace(day_first, month_first)
+            parsed = _parse(values, other)
+            return bool(parsed is not None and parsed.notna().sum() == len(known))
+    return False
+
+
+# --- numbers with signs and separators ------------------------------------------------------
+CURRENCY = "$€£¥"
+_NUMBER = re.compile(
+    rf"^(?P<open>\()?(?P<sign>[-+])?\s*(?P<currency>[{CURRENCY}])?\s*(?P<sign2>[-+])?"
+    r"(?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+(?:\.\d*)?|\.\d+)\s*(?P<percent>%)?"
+    r"(?P<close>\))?$"
+)
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    values: pd.Series  # float64, NaN where the text was missing
+    written_with: list[str]  # what was dropped: currency signs, thousands separators, percent
+
+
+def read_numbers(values: pd.Series) -> NumberReading | None:
+    """Numbers written as `$1,234.50`, `12.5%` or `(1,200)` (a negative amount), else None.
+
+    The number is kept as written: `12.5%` reads 12.5, in the column's own unit.
+    """
+    known = values.dropna().astype(str)
+    if known.empty or not known.head(SAMPLE).str.fullmatch(_NUMBER.pattern[1:-1]).all():
+        return None
+    parts = known.str.extract(_NUMBER)
+    if parts["digits"].isna().any() or (parts["open"].notna() != parts["close"].notna()).any():
+        return None
+    negative = (parts["open"].notna() | parts["sign"].eq("-") | parts["sign2"].eq("-"))
+    number = pd.to_numeric(parts["digits"].str.replace(",", "", regex=False), errors="coerce")
+    if number.isna().any():
+        return None
+    number = number.where(~negative, -number)
+    out = pd.Series(float("nan"), index=values.index, dtype="float64")
+    out.loc[known.index] = number.to_numpy()
+    written = [name for name, used in (
+        ("currency signs", parts["currency"].notna().any()),
+        ("thousands separators", parts["digits"].str.contains(",", regex=False).any()),
+        ("percent signs", parts["percent"].notna().any()),
+        ("negatives in brackets", parts["open"].notna().any()),
+    ) if used]
+    return NumberReading(out, written)
