@@ -51,7 +51,7 @@ import pandas as pd
 
 from benchmarks import series_metrics as sm
 from benchmarks.relations_corpus import _jsonable
-from pipeline.schema import DatasetSchema, detect_schema
+from pipeline.schema import DatasetSchema, detect_schema, enforce_schema
 from pipeline.split import split_sequences
 from pipeline.timeseries import check_time_series
 
@@ -288,6 +288,7 @@ def prepare(series: Series, frame: pd.DataFrame) -> tuple[dict, dict]:
     """(split: what every model gets, row: what describes the series)."""
     schema = detect_schema(frame, series.name.replace(".", "_").replace("-", "_"),
                            sequence_key=series.key, sequence_index=series.index)
+    frame = enforce_schema(frame, schema)  # as the flow reads it
     train, holdout, method = split_sequences(frame, schema, HOLDOUT, seed=FIT_SEED)
     real = check_time_series(frame, schema)
     n_entities = real[series.key].nunique() if series.key else 1

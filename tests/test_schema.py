@@ -162,3 +162,24 @@ def test_invalid_schema_file_is_explained(tmp_path):
     path.write_text("name: x\ncolumns: [\n")
     with pytest.raises(PipelineError, match="not valid YAML"):
         DatasetSchema.load(path)
+
+
+def test_real_values_read_as_the_output_writes_them(nyc_weather_path):
+    """nyc_weather's wind speeds are written `6.904679999999999` (mph from knots): the schema
+    reads 5 decimals, and enforcing it drops the float noise, so a synthetic value written
+    with those decimals is the same double as the real one (a classifier cannot split them
+    on the last bit, and a copied value compares equal to its source)."""
+    from pipeline.postprocess import cast_column
+
+    frame, _ = read_source(nyc_weather_path)
+    assert (frame["wind_speed"] == 6.904679999999999).any()
+    schema = detect_schema(frame, "nyc_weather", sequence_key="origin",
+                           sequence_index="time_hour")
+    enforced = enforce_schema(frame, schema)
+    assert not (enforced["wind_speed"] == 6.904679999999999).any()
+    assert (enforced["wind_speed"] == 6.90468).any()
+    for spec in schema.columns:
+        if spec.role == Role.numerical and not spec.integer:
+            written = cast_column(enforced[spec.name], spec)
+            same = (written == enforced[spec.name]) | enforced[spec.name].isna()
+            assert same.all(), spec.name

@@ -44,7 +44,7 @@ def _enforce_column(col: pd.Series, spec: ColumnSpec, what: str, dataset: str) -
         _refuse_if(what, dataset, spec.name, present & bad, problem)
 
     if spec.role == Role.numerical:
-        return _numerical(col, spec.integer, refuse_if)
+        return _numerical(col, spec.integer, spec.decimals, refuse_if)
     if spec.role == Role.categorical:
         allowed = {str(c) for c in spec.categories or []}
         refuse_if(~col.astype(str).isin(allowed), "has a category the schema does not list")
@@ -75,11 +75,15 @@ def _as_boolean(value: Any) -> bool | None:
     return BOOLEAN_WORDS.get(value.strip().lower()) if isinstance(value, str) else None
 
 
-def _numerical(col: pd.Series, integer: bool, refuse_if) -> pd.Series:
+def _numerical(col: pd.Series, integer: bool, decimals: int | None, refuse_if) -> pd.Series:
     numeric = pd.to_numeric(col, errors="coerce")
     refuse_if(numeric.isna(), "is not a number")
     if not integer:
-        return numeric.astype("float64")
+        # The schema's decimals were read within float noise (6.904679999999999 is 6.90468):
+        # rounding drops only the noise, so real and synthetic values are the same doubles
+        # and a copied value compares equal to its source.
+        numeric = numeric.astype("float64")
+        return numeric if decimals is None else numeric.round(decimals)
     refuse_if(numeric % 1 != 0, "is not a whole number")
     return numeric.astype("Int64")
 
