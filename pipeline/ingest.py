@@ -152,18 +152,31 @@ def _parse(raw: bytes, source: str) -> tuple[pd.DataFrame, str | None]:
     head = raw[:SNIFF_BYTES].decode(PANDAS_CODEC[encoding], errors="ignore")
     try:
         # parsed from the bytes: a decoded copy of a large file would double its footprint
+        sep = _delimiter(head)
         frame = pd.read_csv(
-            io.BytesIO(raw), dtype=str, keep_default_na=False, sep=_delimiter(head),
+            io.BytesIO(raw), dtype=str, keep_default_na=False, sep=sep,
             encoding=PANDAS_CODEC[encoding],
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise PipelineError(f"{source} is not a readable CSV: {exc}") from None
+    header = _header(head, sep)
+    if header is not None and len(header) == frame.shape[1]:
+        # the names as written: pandas renames a repeated `a` to `a.1`, which a real name
+        # (R's `x.1`, a percentile `P99.5`) may also be
+        frame.columns = header
     if frame.shape[1] == 1 and len(frame) and _looks_unstructured(frame):
         raise PipelineError(
             f"{source} does not look tabular (one column, no delimiter found); "
             "give a CSV with a header row, or a Parquet file"
         )
     return frame, encoding
+
+
+def _header(head: str, sep: str) -> list[str] | None:
+    try:
+        return next(csv.reader(io.StringIO(head), delimiter=sep))
+    except (csv.Error, StopIteration):
+        return None
 
 
 def _encoding(raw: bytes) -> str:
@@ -223,9 +236,7 @@ def _clean_column_names(columns: pd.Index, source: str) -> list[str]:
         raise PipelineError(
             f"{source}: column(s) at position {blank} have no name; give every column a header"
         )
-    # pandas renames a repeated header "a" to "a.1"; undo that to find the repeats
-    bases = [re.sub(r"\.\d+$", "", n) if re.sub(r"\.\d+$", "", n) in names else n for n in names]
-    dupes = sorted({n for n in bases if bases.count(n) > 1})
+    dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise PipelineError(f"{source}: duplicate column names {dupes}; make them unique")
     return names

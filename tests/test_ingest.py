@@ -211,3 +211,14 @@ def test_numbers_written_with_signs_and_separators_are_numbers(tmp_path):
         "price": ["currency signs", "thousands separators", "negatives in brackets"],
         "rate": ["percent signs"], "count": ["thousands separators"]}
     assert "numbers read from text" in report.summary()
+
+
+def test_names_with_a_numbered_suffix_are_not_repeats(tmp_path):
+    """Ecdat's incomeInequality has percentiles `P99` and `P99.5`; R names `x` and `x.1`."""
+    frame, _ = read_source(_r_csv(tmp_path, "Ecdat/incomeInequality"))
+    assert {"P99", "P99.5"} <= set(frame.columns)
+    path = tmp_path / "suffixes.csv"
+    path.write_text("x,x.1,y\n1,2,3\n4,5,6\n")
+    frame, _ = read_source(path)
+    assert list(frame.columns) == ["x", "x.1", "y"]
+    assert frame["x.1"].tolist() == [2, 5]
