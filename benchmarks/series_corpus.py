@@ -506,10 +506,11 @@ def _code_version() -> dict[str, Any]:
             else None}
 
 
-def _merged(rows: dict, only: list[str] | None) -> dict:
-    """With --only, the series (and models) just run replace theirs in the existing file."""
+def _merged(rows: dict) -> dict:
+    """The series and models just run replace theirs in the existing file; the others (a
+    model not run, a series not in --only) are kept with the run they come from."""
     path = RESULTS / f"{OUT}.json"
-    if not only or not path.exists():
+    if not path.exists():
         return rows
     saved = json.loads(path.read_text())
     old = saved.get("series", {})
@@ -550,7 +551,7 @@ def main() -> None:
             result["run"] = f"{meta['started']}, code {_code_line(meta)}"
         print(f"{series.name:28s} {_progress(rows[series.name])}", flush=True)
     meta["seconds"] = time.perf_counter() - started
-    rows = _jsonable(_merged(rows, args.only), digits=5)
+    rows = _jsonable(_merged(rows), digits=5)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{OUT}.json").write_text(json.dumps({**meta, "series": rows}, indent=1))
     (RESULTS / f"{OUT}.md").write_text(markdown(rows, ["hmm", "par"], meta))
