@@ -21,7 +21,9 @@ from pipeline.errors import PipelineError
 from pipeline.text_values import read_dates, read_numbers
 
 MISSING_MARKERS = frozenset(
-    {"", "?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "NULL", "Null", "None", "none", "-"}
+    {"", "?", "NA", "N/A", "n/a", "na", "NaN", "nan", "null", "NULL", "Null", "None", "none", "-",
+     "--", ".", "N.A.", "n.a.", "#N/A", "#NA", "#N/A N/A",  # Stata's and Excel's missing
+     "#DIV/0!", "#VALUE!", "#REF!", "#NUM!", "#NAME?", "#NULL!"}  # Excel's formula errors
 )
 # Only true/false become booleans: YES/NO, Y/N stay the labels the source wrote (categorical),
 # so output is written the same way; a schema role `boolean` maps them (schema.enforce).
@@ -54,6 +56,7 @@ class IngestReport(BaseModel):
     timezone_to_utc: list[str] = Field(default_factory=list)
     # the text encoding a CSV was decoded with (None for Parquet)
     encoding: str | None = None
+    delimiter: str | None = None  # the CSV's field separator (None for Parquet)
     # columns in which every value is missing: kept all missing, never modelled
     empty: list[str] = Field(default_factory=list)
 
@@ -92,7 +95,7 @@ def read_source(source: str | Path) -> tuple[pd.DataFrame, IngestReport]:
     fingerprint = "sha256:" + hashlib.sha256(raw).hexdigest()
     if not raw.strip():
         raise PipelineError(f"{source} is empty; give a CSV with a header row and data rows")
-    frame, encoding = _parse(raw, source)
+    frame, encoding, delimiter = _parse(raw, source)
     if frame.shape[1] == 0:
         raise PipelineError(f"{source} has no columns; is it a CSV with a header row?")
     if frame.empty:
@@ -106,6 +109,7 @@ def read_source(source: str | Path) -> tuple[pd.DataFrame, IngestReport]:
         rows=len(frame),
         columns=frame.shape[1],
         encoding=encoding,
+        delimiter=delimiter,
     )
     return normalise(frame, report), report
 
@@ -140,10 +144,11 @@ SNIFF_BYTES = 1 << 16  # the delimiter is sniffed from the file's first lines
 DECODE_BLOCK = 1 << 24
 
 
-def _parse(raw: bytes, source: str) -> tuple[pd.DataFrame, str | None]:
-    """The frame and the text encoding it was decoded with (None for Parquet)."""
+def _parse(raw: bytes, source: str) -> tuple[pd.DataFrame, str | None, str | None]:
+    """The frame, the text encoding it was decoded with and its delimiter (None, None for
+    Parquet)."""
     if raw[:4] == PARQUET_MAGIC:
-        return _parse_parquet(raw, source), None
+        return _parse_parquet(raw, source), None, None
     if b"\x00" in raw[:4096]:
         raise PipelineError(
             f"{source} is neither CSV nor Parquet (it looks binary); give a .csv or .parquet file"
@@ -169,7 +174,7 @@ def _parse(raw: bytes, source: str) -> tuple[pd.DataFrame, str | None]:
             f"{source} does not look tabular (one column, no delimiter found); "
             "give a CSV with a header row, or a Parquet file"
         )
-    return frame, encoding
+    return frame, encoding, sep
 
 
 def _header(head: str, sep: str) -> list[str] | None:
@@ -287,7 +292,7 @@ def _parse_typed(values: pd.Series, col: str, report: IngestReport) -> pd.Series
     dates = _read_dates(values, col, report)
     if dates is not None:
         return dates
-    numbers = read_numbers(values)
+    numbers = read_numbers(values, decimal_comma=report.delimiter == ";")
     if numbers is not None:
         report.numbers_from_text[col] = numbers.written_with
         return _typed_numbers(numbers.values)

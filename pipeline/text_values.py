@@ -134,11 +134,19 @@ def _ambiguous(values: pd.Series, known: pd.Series, layout: str) -> bool:
 
 # --- numbers with signs and separators ------------------------------------------------------
 CURRENCY = "$€£¥"
-_NUMBER = re.compile(
-    rf"^(?P<open>\()?(?P<sign>[-+])?\s*(?P<currency>[{CURRENCY}])?\s*(?P<sign2>[-+])?"
-    r"(?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+(?:\.\d*)?|\.\d+)\s*(?P<percent>%)?"
-    r"(?P<close>\))?$"
-)
+
+
+def _number_pattern(thousands: str, decimal: str) -> re.Pattern:
+    t, d = re.escape(thousands), re.escape(decimal)
+    return re.compile(
+        rf"^(?P<open>\()?(?P<sign>[-+])?\s*(?P<currency>[{CURRENCY}])?\s*(?P<sign2>[-+])?"
+        rf"(?P<digits>\d{{1,3}}(?:{t}\d{{3}})+(?:{d}\d*)?|\d+(?:{d}\d*)?|{d}\d+)\s*"
+        r"(?P<percent>%)?(?P<close>\))?$"
+    )
+
+
+# `1,234.50`; where a file's fields are separated by semicolons, `1.234,50`
+_POINT, _COMMA = _number_pattern(",", "."), _number_pattern(".", ",")
 
 
 @dataclass(frozen=True)
@@ -147,19 +155,23 @@ class NumberReading:
     written_with: list[str]  # what was dropped: currency signs, thousands separators, percent
 
 
-def read_numbers(values: pd.Series) -> NumberReading | None:
-    """Numbers written as `$1,234.50`, `12.5%` or `(1,200)` (a negative amount), else None.
+def read_numbers(values: pd.Series, decimal_comma: bool = False) -> NumberReading | None:
+    """Numbers written as `$1,234.50`, `12.5%` or `(1,200)` (a negative amount), else None;
+    with `decimal_comma` (a file separated by semicolons) as `1.234,50`.
 
     The number is kept as written: `12.5%` reads 12.5, in the column's own unit.
     """
     known = values.dropna().astype(str)
-    if known.empty or not known.head(SAMPLE).str.fullmatch(_NUMBER.pattern[1:-1]).all():
+    pattern = _COMMA if decimal_comma else _POINT
+    if known.empty or not known.head(SAMPLE).str.fullmatch(pattern.pattern[1:-1]).all():
         return None
-    parts = known.str.extract(_NUMBER)
+    parts = known.str.extract(pattern)
     if parts["digits"].isna().any() or (parts["open"].notna() != parts["close"].notna()).any():
         return None
     negative = (parts["open"].notna() | parts["sign"].eq("-") | parts["sign2"].eq("-"))
-    number = pd.to_numeric(parts["digits"].str.replace(",", "", regex=False), errors="coerce")
+    thousands, decimal = (".", ",") if decimal_comma else (",", ".")
+    digits = parts["digits"].str.replace(thousands, "", regex=False)
+    number = pd.to_numeric(digits.str.replace(decimal, ".", regex=False), errors="coerce")
     if number.isna().any():
         return None
     number = number.where(~negative, -number)
@@ -167,7 +179,8 @@ def read_numbers(values: pd.Series) -> NumberReading | None:
     out.loc[known.index] = number.to_numpy()
     written = [name for name, used in (
         ("currency signs", parts["currency"].notna().any()),
-        ("thousands separators", parts["digits"].str.contains(",", regex=False).any()),
+        ("thousands separators", parts["digits"].str.contains(thousands, regex=False).any()),
+        ("decimal commas", decimal_comma and parts["digits"].str.contains(",", regex=False).any()),
         ("percent signs", parts["percent"].notna().any()),
         ("negatives in brackets", parts["open"].notna().any()),
     ) if used]

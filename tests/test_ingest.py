@@ -222,3 +222,27 @@ def test_names_with_a_numbered_suffix_are_not_repeats(tmp_path):
     frame, _ = read_source(path)
     assert list(frame.columns) == ["x", "x.1", "y"]
     assert frame["x.1"].tolist() == [2, 5]
+
+
+def test_excel_and_stata_missing_markers_leave_numbers_numeric(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("x,y,z\n1.5,a,2\n#N/A,b,.\n.,c,#DIV/0!\n3,#VALUE!,4\n")
+    frame, report = read_source(path)
+    assert str(frame["x"].dtype) == "float64" and frame["x"].isna().sum() == 2
+    assert str(frame["z"].dtype) == "Int64" and frame["z"].isna().sum() == 2
+    assert frame["y"].tolist()[:3] == ["a", "b", "c"] and pd.isna(frame["y"].iloc[3])
+    assert report.missing_markers == {"x": 2, "y": 1, "z": 2}
+
+
+def test_semicolon_files_read_decimal_commas(tmp_path):
+    """A European export: fields split by `;`, `1.234,50` for 1234.5, dates as 24.12.2020."""
+    path = tmp_path / "european.csv"
+    path.write_text("name;price;when\nA;1.234,50;24.12.2020\nB;3,25;01.01.2021\nC;12;02.01.2021\n")
+    frame, report = read_source(path)
+    assert frame["price"].tolist() == [1234.5, 3.25, 12.0]
+    assert report.numbers_from_text["price"] == ["thousands separators", "decimal commas"]
+    assert frame["when"].iloc[0] == pd.Timestamp("2020-12-24")
+    comma = tmp_path / "comma.csv"
+    comma.write_text('name,price\nA,"1,5"\nB,"2,25"\n')  # not a thousands group: stays text
+    frame, _ = read_source(comma)
+    assert frame["price"].tolist() == ["1,5", "2,25"]
