@@ -60,16 +60,17 @@ def _keys_series(frame: pd.DataFrame, key: str, index: str) -> bool:
             and values.value_counts().min() >= MIN_STEPS)
 
 
-def run_series(package: str, name: str) -> dict[str, Any] | None:
+def run_series(package: str, name: str, load=None) -> dict[str, Any] | None:
     """The default hmm through the series gate and, when it fails, the flow's retry; None
-    when the table does not read as series or cannot be read at all."""
+    when the table does not read as series or cannot be read at all. `load`: the table's
+    frame, read as a user's CSV (unset: the R data set's)."""
     from pipeline.errors import PipelineError
     from pipeline.models.hmm import HiddenMarkovModel
     from pipeline.schema import detect_schema, enforce_schema
     from pipeline.split import split_sequences
 
     try:
-        raw = corpus._r(package, name)()
+        raw = (load or corpus._r(package, name))()
     except PipelineError:  # a file a user must fix first (the tabular publish rate counts it)
         return None
     found = find_series(raw)

@@ -120,6 +120,7 @@ def test_series_publish_rate_finds_series_and_gates_them_as_the_flow_does():
     """A yearly panel found by its key and index goes through the hmm, the series gate and
     the Markdown row; a table that reads as no series is skipped; an unreadable index is a
     clear error, never a crash."""
+    from benchmarks import corpus
     from benchmarks import series_publish_rate as spr
 
     assert spr.find_series(r_dataset("pscl", "prussian")) == ("corp", "year")
@@ -128,8 +129,12 @@ def test_series_publish_rate_finds_series_and_gates_them_as_the_flow_does():
     row = spr.run_series("Ecdat", "Grunfeld")
     assert row["key"] == "firm" and row["holdout"] == "whole entities"
     assert row["published"] and row["verdict"] in ("pass", "warn")
-    acme = spr.run_series("boot", "acme")  # months written as text (Jan-86): no index
-    assert acme["verdict"] == "clear error" and acme["stage"] == "split"
+    acme = spr.run_series("boot", "acme")  # months written 1/86: read as a monthly index
+    assert acme["holdout"] == "sequence tails" and acme["published"]
+    real = corpus._r("boot", "acme")
+    unreadable = spr.run_series(  # the same months written as labels no calendar reads
+        "boot", "acme", lambda: real().assign(month=lambda f: "month " + f["month"].astype(str)))
+    assert unreadable["verdict"] == "clear error" and unreadable["stage"] == "split"
     text = spr.markdown({"seed": 7, "updated": "now", "code": "x",
-                         "series": {"Ecdat.Grunfeld": row, "boot.acme": acme}})
+                         "series": {"Ecdat.Grunfeld": row, "boot.acme": unreadable}})
     assert "**Published: 1 of 2**" in text and "crashes 0" in text
