@@ -22,11 +22,24 @@ def test_a_relation_across_states_is_not_recomputed_with_noise_inside_them(state
     # large as a state's own changes: recomputing it with fresh noise each year made its
     # path noise (lag-1 0.13 against 0.98 real)
     frame, schema, model = states
-    derived = {d["column"] for d in model.card()["derived_columns"]}
-    assert not derived & {"water", "emp", "pcap", "hwy"}
+    derived = {d["column"]: d for d in model.card()["derived_columns"]}
+    assert not set(derived) & {"water", "emp", "hwy", "util"}
     sample = model.sample(48, seed=0)
     real = mean_autocorrelation(frame, schema, "water", 1)
     assert mean_autocorrelation(sample, schema, "water", 1) >= real - 0.35
+
+
+def test_a_total_of_its_parts_is_kept_on_every_row(states):
+    # public capital is highways + water + utilities to the cent: an exact total is
+    # recomputed from its parts (no noise to add), where it had drifted off their sum by up
+    # to tens of thousands
+    frame, schema, model = states
+    derived = {d["column"]: d for d in model.card()["derived_columns"]}
+    assert sorted(derived["pcap"]["from"]) == ["hwy", "util", "water"]
+    assert derived["pcap"]["r2"] >= 0.9999
+    sample = model.sample(48, seed=2)
+    parts = sample["hwy"] + sample["water"] + sample["util"]
+    assert (sample["pcap"] - parts).abs().max() < 0.05
 
 
 def test_an_order_whose_gap_jumps_is_clipped_not_modelled_as_the_gap(states):

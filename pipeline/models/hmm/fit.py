@@ -30,6 +30,7 @@ from pipeline.models.hmm.relations import (
     derived_columns,
     find_couplings,
     find_pairs,
+    fit_totals,
     value_grids,
 )
 from pipeline.models.hmm.selection import (
@@ -83,10 +84,14 @@ def fit_hmm(
         ordered, schema, seq, heads, hidden, codec, index, lags, settings.memory,
         settings.current_drivers, shared_scores,
     )
+    derived = derived_columns(ordered, codec, data.first) if settings.derive else []
+    totals = {codec.numeric[f.target].name for f in derived if f.is_total}
     relations = Relations(
-        pairs=pairs, couplings=couplings, clipped=clipped,
-        derived=derived_columns(ordered, codec, data.first) if settings.derive else [],
-        grids=value_grids(original, _plain_numeric(codec), pairs, hidden),
+        pairs=pairs, couplings=couplings, clipped=clipped, derived=derived,
+        # a total is the sum of its parts' values: snapping it would break the sum
+        grids=value_grids(original, [c for c in _plain_numeric(codec) if c not in totals],
+                          pairs, hidden),
+        totals=fit_totals(original, derived, codec, pairs),
     )
     _log_summary(codec, design, data)
     options = _em_options(settings, codec, design, data.feats.shape[1], index, trending)

@@ -11,13 +11,44 @@ import pandas as pd
 
 from pipeline.models.hmm.codec import Codec, numbers
 from pipeline.models.relations.coupled_values import CoupledValue, find_coupled_values
-from pipeline.models.relations.derived import DerivedColumn, find_derived
+from pipeline.models.relations.derived import DerivedColumn, find_derived, fit_cubic
 from pipeline.models.relations.ordered_pairs import OrderedPair, find_ordered_pairs
 from pipeline.models.relations.value_grids import find_value_grids, snap
 from pipeline.schema import DatasetSchema, Role
 from pipeline.timeseries import sequence_ids
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Total:
+    """A column that is the total of its parts, set again from the parts' final values (after
+    they are snapped onto their grids), so the sum holds on every published row."""
+
+    column: str
+    parts: tuple[str, ...]
+    fit: DerivedColumn  # positions refer to (parts..., column)
+    part_range: np.ndarray  # (parts, 2): each part's least and largest real value
+
+    def apply(self, frame: pd.DataFrame, upper: np.ndarray | None = None) -> pd.DataFrame:
+        """Parts inside their real ranges (the schema's bounds would otherwise clip one after
+        the total was summed), then the total; where it would pass its real range or
+        `upper` (an order it keeps), non-negative parts are scaled to meet it."""
+        parts = frame[list(self.parts)].to_numpy(dtype=float, na_value=np.nan)
+        parts = np.clip(parts, self.part_range[:, 0], self.part_range[:, 1])
+        total = self._total(parts)
+        high = self.fit.high if upper is None else np.minimum(self.fit.high, upper)
+        target = np.clip(total, self.fit.low, high)
+        scale = (target != total) & (parts >= 0).all(1) & (total > 0)
+        parts[scale] *= (target[scale] / total[scale])[:, None]
+        for j, name in enumerate(self.parts):
+            frame[name] = parts[:, j]
+        frame[self.column] = self._total(parts)
+        return frame
+
+    def _total(self, parts: np.ndarray) -> np.ndarray:
+        values = np.column_stack([parts, np.full(len(parts), np.nan)])
+        return self.fit.predict(values, np.zeros(len(parts)))
 
 
 @dataclass(frozen=True)
@@ -29,6 +60,7 @@ class Relations:
     # pairs whose gap would move more than the column it replaces: modelled freely, and the
     # low column clipped under the high one after sampling
     clipped: list[OrderedPair] = field(default_factory=list)
+    totals: list[Total] = field(default_factory=list)  # derived totals, set last
 
 
 def varying_numeric(ordered: pd.DataFrame, schema: DatasetSchema) -> list[str]:
@@ -148,6 +180,26 @@ def derived_columns(
     return derived
 
 
+def fit_totals(
+    real: pd.DataFrame, derived: list[DerivedColumn], codec: Codec, pairs: list[OrderedPair]
+) -> list[Total]:
+    """The derived totals, refitted on the named real columns; not where a part or the total
+    is modelled as a gap (its values are then another column's offset)."""
+    gaps = {p.gap_column for p in pairs}
+    out = []
+    for fit in (f for f in derived if f.is_total):
+        column = codec.numeric[fit.target].name
+        parts = tuple(codec.numeric[j].name for j in fit.inputs)
+        if gaps & {column, *parts}:
+            continue
+        values = real[[*parts, column]].to_numpy(dtype=float, na_value=np.nan)
+        named = fit_cubic(values, len(parts), list(range(len(parts))))
+        if named is not None:
+            ranges = np.column_stack([np.nanmin(values[:, :-1], 0), np.nanmax(values[:, :-1], 0)])
+            out.append(Total(column, parts, named, ranges))
+    return out
+
+
 def restore(frame: pd.DataFrame, relations: Relations) -> pd.DataFrame:
     """Sampled steps with the gaps turned back into values, values snapped onto their grids
     and coupled values set by their rules."""
@@ -162,7 +214,20 @@ def restore(frame: pd.DataFrame, relations: Relations) -> pd.DataFrame:
         frame[name] = snap(frame[name].to_numpy(dtype=float), grid, **bounds)
     for coupling in relations.couplings:
         frame = coupling.apply(frame)
-    for pair in relations.clipped:  # last: snapping must not undo it; missing stays missing
-        low, high = (frame[c].to_numpy(dtype=float) for c in (pair.low, pair.high))
-        frame[pair.low] = np.where(low > high, high, low)
+    totals = {total.column for total in relations.totals}
+    # orders after snapping, which must not undo them (missing stays missing); the parts'
+    # orders before their totals are summed, a total's own order after
+    for pair in (p for p in relations.clipped if p.low not in totals):
+        _clip_under(frame, pair)
+    for total in relations.totals:  # kept under the high side of an order it is the low of
+        above = [frame[p.high].to_numpy(dtype=float) for p in relations.clipped
+                 if p.low == total.column]
+        frame = total.apply(frame, np.fmin.reduce(above) if above else None)
+    for pair in (p for p in relations.clipped if p.low in totals):
+        _clip_under(frame, pair)
     return frame
+
+
+def _clip_under(frame: pd.DataFrame, pair: OrderedPair) -> None:
+    low, high = (frame[c].to_numpy(dtype=float) for c in (pair.low, pair.high))
+    frame[pair.low] = np.where(low > high, high, low)

@@ -1,5 +1,5 @@
 """Numeric columns that are a cubic function of one or two other columns of the same row, or
-a linear one of several (a total of its parts).
+a linear one of several (a total of its parts, which must hold to identity).
 
 Relative humidity is computed from temperature and dew point; a total is the sum of its
 parts; a square is a square. A model that gives such a column a life of its own breaks the
@@ -24,7 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.schema.model import MAX_DERIVED_INPUTS
+
 MIN_R2 = 0.99
+# A total of its parts (a plane of three or more columns) must hold to (near) identity: a few
+# trending columns fit a plane to 0.99 by accident.
+TOTAL_MIN_R2 = 0.9999
+# How far the inputs' errors may move a derived column, in its own spread: a sum of two parts
+# moves it at most sqrt(2); a narrow difference of wide totals, far more.
+MAX_AMPLIFICATION = 2.0
 DEGREE = 3
 MAX_INPUTS = 2
 MIN_ROWS = 50
@@ -47,15 +55,20 @@ class DerivedColumn:
     high: float
     r2: float
 
+    @property
+    def is_total(self) -> bool:
+        """A plane of three or more columns: a total of its parts."""
+        return len(self.inputs) > MAX_INPUTS
+
     def predict(self, values: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        """The target from rows of values (NaN where an input is NaN); `noise` is N(0, 1)."""
+        """The target from rows of values (NaN where an input is NaN); `noise` is N(0, 1).
+        A cubic is not trusted outside the target's observed range; a total holds anywhere."""
         inputs = values[:, self.inputs]
         known = ~np.isnan(inputs).any(1)
         out = np.full(len(values), np.nan)
         feats = _features((inputs[known] - self.center) / self.scale)
-        out[known] = np.clip(
-            feats @ self.coef + self.residual_sd * noise[known], self.low, self.high
-        )
+        predicted = feats @ self.coef + self.residual_sd * noise[known]
+        out[known] = predicted if self.is_total else np.clip(predicted, self.low, self.high)
         return out
 
 
@@ -122,17 +135,51 @@ def missing_follows_inputs(values: np.ndarray, fit: DerivedColumn) -> bool:
     return own_missing.mean() <= MAX_OWN_MISSING
 
 
+def total_of_parts(values: np.ndarray, target: int, allowed: list[int]) -> DerivedColumn | None:
+    """The target as a plane of three or more columns (a total of its parts), or None: the
+    plane of every column known where the target is must fit it to TOTAL_MIN_R2; then the
+    part that matters least is dropped while the rest still fits, down to the parts that
+    remain. Parts must be known wherever the target is, or recomputing would lose values."""
+    known = ~np.isnan(values[:, target])
+    pool = [j for j in allowed
+            if np.isnan(values[known, j]).mean() <= MAX_OWN_MISSING and np.nanstd(values[:, j])]
+    if len(pool) < 3 or known.sum() < 2 * len(pool) + MIN_ROWS:
+        return None
+    parts = list(pool)
+    fit = fit_cubic(values, target, parts)
+    if fit is None or fit.r2 < TOTAL_MIN_R2:
+        return None
+    while len(parts) > 3:
+        weight = np.abs(fit.coef[1:1 + len(parts)])  # per standardised part: its share
+        trial = fit_cubic(values, target, [p for i, p in enumerate(parts)
+                                           if i != int(np.argmin(weight))])
+        if trial is None or trial.r2 < TOTAL_MIN_R2:
+            break
+        parts, fit = trial.inputs, trial
+    return fit if len(parts) <= MAX_DERIVED_INPUTS else None
+
+
+def amplifies(fit: DerivedColumn, values: np.ndarray) -> bool:
+    """Whether the inputs' typical errors would swamp the target: the linear terms act on
+    standardised inputs, so their summed size is in the target's units."""
+    linear = np.abs(fit.coef[1:1 + len(fit.inputs)]).sum()
+    spread = np.nanstd(values[:, fit.target])
+    return bool(linear / spread > max(MAX_AMPLIFICATION, np.sqrt(len(fit.inputs))))
+
+
 def find_derived(
     values: np.ndarray, candidates: list[int], persistence: np.ndarray
 ) -> list[DerivedColumn]:
     """Derived columns among `candidates` (positions in `values`), each from modelled columns.
 
-    `persistence` (one per column of `values`) orders the candidates: the least persistent first.
+    Totals of their parts first, widest first (a total is derived from its parts, never a
+    part from the total minus the others); then cubics of one or two columns, the least
+    persistent target first (`persistence`, one per column of `values`).
     """
-    derived: list[DerivedColumn] = []
-    modelled = list(candidates)
     step = max(1, len(values) // SEARCH_ROWS)
-    for target in sorted(candidates, key=lambda j: persistence[j]):
+    derived = _totals(values, candidates, step)
+    modelled = [j for j in candidates if j not in {fit.target for fit in derived}]
+    for target in sorted(modelled, key=lambda j: persistence[j]):
         used = {j for fit in derived for j in fit.inputs}
         if target in used:
             continue  # already an input of a derived column: it stays modelled
@@ -145,3 +192,22 @@ def find_derived(
         derived.append(fit)
         modelled.remove(target)
     return derived
+
+
+def _totals(values: np.ndarray, candidates: list[int], step: int) -> list[DerivedColumn]:
+    """Each candidate that is a total of other candidates' values (searched on every
+    `step`-th row, then refitted on all), the widest first; a total never feeds another, and
+    a part is never a total."""
+    found: list[DerivedColumn] = []
+    for target in sorted(candidates, key=lambda j: -np.nanstd(values[:, j])):
+        totals, parts = {f.target for f in found}, {j for f in found for j in f.inputs}
+        if target in parts:
+            continue
+        pool = [j for j in candidates if j != target and j not in totals]
+        fit = total_of_parts(values[::step], target, pool)
+        if fit is not None and step > 1:
+            fit = fit_cubic(values, target, fit.inputs)
+        if (fit is not None and fit.r2 >= TOTAL_MIN_R2 and not amplifies(fit, values)
+                and missing_follows_inputs(values, fit)):
+            found.append(fit)
+    return found

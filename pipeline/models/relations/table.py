@@ -19,17 +19,16 @@ import numpy as np
 import pandas as pd
 
 from pipeline.models.relations.derived import (
-    MAX_OWN_MISSING,
-    MIN_ROWS,
     SEARCH_ROWS,
     DerivedColumn,
+    amplifies,
     best_of,
     fit_cubic,
     missing_follows_inputs,
+    total_of_parts,
 )
 from pipeline.models.relations.missing_together import MissingTogether, find_missing_together
 from pipeline.models.relations.ordered_pairs import MAX_LOST, OrderedPair, find_ordered_pairs
-from pipeline.schema.model import MAX_DERIVED_INPUTS
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,6 @@ ORDERED, DERIVED, MISSING_TOGETHER = "ordered", "derived", "missing_together"
 # are worth a column: trending columns fit each other to 0.99 by accident on small tables.
 TABLE_MIN_R2 = 0.9999
 MAX_SINGLES, MAX_PAIRS = 4, 12  # input sets per column that get the cubic fit
-MAX_AMPLIFICATION = 2.0  # a sum of two parts: at most sqrt(2); a difference of totals: more
 
 
 class RelationSpec(Protocol):
@@ -125,46 +123,15 @@ def _derived_columns(frame: pd.DataFrame, numeric: list[str]) -> list[list[str]]
         allowed = [j for j in range(len(numeric)) if j != target and j not in targets]
         fit = best_of(values, target, _screened_inputs(corr, target, allowed))
         if fit is None or fit.r2 < TABLE_MIN_R2:
-            fit = _total_of_parts(values, target, allowed)
+            fit = total_of_parts(values, target, allowed)
         if fit is None or fit.r2 < TABLE_MIN_R2 or not missing_follows_inputs(values, fit):
             continue
-        if _amplification(fit, values) > max(MAX_AMPLIFICATION, np.sqrt(len(fit.inputs))):
+        if amplifies(fit, values):
             continue  # a narrow difference of wide columns: their errors would swamp it
         found.append([numeric[target], *(numeric[j] for j in fit.inputs)])
         targets.add(target)
         inputs |= set(fit.inputs)
     return found
-
-
-def _total_of_parts(values: np.ndarray, target: int, allowed: list[int]) -> DerivedColumn | None:
-    """The target as a plane of three or more columns (a total of its parts), or None: the
-    plane of every column known where the target is must fit it to TABLE_MIN_R2; then the
-    part that matters least is dropped while the rest still fits, down to the parts that
-    remain. Parts must be known wherever the target is, or recomputing would lose values."""
-    known = ~np.isnan(values[:, target])
-    pool = [j for j in allowed
-            if np.isnan(values[known, j]).mean() <= MAX_OWN_MISSING and np.nanstd(values[:, j])]
-    if len(pool) < 3 or known.sum() < 2 * len(pool) + MIN_ROWS:
-        return None
-    parts = list(pool)
-    fit = fit_cubic(values, target, parts)
-    if fit is None or fit.r2 < TABLE_MIN_R2:
-        return None
-    while len(parts) > 3:
-        weight = np.abs(fit.coef[1:1 + len(parts)])  # per standardised part: its share
-        trial = fit_cubic(values, target, [p for i, p in enumerate(parts)
-                                           if i != int(np.argmin(weight))])
-        if trial is None or trial.r2 < TABLE_MIN_R2:
-            break
-        parts, fit = trial.inputs, trial
-    return fit if len(parts) <= MAX_DERIVED_INPUTS else None
-
-
-def _amplification(fit: DerivedColumn, values: np.ndarray) -> float:
-    """How far an input's typical error moves the target, in the target's spread: the
-    linear terms act on standardised inputs, so their size is in the target's units."""
-    linear = np.abs(fit.coef[1:1 + len(fit.inputs)]).sum()
-    return float(linear / np.nanstd(values[:, fit.target]))
 
 
 def _screened_inputs(corr: np.ndarray, target: int, allowed: list[int]) -> list[list[int]]:
