@@ -225,3 +225,39 @@ def test_fidelity_metrics_flat_table(placements):
     assert values["quality_score"] == pytest.approx(
         (values["column_shapes"] + values["column_pair_trends"]) / 2)
     assert details["column_shapes"]["columns"]["placed"]["metric"] == "TVComplement"
+
+
+def test_detection_auc_keeps_each_entity_in_one_fold():
+    """Two halves of a real panel (Produc: 48 states x 17 years) are the same kind of data, so
+    a classifier must not tell them apart. Folds that split a state's rows let it recognise
+    each state from its other rows, and the halves look distinct however alike they are."""
+    from benchmarks.public_data import r_dataset
+
+    frame = r_dataset("plm", "Produc")
+    schema = detect_schema(frame, "produc", sequence_key="state", sequence_index="year")
+    frame = enforce_schema(frame, schema)
+    states = frame["state"].unique()
+    half, other = frame[frame["state"].isin(states[::2])], frame[frame["state"].isin(states[1::2])]
+    grouped = fidelity.detection_auc(half, other, schema, seed=0)
+    assert grouped["folds_keep_whole"] == "entities"
+    assert grouped["auc"] < 0.7
+    as_rows = schema.model_copy(update={"sequence_key": None, "sequence_index": None})
+    assert fidelity.detection_auc(half, other, as_rows, seed=0)["auc"] > 0.85  # the leak
+
+
+def test_detection_auc_on_one_sequence_keeps_stretches_of_time_together(nyc_weather_path):
+    """JFK's and LGA's hours over the same weeks, each as one sequence: a fold must hold out
+    the same stretch of time on both sides. Holding out one side's stretch while training on
+    the other's teaches the classifier time, not the stations, and inverts it (AUC near 0)."""
+    from pipeline.ingest import read_source
+
+    frame, _ = read_source(nyc_weather_path)
+    station = {o: frame[frame["origin"] == o].drop(columns="origin").iloc[:2000]
+               for o in ("JFK", "LGA")}
+    schema = detect_schema(station["JFK"], "jfk", sequence_index="time_hour")
+    jfk, lga = (enforce_schema(station[o], schema) for o in ("JFK", "LGA"))
+    result = fidelity.detection_auc(jfk, lga, schema, seed=0)
+    assert result["folds_keep_whole"] == "stretches of the index"
+    assert 0.4 < result["auc"] < 0.9
+    as_rows = schema.model_copy(update={"sequence_index": None})
+    assert result["auc"] < fidelity.detection_auc(jfk, lga, as_rows, seed=0)["auc"]  # the leak

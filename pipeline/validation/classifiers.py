@@ -31,10 +31,12 @@ def detection_auc(
 
     0.5 means indistinguishable, 1.0 perfectly separable. At most `max_rows` rows of each are
     used (reported). `score` = 1 - (2 * max(AUC, 0.5) - 1), SDMetrics' detection convention.
+    Rows of a series are not independent: folds keep each entity (or, with too few entities,
+    each stretch of a sequence) whole, or the classifier would tell rows apart by the
+    entity they share with rows it has seen, however good the synthetic data.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
 
     columns = compared_columns(schema, real, synthetic)
     if min(len(real), len(synthetic)) < 2 * n_folds:
@@ -48,9 +50,9 @@ def detection_auc(
     encoder = ModelEncoder.fit(real_rows, schema, columns)
     x = np.vstack([encoder.transform(real_rows), encoder.transform(syn_rows)])
     y = np.r_[np.zeros(len(real_rows)), np.ones(len(syn_rows))]
-    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    folds, groups, kept_whole = _folds(real_rows, syn_rows, schema, n_folds, seed)
     aucs = []
-    for fit_idx, test_idx in folds.split(x, y):
+    for fit_idx, test_idx in folds.split(x, y, groups):
         model = HistGradientBoostingClassifier(
             categorical_features=encoder.categorical_mask, random_state=seed
         )
@@ -65,7 +67,35 @@ def detection_auc(
         "n_real": len(real_rows),
         "n_synthetic": len(syn_rows),
         "classifier": "HistGradientBoostingClassifier",
+        "folds_keep_whole": kept_whole,
     }
+
+
+# A series without enough entities is cut into this many stretches of its index.
+SERIES_STRETCHES = 10
+
+
+def _folds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSchema, n_folds: int,
+           seed: int):
+    """(splitter, groups, what a fold keeps whole): rows of a table are independent; a
+    series' rows are grouped by entity, or, when a side has too few entities, by stretch of
+    the index, the same stretch of real and synthetic rows in one fold (a classifier that saw
+    one side's stretch would otherwise tell the other side's by its time alone)."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if not schema.is_time_series:
+        return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed), None, None
+    key = schema.sequence_key
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    if key is not None and min(real[key].nunique(), synthetic[key].nunique()) >= n_folds:
+        real_ids = pd.factorize(real[key].astype(str))[0]
+        syn_ids = pd.factorize(synthetic[key].astype(str))[0] + real_ids.max() + 1
+        return splitter, np.r_[real_ids, syn_ids], "entities"
+    index = pd.concat([real[schema.sequence_index], synthetic[schema.sequence_index]],
+                      ignore_index=True)
+    position = index.rank(method="min", pct=True).to_numpy()
+    stretch = np.minimum((position * SERIES_STRETCHES).astype(int), SERIES_STRETCHES - 1)
+    return splitter, stretch, "stretches of the index"
 
 
 def _sample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
