@@ -76,6 +76,9 @@ class IngestReport(BaseModel):
         if self.dates_day_first_guessed:
             parts.append("day before month assumed (no day above 12) in "
                          f"{', '.join(self.dates_day_first_guessed)}")
+        if self.dates_century_moved:
+            parts.append("two-digit years read as the last century where they would lie in "
+                         f"the future in {', '.join(self.dates_century_moved)}")
         if self.numbers_from_text:
             parts.append("numbers read from text: " + ", ".join(
                 f"{col} ({', '.join(how)})" for col, how in self.numbers_from_text.items()))

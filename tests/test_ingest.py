@@ -133,6 +133,7 @@ def test_day_first_dates_with_two_digit_years_are_read(tmp_path):
     assert frame["date"].dt.year.between(1963, 1965).all()
     assert report.dates["date"] == "%d/%m/%y"
     assert report.dates_century_moved == ["date"]
+    assert "two-digit years read as the last century" in report.summary()
 
 
 def test_month_and_year_dates_are_a_monthly_index(tmp_path):
