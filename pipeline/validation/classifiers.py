@@ -87,12 +87,15 @@ def _folds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSchema, n
         return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed), None, None
     key = schema.sequence_key
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    if key is not None and min(real[key].nunique(), synthetic[key].nunique()) >= n_folds:
+    keyed = key is not None and key in real.columns and key in synthetic.columns
+    if keyed and min(real[key].nunique(), synthetic[key].nunique()) >= n_folds:
         real_ids = pd.factorize(real[key].astype(str))[0]
         syn_ids = pd.factorize(synthetic[key].astype(str))[0] + real_ids.max() + 1
         return splitter, np.r_[real_ids, syn_ids], "entities"
-    index = pd.concat([real[schema.sequence_index], synthetic[schema.sequence_index]],
-                      ignore_index=True)
+    index_name = schema.sequence_index
+    if index_name not in real.columns or index_name not in synthetic.columns:
+        return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed), None, None
+    index = pd.concat([real[index_name], synthetic[index_name]], ignore_index=True)
     position = index.rank(method="min", pct=True).to_numpy()
     stretch = np.minimum((position * SERIES_STRETCHES).astype(int), SERIES_STRETCHES - 1)
     return splitter, stretch, "stretches of the index"
