@@ -31,7 +31,9 @@ DAY_LAYOUTS = (
     "%b %d, %Y", "%B %d, %Y", "%b %d %Y",
 )
 MONTH_LAYOUTS = (
-    "%Y-%m", "%Y/%m", "%m/%Y", "%m/%y", "%b %Y", "%B %Y", "%b-%Y", "%b-%y", QUARTERS,
+    "%Y-%m", "%Y/%m", "%m/%Y", "%m/%y", "%b %Y", "%B %Y", "%b-%Y", "%b-%y",
+    "%YM%m", "%Ym%m", "%Y %b",  # statistics offices: 2020M01, 1959m1, 2020 JAN
+    QUARTERS,
 )
 # A layout without a day reads a column only with this many distinct values: a handful of
 # `1/2`-like codes is a label, a calendar of months has many.

@@ -166,6 +166,8 @@ def test_labels_shaped_like_dates_stay_labels(tmp_path, member, columns):
     (["01-Jan-2020", "15-Feb-2021"], "2020-01-01"),
     ([f"2020-{m:02d}" for m in range(1, 13)], "2020-01-01"),
     ([f"{y}Q{q}" for y in (2020, 2021) for q in (1, 2, 3, 4)], "2020-01-01"),
+    ([f"2020M{m:02d}" for m in range(1, 13)], "2020-01-01"),
+    ([f"2020 {m}" for m in ("JAN", "FEB", "MAR", "APR", "MAY", "JUN")], "2020-01-01"),
     ([f"{m} 2020" for m in ("January", "February", "March", "April", "May", "June")],
      "2020-01-01"),
 ])
