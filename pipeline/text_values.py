@@ -159,13 +159,23 @@ class NumberReading:
 
 def read_numbers(values: pd.Series, decimal_comma: bool = False) -> NumberReading | None:
     """Numbers written as `$1,234.50`, `12.5%` or `(1,200)` (a negative amount), else None;
-    with `decimal_comma` (a file separated by semicolons) as `1.234,50`.
+    with `decimal_comma` (a file separated by semicolons) also as `1.234,50`.
 
     The number is kept as written: `12.5%` reads 12.5, in the column's own unit.
     """
     known = values.dropna().astype(str)
+    if known.empty:
+        return None
+    for comma in (True, False) if decimal_comma else (False,):
+        reading = _read_with(values, known, comma)
+        if reading is not None:
+            return reading
+    return None
+
+
+def _read_with(values: pd.Series, known: pd.Series, decimal_comma: bool) -> NumberReading | None:
     pattern = _COMMA if decimal_comma else _POINT
-    if known.empty or not known.head(SAMPLE).str.fullmatch(pattern.pattern[1:-1]).all():
+    if not known.head(SAMPLE).str.fullmatch(pattern.pattern[1:-1]).all():
         return None
     parts = known.str.extract(pattern)
     if parts["digits"].isna().any() or (parts["open"].notna() != parts["close"].notna()).any():

@@ -240,9 +240,11 @@ def test_excel_and_stata_missing_markers_leave_numbers_numeric(tmp_path):
 def test_semicolon_files_read_decimal_commas(tmp_path):
     """A European export: fields split by `;`, `1.234,50` for 1234.5, dates as 24.12.2020."""
     path = tmp_path / "european.csv"
-    path.write_text("name;price;when\nA;1.234,50;24.12.2020\nB;3,25;01.01.2021\nC;12;02.01.2021\n")
+    path.write_text("name;price;when;share\nA;1.234,50;24.12.2020;17.3%\n"
+                    "B;3,25;01.01.2021;5%\nC;12;02.01.2021;99.5%\n")
     frame, report = read_source(path)
     assert frame["price"].tolist() == [1234.5, 3.25, 12.0]
+    assert frame["share"].tolist() == [17.3, 5.0, 99.5]  # a point may still be the decimal
     assert report.numbers_from_text["price"] == ["thousands separators", "decimal commas"]
     assert frame["when"].iloc[0] == pd.Timestamp("2020-12-24")
     comma = tmp_path / "comma.csv"
