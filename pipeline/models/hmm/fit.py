@@ -85,13 +85,12 @@ def fit_hmm(
         settings.current_drivers, shared_scores,
     )
     derived = derived_columns(ordered, codec, data.first) if settings.derive else []
-    totals = {codec.numeric[f.target].name for f in derived if f.is_total}
+    totals = fit_totals(original, derived, codec, pairs)
+    summed = {total.column for total in totals}  # set from its parts: snapping would break it
     relations = Relations(
-        pairs=pairs, couplings=couplings, clipped=clipped, derived=derived,
-        # a total is the sum of its parts' values: snapping it would break the sum
-        grids=value_grids(original, [c for c in _plain_numeric(codec) if c not in totals],
+        pairs=pairs, couplings=couplings, clipped=clipped, derived=derived, totals=totals,
+        grids=value_grids(original, [c for c in _plain_numeric(codec) if c not in summed],
                           pairs, hidden),
-        totals=fit_totals(original, derived, codec, pairs),
     )
     _log_summary(codec, design, data)
     options = _em_options(settings, codec, design, data.feats.shape[1], index, trending)

@@ -11,8 +11,9 @@ import pandas as pd
 
 from pipeline.models.hmm.codec import Codec, numbers
 from pipeline.models.relations.coupled_values import CoupledValue, find_coupled_values
-from pipeline.models.relations.derived import DerivedColumn, find_derived, fit_cubic
+from pipeline.models.relations.derived import DerivedColumn, find_derived
 from pipeline.models.relations.ordered_pairs import OrderedPair, find_ordered_pairs
+from pipeline.models.relations.table import NamedDerived, fit_derived
 from pipeline.models.relations.value_grids import find_value_grids, snap
 from pipeline.schema import DatasetSchema, Role
 from pipeline.timeseries import sequence_ids
@@ -25,30 +26,29 @@ class Total:
     """A column that is the total of its parts, set again from the parts' final values (after
     they are snapped onto their grids), so the sum holds on every published row."""
 
-    column: str
-    parts: tuple[str, ...]
-    fit: DerivedColumn  # positions refer to (parts..., column)
-    part_range: np.ndarray  # (parts, 2): each part's least and largest real value
+    named: NamedDerived  # the total and its parts, refitted by name on the real rows
+
+    @property
+    def column(self) -> str:
+        return self.named.column
 
     def apply(self, frame: pd.DataFrame, upper: np.ndarray | None = None) -> pd.DataFrame:
-        """Parts inside their real ranges (the schema's bounds would otherwise clip one after
-        the total was summed), then the total; where it would pass its real range or
-        `upper` (an order it keeps), non-negative parts are scaled to meet it."""
-        parts = frame[list(self.parts)].to_numpy(dtype=float, na_value=np.nan)
-        parts = np.clip(parts, self.part_range[:, 0], self.part_range[:, 1])
-        total = self._total(parts)
-        high = self.fit.high if upper is None else np.minimum(self.fit.high, upper)
-        target = np.clip(total, self.fit.low, high)
+        """Parts inside their real ranges, then the total; where it would pass its real range
+        or `upper` (an order it keeps), non-negative parts are scaled to meet it."""
+        named, zeros = self.named, np.zeros(len(frame))
+        named.clip_inputs(frame)
+        parts = frame[list(named.inputs)].to_numpy(dtype=float, na_value=np.nan)
+        total = named.predict(parts, zeros)
+        high = named.fit.high if upper is None else np.minimum(named.fit.high, upper)
+        target = np.clip(total, named.fit.low, high)
         scale = (target != total) & (parts >= 0).all(1) & (total > 0)
-        parts[scale] *= (target[scale] / total[scale])[:, None]
-        for j, name in enumerate(self.parts):
-            frame[name] = parts[:, j]
-        frame[self.column] = self._total(parts)
+        if scale.any():
+            parts[scale] *= (target[scale] / total[scale])[:, None]
+            for j, name in enumerate(named.inputs):
+                frame[name] = parts[:, j]
+            total = named.predict(parts, zeros)
+        frame[named.column] = total
         return frame
-
-    def _total(self, parts: np.ndarray) -> np.ndarray:
-        values = np.column_stack([parts, np.full(len(parts), np.nan)])
-        return self.fit.predict(values, np.zeros(len(parts)))
 
 
 @dataclass(frozen=True)
@@ -183,20 +183,15 @@ def derived_columns(
 def fit_totals(
     real: pd.DataFrame, derived: list[DerivedColumn], codec: Codec, pairs: list[OrderedPair]
 ) -> list[Total]:
-    """The derived totals, refitted on the named real columns; not where a part or the total
+    """The derived totals, refitted by name on the real rows; not where a part or the total
     is modelled as a gap (its values are then another column's offset)."""
     gaps = {p.gap_column for p in pairs}
     out = []
     for fit in (f for f in derived if f.is_total):
-        column = codec.numeric[fit.target].name
-        parts = tuple(codec.numeric[j].name for j in fit.inputs)
-        if gaps & {column, *parts}:
-            continue
-        values = real[[*parts, column]].to_numpy(dtype=float, na_value=np.nan)
-        named = fit_cubic(values, len(parts), list(range(len(parts))))
+        columns = [codec.numeric[j].name for j in (fit.target, *fit.inputs)]
+        named = None if gaps & set(columns) else fit_derived(real, columns)
         if named is not None:
-            ranges = np.column_stack([np.nanmin(values[:, :-1], 0), np.nanmax(values[:, :-1], 0)])
-            out.append(Total(column, parts, named, ranges))
+            out.append(Total(named))
     return out
 
 

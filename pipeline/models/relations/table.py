@@ -52,6 +52,16 @@ class NamedDerived:
     fit: DerivedColumn  # positions refer to (inputs..., column)
     input_range: np.ndarray  # (inputs, 2): each input's least and largest training value
 
+    def clip_inputs(self, frame: pd.DataFrame) -> None:
+        """Inputs inside their training range (in place), before the column is computed from
+        them: the schema's bounds would otherwise clip one afterwards."""
+        for column, (low, high) in zip(self.inputs, self.input_range):
+            frame[column] = frame[column].clip(low, high)
+
+    def predict(self, inputs: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """The column from rows of its inputs' values; `noise` is N(0, 1)."""
+        return self.fit.predict(np.column_stack([inputs, np.full(len(inputs), np.nan)]), noise)
+
 
 @dataclass(frozen=True)
 class FittedRelations:
@@ -70,13 +80,9 @@ class FittedRelations:
         for pair in self.pairs:
             frame = pair.from_gap(frame)
         for named in self.derived:
-            # inputs inside their training range first: the schema's bounds would otherwise
-            # clip one after the column was computed from it
-            for column, (low, high) in zip(named.inputs, named.input_range):
-                frame[column] = frame[column].clip(low, high)
-            values = frame[list(named.inputs)].to_numpy(dtype=float, na_value=np.nan)
-            values = np.column_stack([values, np.full(len(frame), np.nan)])
-            frame[named.column] = named.fit.predict(values, rng.standard_normal(len(frame)))
+            named.clip_inputs(frame)
+            inputs = frame[list(named.inputs)].to_numpy(dtype=float, na_value=np.nan)
+            frame[named.column] = named.predict(inputs, rng.standard_normal(len(frame)))
         for group in self.missing:
             frame = group.apply(frame, rng)
         return frame
@@ -203,7 +209,8 @@ def _fit_missing(train: pd.DataFrame, columns: list[str]) -> MissingTogether | N
     return group if group.holds(train) else None
 
 
-def _fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None:
+def fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None:
+    """[column, *inputs] refitted on the training rows, if it still holds to identity."""
     column, *inputs = columns
     values = train[[*inputs, column]].to_numpy(dtype=float, na_value=np.nan)
     fit = fit_cubic(values, len(inputs), list(range(len(inputs))))
@@ -214,4 +221,4 @@ def _fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None
     return NamedDerived(column, tuple(inputs), fit, input_range)
 
 
-FITTERS = {ORDERED: _fit_pair, DERIVED: _fit_derived, MISSING_TOGETHER: _fit_missing}
+FITTERS = {ORDERED: _fit_pair, DERIVED: fit_derived, MISSING_TOGETHER: _fit_missing}
