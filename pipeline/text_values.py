@@ -84,7 +84,7 @@ def read_dates(values: pd.Series) -> DateReading | None:
         pattern = shape(layout)
         if not sample.str.fullmatch(pattern).all() or not known.str.fullmatch(pattern).all():
             continue
-        parsed = _parse(values, layout)
+        parsed = _parse(values, known, layout)
         if parsed is None or parsed.notna().sum() != len(known):
             continue
         if layout in FRACTION_LIKE and parsed.dt.year.nunique() < 2:
@@ -96,7 +96,8 @@ def read_dates(values: pd.Series) -> DateReading | None:
     return None
 
 
-def _parse(values: pd.Series, layout: str) -> pd.Series | None:
+def _parse(values: pd.Series, known: pd.Series, layout: str) -> pd.Series | None:
+    """`values` in `layout`; `known`: their present values as text."""
     if layout == QUARTERS:
         return _quarters(values)
     zoned = "%z" in layout or "Z" in layout or layout == ISO8601
@@ -105,8 +106,7 @@ def _parse(values: pd.Series, layout: str) -> pd.Series | None:
                                 errors="coerce", utc=zoned)
     except (ValueError, TypeError, OverflowError):
         return None
-    if zoned and layout == ISO8601 and not values.dropna().astype(str).str.contains(
-            r"(?:Z|[+-]\d{2}:?\d{2})$").any():
+    if layout == ISO8601 and not known.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$").any():
         parsed = parsed.dt.tz_localize(None)  # naive text stays naive
     return parsed
 
@@ -129,7 +129,7 @@ def _ambiguous(values: pd.Series, known: pd.Series, layout: str) -> bool:
     for day_first, month_first in _DAY_FIRST.items():
         if day_first in layout:
             other = layout.replace(day_first, month_first)
-            parsed = _parse(values, other)
+            parsed = _parse(values, known, other)
             return bool(parsed is not None and parsed.notna().sum() == len(known))
     return False
 

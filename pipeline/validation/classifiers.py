@@ -32,7 +32,7 @@ def detection_auc(
     0.5 means indistinguishable, 1.0 perfectly separable. At most `max_rows` rows of each are
     used (reported). `score` = 1 - (2 * max(AUC, 0.5) - 1), SDMetrics' detection convention.
     Rows of a series are not independent: folds keep each entity (or, with too few entities,
-    each stretch of a sequence) whole, or the classifier would tell rows apart by the
+    each stretch of the index) whole, or the classifier would tell rows apart by the
     entity they share with rows it has seen, however good the synthetic data.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -83,18 +83,20 @@ def _folds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSchema, n
     one side's stretch would otherwise tell the other side's by its time alone)."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+    def has(column: str | None) -> bool:
+        return column is not None and column in real.columns and column in synthetic.columns
+
+    plain = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed), None, None
+    key, index_name = schema.sequence_key, schema.sequence_index
     if not schema.is_time_series:
-        return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed), None, None
-    key = schema.sequence_key
+        return plain
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    keyed = key is not None and key in real.columns and key in synthetic.columns
-    if keyed and min(real[key].nunique(), synthetic[key].nunique()) >= n_folds:
+    if has(key) and min(real[key].nunique(), synthetic[key].nunique()) >= n_folds:
         real_ids = pd.factorize(real[key].astype(str))[0]
         syn_ids = pd.factorize(synthetic[key].astype(str))[0] + real_ids.max() + 1
         return splitter, np.r_[real_ids, syn_ids], "entities"
-    index_name = schema.sequence_index
-    if index_name not in real.columns or index_name not in synthetic.columns:
-        return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed), None, None
+    if not has(index_name):
+        return plain
     index = pd.concat([real[index_name], synthetic[index_name]], ignore_index=True)
     position = index.rank(method="min", pct=True).to_numpy()
     stretch = np.minimum((position * SERIES_STRETCHES).astype(int), SERIES_STRETCHES - 1)
