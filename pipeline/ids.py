@@ -9,6 +9,7 @@ in the model).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections import Counter
@@ -22,7 +23,10 @@ MAX_LETTER_CODE = 6
 CLASH_TRIES = 64
 CLASSES = {"d": ("0-9", "0123456789"), "U": ("A-Z", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
            "L": ("a-z", "abcdefghijklmnopqrstuvwxyz")}
-RUN = re.compile(r"\[((?:0-9|A-Z|a-z)+)\]\{(\d+)\}|\\(.)|(.)")
+# Hexadecimal digits (UUIDs, hashes): a mix of digits and letters that never go past f.
+HEX = {"Ld": "0-9a-f", "Ud": "0-9A-F"}
+MIN_HEX_LETTERS = 50  # letters seen before a mix is called hexadecimal
+RUN = re.compile(r"\[((?:0-9a-f|0-9A-F|0-9|A-Z|a-z)+)\]\{(\d+)\}|\\(.)|(.)")
 
 
 def code_pattern(strings: pd.Series) -> str | None:
@@ -41,7 +45,19 @@ def code_pattern(strings: pd.Series) -> str | None:
     classes = {t for t in template if not t.startswith("\0")}
     has_digits = any("d" in t for t in classes)
     letter_code = classes == {"U"} and length <= MAX_LETTER_CODE  # IATA, ISO codes
-    return _regex(template) if has_digits or letter_code else None
+    if not (has_digits or letter_code):
+        return None
+    return _regex(_hexadecimal(template, chars))
+
+
+def _hexadecimal(template: list[str], chars: np.ndarray) -> list[str]:
+    """The template with its digit-letter mixes as hexadecimal digits when no letter in
+    them goes past f (a UUID drawn from a-z would not look like one)."""
+    mixed = [i for i, t in enumerate(template) if t in HEX]
+    letters = "".join(c for c in chars[:, mixed].ravel() if c.isalpha())
+    if len(letters) < MIN_HEX_LETTERS or set(letters.lower()) - set("abcdef"):
+        return template
+    return ["x" + template[i] if i in mixed else t for i, t in enumerate(template)]
 
 
 def _position(column: np.ndarray) -> str | None:
@@ -76,6 +92,8 @@ def _regex(template: list[str]) -> str:
 
 
 def _class_regex(kinds: str) -> str:
+    if kinds.startswith("x"):
+        return f"[{HEX[kinds[1:]]}]"
     return "[" + "".join(CLASSES[k][0] for k in kinds) + "]"
 
 
@@ -83,7 +101,10 @@ def _slots(pattern: str) -> list[str]:
     """Each position: a literal character (marked with a leading NUL), or its alphabet."""
     slots: list[str] = []
     for classes, repeat, escaped, literal in RUN.findall(pattern):
-        if classes:
+        if classes in HEX.values():
+            letters = "abcdef" if classes.endswith("a-f") else "ABCDEF"
+            slots += ["0123456789" + letters] * int(repeat)
+        elif classes:
             alphabet = "".join(CLASSES[k][1] for k in "dUL" if CLASSES[k][0] in classes)
             slots += [alphabet] * int(repeat)
         else:
@@ -129,11 +150,16 @@ def hash_ids(values) -> np.ndarray:
 
 
 def _scramble(positions: np.ndarray, space: int) -> np.ndarray:
-    """An affine bijection of 0..space-1, so consecutive rows do not get consecutive ids."""
-    step = int(space * 0.6180339887) | 1  # the golden ratio spreads neighbours far apart
+    """An affine bijection of 0..space-1, so consecutive rows do not get consecutive ids.
+
+    Exact integers throughout: a float step or a round offset (a third of the space) leaves
+    the last digits of a large space's ids all zeros.
+    """
+    step = ((math.isqrt(5 * space * space) - space) // 2) | 1  # the golden ratio's share
     while math.gcd(step, space) != 1:
         step += 2
-    return (positions.astype(object) * step + space // 3) % space
+    offset = int.from_bytes(hashlib.sha512(b"ids").digest(), "big") % space
+    return (positions.astype(object) * step + offset) % space
 
 
 def _render(slots: list[str], radices: list[int], numbers: np.ndarray) -> list:

@@ -33,6 +33,9 @@ PARQUET_MAGIC = b"PAR1"
 # Latin-1 and Windows' cp1252 differ only in these bytes: control characters in Latin-1 (never
 # in real text), the euro sign and curly quotes in cp1252.
 CP1252_ONLY_BYTES = re.compile(rb"[\x80-\x9f]")
+# Digits written to one width with leading zeros (zip codes, FIPS, account numbers) are codes:
+# read as numbers, `02134` would be published as 2134. Two digits stay numbers (months, hours).
+MIN_CODE_WIDTH = 3
 
 
 class IngestReport(BaseModel):
@@ -59,6 +62,13 @@ class IngestReport(BaseModel):
     delimiter: str | None = None  # the CSV's field separator (None for Parquet)
     # columns in which every value is missing: kept all missing, never modelled
     empty: list[str] = Field(default_factory=list)
+    # a few values no date could be read from -> how many and some examples
+    unreadable: dict[str, int] = Field(default_factory=dict)
+    unreadable_examples: dict[str, list[str]] = Field(default_factory=dict)
+    # numbers written as infinity (a division by zero upstream) -> how many became missing
+    infinite: dict[str, int] = Field(default_factory=dict)
+    # digits of one width with leading zeros, kept as the text the source wrote
+    zero_padded_codes: list[str] = Field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"{self.rows} rows x {self.columns} columns"]
@@ -84,6 +94,16 @@ class IngestReport(BaseModel):
                 f"{col} ({', '.join(how)})" for col, how in self.numbers_from_text.items()))
         if self.booleans:
             parts.append(f"booleans parsed: {', '.join(self.booleans)}")
+        if self.unreadable:
+            parts.append("unreadable values -> NA: " + ", ".join(
+                f"{col} ({count}: {', '.join(map(repr, self.unreadable_examples[col]))})"
+                for col, count in self.unreadable.items()))
+        if self.infinite:
+            parts.append(f"{sum(self.infinite.values())} infinite value(s) -> NA in "
+                         + ", ".join(self.infinite))
+        if self.zero_padded_codes:
+            parts.append("kept as codes (digits with leading zeros): "
+                         + ", ".join(self.zero_padded_codes))
         if self.empty:
             parts.append(
                 f"no values at all in {', '.join(self.empty)} (kept all missing, not modelled)"
@@ -257,10 +277,21 @@ def normalise(frame: pd.DataFrame, report: IngestReport) -> pd.DataFrame:
         series = frame[col]
         if series.dtype == object:
             series = _normalise_text(series, col, report)
+        if pd.api.types.is_float_dtype(series.dtype):
+            series = _finite(series, col, report)
         if series.isna().all():
             report.empty.append(col)
         out[col] = series
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def _finite(series: pd.Series, col: str, report: IngestReport) -> pd.Series:
+    """Infinities as missing: no model can draw one, and no metric can compare them."""
+    infinite = np.isinf(series.to_numpy(dtype="float64", na_value=np.nan))
+    if not infinite.any():
+        return series
+    report.infinite[col] = int(infinite.sum())
+    return series.mask(infinite)
 
 
 def _normalise_text(series: pd.Series, col: str, report: IngestReport) -> pd.Series:
@@ -282,6 +313,9 @@ def _parse_typed(values: pd.Series, col: str, report: IngestReport) -> pd.Series
     known = values.dropna()
     if known.empty:
         return values.astype(object)
+    if _zero_padded(known):
+        report.zero_padded_codes.append(col)
+        return values.astype(object)
     numbers = pd.to_numeric(known, errors="coerce")
     if numbers.notna().all():
         report.numeric.append(col)
@@ -302,6 +336,19 @@ def _parse_typed(values: pd.Series, col: str, report: IngestReport) -> pd.Series
     return values.astype(object)
 
 
+def _zero_padded(known: pd.Series) -> bool:
+    """Digits only, all of one width (at least MIN_CODE_WIDTH), some with a leading zero."""
+    widths = known.str.len()
+    return bool(widths.min() == widths.max() >= MIN_CODE_WIDTH
+                and known.str.startswith("0").any() and known.str.fullmatch(r"[0-9]+").all())
+
+
+def _note_unreadable(unreadable: pd.Series, col: str, report: IngestReport) -> None:
+    if len(unreadable):
+        report.unreadable[col] = len(unreadable)
+        report.unreadable_examples[col] = unreadable.drop_duplicates().head(3).tolist()
+
+
 def _typed_numbers(parsed: pd.Series) -> pd.Series:
     """Whole numbers as nullable integers (as the source wrote them), others as floats."""
     known = parsed.dropna()
@@ -315,6 +362,7 @@ def _read_dates(values: pd.Series, col: str, report: IngestReport) -> pd.Series 
     if reading is None:
         return None
     report.dates[col] = reading.layout
+    _note_unreadable(reading.unreadable, col, report)
     if reading.ambiguous:
         report.dates_day_first_guessed.append(col)
     if reading.century_moved:

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.schema import ColumnSpec, DatasetSchema, Role, calendar_parts
+from pipeline.schema import DATETIME_UNITS, ColumnSpec, DatasetSchema, Role, calendar_parts
 
 
 def complete_to_schema(
     raw: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator,
-    vocabularies: dict | None = None,
+    vocabularies: dict | None = None, missing_shares: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     n = len(raw)
     columns: dict[str, Any] = {}  # one frame at the end: wide tables, no fragmentation
@@ -37,12 +37,20 @@ def complete_to_schema(
             columns[spec.name] = cast_column(raw[spec.name].reset_index(drop=True), spec)
         else:
             raise ValueError(f"model output lacks modelled column {spec.name!r}")
+    for name, share in (missing_shares or {}).items():  # text and PII: as often as real
+        if name in columns:
+            columns[name] = _blanked(columns[name], share, rng)
     out = pd.DataFrame(columns, index=pd.RangeIndex(n))
     apply_dependencies(out, schema)
     if schema.sequence_index:
         complete_sequences(out, raw, schema, rng)
         fill_calendar_parts(out, schema)
     return out[schema.names()]
+
+
+def _blanked(values: pd.Series, share: float, rng: np.random.Generator) -> pd.Series:
+    """`values` missing on a random `share` of rows."""
+    return values.mask(rng.random(len(values)) < share)
 
 
 def cast_column(values: pd.Series, spec: ColumnSpec) -> pd.Series:
@@ -62,11 +70,24 @@ def cast_column(values: pd.Series, spec: ColumnSpec) -> pd.Series:
             values = values.astype(object)
         return values.map(lambda v: None if pd.isna(v) else bool(v)).astype("boolean")
     if spec.role == Role.datetime:
-        parsed = pd.to_datetime(values, errors="coerce")
-        if spec.datetime_format and not any(f in spec.datetime_format for f in ("%H", "%M", "%S")):
-            parsed = parsed.dt.floor("D")  # a date-only column stays date-only
-        return parsed
+        return _at_resolution(pd.to_datetime(values, errors="coerce"), spec.datetime_format)
     return values.astype("string")
+
+
+def _at_resolution(parsed: pd.Series, layout: str | None) -> pd.Series:
+    """Timestamps on the unit the source writes them in; a date never rounds to the next."""
+    unit = DATETIME_UNITS.get(layout or "")
+    if unit is None or getattr(parsed.dt, "tz", None) is not None:
+        return parsed
+    return parsed.dt.floor(unit) if unit == "D" else parsed.dt.round(unit)
+
+
+def _shaped_digits(shape: str, n: int, rng: np.random.Generator) -> pd.Series:
+    """Random digits in the places of the layout's `#`s, every other character as written."""
+    chars = np.tile(np.array(list(shape), dtype="<U1"), (n, 1))
+    slots = chars[0] == "#"
+    chars[:, slots] = rng.integers(0, 10, size=(n, int(slots.sum()))).astype("<U1")
+    return pd.Series(["".join(row) for row in chars], dtype="string")
 
 
 def _on_grid(numeric: pd.Series, spec: ColumnSpec) -> pd.Series:
@@ -159,8 +180,15 @@ def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0,
 
     positions = np.arange(start, start + len(df))
     for spec in schema.columns:
-        # a sequence key names whole sequences; the model regenerates it per sequence
-        if spec.role != Role.id or spec.name == schema.sequence_key:
+        if spec.role != Role.id:
+            continue
+        if spec.name == schema.sequence_key:
+            # a key names whole sequences: one id per sequence, in the entities' shape
+            if spec.id_pattern and not spec.integer and len(df):
+                codes = pd.factorize(df[spec.name])[0]
+                ids = pattern_ids(spec.id_pattern, start + np.arange(codes.max() + 1),
+                                  (avoid or {}).get(spec.name))
+                df[spec.name] = pd.array(np.asarray(ids, dtype=object)[codes], dtype="string")
             continue
         if spec.integer:
             df[spec.name] = pd.array(positions + 1, dtype="Int64")
@@ -172,7 +200,10 @@ def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0,
 
 
 def fake_values(spec: ColumnSpec, n: int, rng: np.random.Generator) -> pd.Series:
-    """Realistic replacement values from Faker, seeded from the run's generator."""
+    """Realistic replacement values from Faker, seeded from the run's generator, or digits
+    drawn into the layout the source writes them in."""
+    if spec.pii_shape:
+        return _shaped_digits(spec.pii_shape, n, rng)
     from faker import Faker
 
     faker = Faker()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 MIN_WORD_ROWS = 5
-MIN_VOCABULARY = 20
+MIN_VOCABULARY = 5  # fewer common words than this: Faker sentences
 
 
 @dataclass(frozen=True)

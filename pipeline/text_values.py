@@ -42,6 +42,10 @@ MIN_PERIODS = 6
 # scores out of 10 would all fall in one year.
 FRACTION_LIKE = ("%m/%y", "%m/%Y")
 SAMPLE = 200  # values checked against a layout's shape before the whole column is parsed
+# A column still reads as dates when no more than this share of its values cannot be read
+# (`unknown`, `2022-02-30`): those become missing, and the run names them. Numbers get no such
+# slack: a `rotary` among cylinder counts or a family `136A` among numbers is a real value.
+MAX_UNREADABLE_DATES = 0.05
 
 _SHAPES = {
     "%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{1,2}", "%d": r"\d{1,2}", "%H": r"\d{1,2}",
@@ -56,9 +60,12 @@ _DAY_FIRST = {"%d/%m": "%m/%d", "%d.%m": "%m.%d", "%d-%m": "%m-%d"}
 @dataclass(frozen=True)
 class DateReading:
     layout: str
-    values: pd.Series  # datetime64, NaT where the text was missing
+    values: pd.Series  # datetime64, NaT where the text was missing or unreadable
     ambiguous: bool  # the month-first reading fits every value too
     century_moved: bool  # two-digit years that would lie in the future were put 100 years back
+    unreadable: pd.Series  # the present values no date could be read from
+
+
 
 
 def shape(layout: str) -> str:
@@ -72,28 +79,38 @@ def shape(layout: str) -> str:
 
 
 def read_dates(values: pd.Series) -> DateReading | None:
-    """The column's dates in the first layout that reads every present value, else None."""
+    """The column's dates in the first layout that reads every present value (but for a few,
+    see MAX_UNREADABLE_SHARE), else None."""
     known = values.dropna().astype(str)
     sample = known.head(SAMPLE)
-    if known.empty or not sample.str.contains(r"\d").all():
+    if known.empty or not _few((~sample.str.contains(r"\d")).sum(), len(sample)):
         return None
     distinct = known.nunique()
     for layout in DAY_LAYOUTS + MONTH_LAYOUTS:
         if layout in MONTH_LAYOUTS and distinct < MIN_PERIODS:
             continue
         pattern = shape(layout)
-        if not sample.str.fullmatch(pattern).all() or not known.str.fullmatch(pattern).all():
+        if not _few((~sample.str.fullmatch(pattern)).sum(), len(sample)):
             continue
-        parsed = _parse(values, known, layout)
-        if parsed is None or parsed.notna().sum() != len(known):
+        shaped = known.str.fullmatch(pattern)
+        if not _few((~shaped).sum(), len(known)):
+            continue
+        parsed = _parse(values.where(shaped.reindex(values.index, fill_value=False)),
+                        known[shaped], layout)
+        if parsed is None or not _few(len(known) - parsed.notna().sum(), len(known)):
             continue
         if layout in FRACTION_LIKE and parsed.dt.year.nunique() < 2:
             continue
         moved = "%y" in layout and bool((parsed > pd.Timestamp.now()).any())
         if moved:  # `63` is 1963, not 2063: a written date is not in the future
             parsed = parsed.where(parsed <= pd.Timestamp.now(), parsed - pd.DateOffset(years=100))
-        return DateReading(layout, parsed, _ambiguous(values, known, layout), moved)
+        unreadable = known[parsed.loc[known.index].isna()]
+        return DateReading(layout, parsed, _ambiguous(values, known, layout), moved, unreadable)
     return None
+
+
+def _few(unreadable: int, known: int) -> bool:
+    return unreadable <= MAX_UNREADABLE_DATES * known
 
 
 def _parse(values: pd.Series, known: pd.Series, layout: str) -> pd.Series | None:
@@ -130,20 +147,23 @@ def _ambiguous(values: pd.Series, known: pd.Series, layout: str) -> bool:
         if day_first in layout:
             other = layout.replace(day_first, month_first)
             parsed = _parse(values, known, other)
-            return bool(parsed is not None and parsed.notna().sum() == len(known))
+            return bool(parsed is not None and _few(len(known) - parsed.notna().sum(), len(known)))
     return False
 
 
 # --- numbers with signs and separators ------------------------------------------------------
-CURRENCY = "$€£¥"
+# A sign or an ISO code, before the number (`$12`, `USD 12`) or after it (`12 €`, `12 EUR`).
+CURRENCY = r"[$€£¥₹]|USD|EUR|GBP|CHF|JPY|CAD|AUD|CNY|INR|SEK|NOK|DKK"
+MINUS = "-\u2212"  # the hyphen and the minus sign typesetting writes
 
 
 def _number_pattern(thousands: str, decimal: str) -> re.Pattern:
     t, d = re.escape(thousands), re.escape(decimal)
     return re.compile(
-        rf"^(?P<open>\()?(?P<sign>[-+])?\s*(?P<currency>[{CURRENCY}])?\s*(?P<sign2>[-+])?"
+        rf"^(?P<open>\()?(?P<sign>[{MINUS}+])?\s*(?P<currency>{CURRENCY})?\s*"
+        rf"(?P<sign2>[{MINUS}+])?"
         rf"(?P<digits>\d{{1,3}}(?:{t}\d{{3}})+(?:{d}\d*)?|\d+(?:{d}\d*)?|{d}\d+)\s*"
-        r"(?P<percent>%)?(?P<close>\))?$"
+        rf"(?P<percent>%)?\s*(?P<currency2>{CURRENCY})?(?P<close>\))?$"
     )
 
 
@@ -180,7 +200,8 @@ def _read_with(values: pd.Series, known: pd.Series, decimal_comma: bool) -> Numb
     parts = known.str.extract(pattern)
     if parts["digits"].isna().any() or (parts["open"].notna() != parts["close"].notna()).any():
         return None
-    negative = (parts["open"].notna() | parts["sign"].eq("-") | parts["sign2"].eq("-"))
+    negative = (parts["open"].notna() | parts["sign"].isin(list(MINUS))
+                | parts["sign2"].isin(list(MINUS)))
     thousands, decimal = (".", ",") if decimal_comma else (",", ".")
     digits = parts["digits"].str.replace(thousands, "", regex=False)
     number = pd.to_numeric(digits.str.replace(decimal, ".", regex=False), errors="coerce")
@@ -190,10 +211,11 @@ def _read_with(values: pd.Series, known: pd.Series, decimal_comma: bool) -> Numb
     out = pd.Series(float("nan"), index=values.index, dtype="float64")
     out.loc[known.index] = number.to_numpy()
     written = [name for name, used in (
-        ("currency signs", parts["currency"].notna().any()),
+        ("currency signs", (parts["currency"].notna() | parts["currency2"].notna()).any()),
         ("thousands separators", parts["digits"].str.contains(thousands, regex=False).any()),
         ("decimal commas", decimal_comma and parts["digits"].str.contains(",", regex=False).any()),
         ("percent signs", parts["percent"].notna().any()),
         ("negatives in brackets", parts["open"].notna().any()),
+        ("minus signs", (parts["sign"].eq(MINUS[1]) | parts["sign2"].eq(MINUS[1])).any()),
     ) if used]
     return NumberReading(out, written)

@@ -92,10 +92,12 @@ def test_latin1_csv_keeps_accented_values_and_says_its_encoding(tmp_path):
 
 def test_cp1252_csv_keeps_euro_sign_and_curly_quotes(tmp_path):
     path = tmp_path / "prices.csv"
-    path.write_bytes("item,price\n“Café” crème,3€\nPâté,5€\n".encode("cp1252"))
+    path.write_bytes("item,price,note\n“Café” crème,3€,€ off\nPâté,5€,€ on\n".encode("cp1252"))
     frame, report = read_source(path)
     assert frame["item"].tolist() == ["“Café” crème", "Pâté"]
-    assert frame["price"].tolist() == ["3€", "5€"]
+    assert frame["note"].tolist() == ["€ off", "€ on"]
+    assert frame["price"].tolist() == [3, 5]  # the euro sign decoded, then read as money
+    assert report.numbers_from_text == {"price": ["currency signs"]}
     assert report.encoding == "cp1252"
 
 

@@ -78,3 +78,43 @@ def test_a_code_missing_on_some_rows_is_an_id_that_accepts_the_data(tmp_path):
     assert schema.column("incident").id_pattern == "17\\-[0-9]{6}"
     enforced = enforce_schema(frame, schema)  # the first run used to refuse these rows
     assert enforced["incident"].isna().sum() == 4
+
+
+def test_uuids_are_hexadecimal_and_new():
+    import uuid
+
+    rng = np.random.default_rng(0)
+    real = pd.Series([str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(400)])
+    pattern = code_pattern(real)
+    assert pattern.startswith("[0-9a-f]{8}\\-") and "4[0-9a-f]{3}" in pattern
+    ids = pd.Series(pattern_ids(pattern, np.arange(0, 2000), hash_ids(real)))
+    assert ids.str.fullmatch(pattern).all() and ids.is_unique and not ids.isin(real).any()
+    assert all(str(uuid.UUID(v)) == v for v in ids)
+    # the first rows' ids look like the rest: no tail of zeros from a round offset
+    assert ids.head(5).map(lambda v: v.count("0") / len(v)).max() < 0.3
+
+
+def test_phone_numbers_keep_the_layout_the_source_writes():
+    from pipeline.postprocess import fake_values
+
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame({"phone": [f"({rng.integers(200, 999)}) {rng.integers(200, 999)}-"
+                                   f"{rng.integers(0, 9999):04d}" for _ in range(300)],
+                         "x": rng.normal(size=300)})
+    spec = detect_schema(real, "contacts").column("phone")
+    assert spec.role == Role.pii and spec.pii_shape == "(###) ###-####"
+    out = fake_values(spec, 500, np.random.default_rng(1))
+    assert out.str.fullmatch(r"\(\d{3}\) \d{3}-\d{4}").all() and out.nunique() > 490
+
+
+def test_free_text_with_a_small_vocabulary_uses_it_and_is_missing_as_often():
+    rng = np.random.default_rng(0)
+    words = ["great", "service", "slow", "delivery", "again", "not", "happy", "product"]
+    notes = [" ".join(rng.choice(words, rng.integers(3, 9))) if rng.random() < 0.6 else None
+             for _ in range(400)]
+    frame = pd.DataFrame({"notes": notes, "spent": rng.gamma(2, 30, 400).round(2)})
+    schema = detect_schema(frame, "reviews")
+    assert schema.column("notes").role == Role.text
+    out = GaussianMixtureModel(n_components=2).fit(frame, schema, seed=0).sample(2000, seed=1)
+    assert {w for v in out["notes"].dropna() for w in v.split()} <= set(words)  # no lorem
+    assert abs(out["notes"].isna().mean() - frame["notes"].isna().mean()) < 0.05

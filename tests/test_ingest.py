@@ -251,3 +251,67 @@ def test_semicolon_files_read_decimal_commas(tmp_path):
     comma.write_text('name,price\nA,"1,5"\nB,"2,25"\n')  # not a thousands group: stays text
     frame, _ = read_source(comma)
     assert frame["price"].tolist() == ["1,5", "2,25"]
+
+
+def test_codes_written_with_leading_zeros_keep_them(tmp_path):
+    """Zip codes and FIPS codes are codes: `02134` read as a number would publish as 2134."""
+    path = tmp_path / "places.csv"
+    zips = ["02134", "10001", "07030", "94105", "00501", "60601"]
+    rows = [f"{zips[i % 6]},{i % 12 + 1:02d},{i * 7 % 1000:03d},{i}" for i in range(60)]
+    path.write_text("zip,month,width_code,n\n" + "\n".join(rows) + "\n")
+    frame, report = read_source(path)
+    assert frame["zip"].tolist()[:3] == ["02134", "10001", "07030"]
+    assert report.zero_padded_codes == ["zip", "width_code"]
+    assert "leading zeros" in report.summary()
+    assert str(frame["month"].dtype) == "Int64"  # two digits: a month, an hour, stays a number
+    assert str(frame["n"].dtype) == "Int64"
+    frame, report = read_source(_r_csv(tmp_path, "COUNT/medpar"))  # hospital provider numbers
+    assert report.zero_padded_codes == ["provnum"] and frame["provnum"].str.len().eq(6).all()
+
+
+def test_timestamps_keep_the_resolution_the_source_writes(tmp_path):
+    """vcd's Bundesliga kick-offs are written to the minute; the output is too."""
+    from pipeline.models.gmm import GaussianMixtureModel
+    from pipeline.schema import detect_schema, enforce_schema
+
+    frame, _ = read_source(_r_csv(tmp_path, "vcd/Bundesliga"))
+    schema = detect_schema(frame, "bundesliga")
+    assert schema.column("Date").datetime_format == "%Y-%m-%d %H:%M"
+    frame = enforce_schema(frame, schema)
+    model = GaussianMixtureModel(n_components=4, max_iter=20).fit(frame, schema, seed=0)
+    kickoffs = model.sample(2000, seed=1)["Date"].dropna()
+    assert len(kickoffs) > 1000 and (kickoffs == kickoffs.dt.floor("min")).all()
+    assert (kickoffs.dt.minute != 0).any()  # rounded to the minute, not further
+    hourly = pd.Series(pd.date_range("2020-01-01", periods=50, freq="h"), name="at")
+    assert detect_schema(hourly.to_frame(), "h").column("at").datetime_format == "%Y-%m-%d %H:00"
+    fine = hourly + pd.Timedelta(milliseconds=250)
+    assert detect_schema(fine.to_frame(), "f").column("at").datetime_format.endswith(".%f")
+
+
+def test_a_few_unreadable_values_do_not_turn_dates_into_labels(tmp_path):
+    path = tmp_path / "visits.csv"
+    days = pd.date_range("2022-01-01", periods=100).strftime("%Y-%m-%d").tolist()
+    days[5], days[50] = "unknown", "2022-02-30"  # 2 in 100: junk, and a day that never was
+    path.write_text("day,n\n" + "\n".join(f"{d},{i}" for i, d in enumerate(days)) + "\n")
+    frame, report = read_source(path)
+    assert str(frame["day"].dtype) == "datetime64[ns]" and frame["day"].isna().sum() == 2
+    assert report.unreadable == {"day": 2}
+    assert "'unknown', '2022-02-30'" in report.summary()
+    # among numbers, an odd value is a real one: the Mazda RX-7's rotary engine
+    frame, report = read_source(_r_csv(tmp_path, "MASS/Cars93"))
+    assert "rotary" in set(frame["Cylinders"]) and not report.unreadable
+
+
+def test_minus_signs_currency_codes_and_infinities(tmp_path):
+    path = tmp_path / "ledger.csv"
+    path.write_text("balance,change,price,ratio\n"
+                    '"USD 1,234.50",\u22121.5,12.00 EUR,0.5\n'
+                    "USD 12.00,2.25,3 EUR,inf\n"
+                    "USD 7.10,\u22120.75,4.5 EUR,-inf\n")
+    frame, report = read_source(path)
+    assert frame["balance"].tolist() == [1234.5, 12.0, 7.1]
+    assert frame["change"].tolist() == [-1.5, 2.25, -0.75]
+    assert frame["price"].tolist() == [12.0, 3.0, 4.5]
+    assert frame["ratio"].iloc[0] == 0.5 and frame["ratio"].isna().sum() == 2
+    assert report.infinite == {"ratio": 2}
+    assert report.numbers_from_text["change"] == ["minus signs"]

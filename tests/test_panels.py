@@ -126,3 +126,18 @@ def test_a_shared_visit_schedule_is_drawn_whole(tmp_path):
     assert set(out["month"]) <= set(frame["month"])
     model.save(tmp_path / "model")
     pd.testing.assert_frame_equal(out, Synthesizer.load(tmp_path / "model").sample(40, seed=0))
+
+
+def test_entities_coded_in_a_shape_get_new_codes_in_that_shape():
+    # MASS's bacteria trial names its 50 children X01..Z26: synthetic children are coded the
+    # same way, never as a real child's code, where they were `syn-abcd-00000001`
+    from benchmarks.public_data import r_dataset
+
+    frame = r_dataset("MASS", "bacteria")
+    schema = detect_schema(frame, "bacteria", sequence_key="ID", sequence_index="week")
+    assert schema.column("ID").id_pattern == "[A-Z]{1}[0-9]{2}"
+    sample = HiddenMarkovModel(max_states=3).fit(frame, schema, seed=0).sample(40, seed=1)
+    keys = sample["ID"]
+    assert keys.str.fullmatch("[A-Z][0-9]{2}").all() and keys.nunique() == 40
+    assert not keys.isin(frame["ID"]).any()
+    assert (sample.groupby("ID")["week"].apply(lambda w: w.is_monotonic_increasing)).all()

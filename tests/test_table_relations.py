@@ -133,14 +133,18 @@ def test_every_tabular_model_keeps_formats_and_missing_together(placements, mode
     from pipeline.models import registry
 
     frame, schema = placements
-    assert {"kind": "missing_together", "columns": JOB, "enabled": True} in [
-        r.model_dump() for r in schema.relations]
+    relations = [r.model_dump() for r in schema.relations]
+    assert {"kind": "missing_together", "columns": JOB, "enabled": True} in relations
+    # a placement ends after it starts: 38 % of gmm's rows ended first before dates paired
+    assert {"kind": "ordered", "columns": ["start_date", "end_date"], "enabled": True} in relations
     assert schema.column("salary").step == 100 and schema.column("high_perc").decimals == 2
     out = registry.create(model, **params).fit(frame, schema, seed=0).sample(400, seed=1)
     missing = out[JOB].isna().to_numpy()
     assert (missing == missing[:, :1]).all()  # all present or all absent, row by row
     assert 0 < missing[:, 0].mean() < 1
     assert (out["salary"].dropna() % 100 == 0).all()
+    dates = out[["start_date", "end_date"]].dropna()
+    assert len(dates) and (dates["start_date"] <= dates["end_date"]).all()
     cents = out["high_perc"].dropna() * 100
     assert np.allclose(cents, cents.round(), atol=1e-6)
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline import cli
-from pipeline.schema import detect_schema, enforce_schema
+from pipeline.schema import Role, detect_schema, enforce_schema
 from pipeline.split import split_train_holdout
 from pipeline.validation.validate import validate_synthetic
 
@@ -155,3 +155,29 @@ def test_a_suite_another_run_saved_meanwhile_is_saved_again_and_validated(adult_
     suites.ensure_suite(theirs, "adult.data", suites.data_suite_expectations(schema, train))
     outcome = suites.run_checkpoint(ours, suite, "adult.gmm.synthetic", train.head(500), "r1")
     assert outcome.success and outcome.evaluated > 10
+
+
+def test_a_suite_follows_a_changed_schema_and_keeps_edits_otherwise(adult_split, tmp_path):
+    # a column's role changed in the schema file: the old suite's expectations for it would
+    # fail good output, so the suite is made again; with the same schema, the user's copy stays
+    from pipeline.validation import suites
+
+    train, _, schema = adult_split
+    context = suites.get_context(tmp_path / "gx")
+    first = suites.ensure_suite(context, "adult.data",
+                                suites.data_suite_expectations(schema, train), schema=schema)
+    first.expectations.pop()
+    first.save()  # the user's edit
+    kept = suites.ensure_suite(context, "adult.data",
+                               suites.data_suite_expectations(schema, train), schema=schema)
+    assert len(kept.expectations) == len(first.expectations)
+    changed = schema.model_copy(deep=True)
+    spec = changed.column("age")
+    spec.role, spec.integer = Role.categorical, False
+    spec.categories = sorted(int(v) for v in train["age"].unique())
+    remade = suites.ensure_suite(context, "adult.data",
+                                 suites.data_suite_expectations(changed, train), schema=changed)
+    assert remade.meta["schema"] == suites.schema_fingerprint(changed)
+    outcome = suites.run_checkpoint(context, remade, "adult.gmm.synthetic",
+                                    enforce_schema(train.head(500), changed), "r2")
+    assert outcome.success

@@ -102,6 +102,7 @@ class Synthesizer(ABC):
         self.relations = FittedRelations()
         self.id_hashes: dict[str, np.ndarray] = {}  # training ids a synthetic id must avoid
         self.vocabularies: dict[str, Any] = {}  # text columns' common words (text_columns)
+        self.missing_shares: dict[str, float] = {}  # text and PII columns' missing rows
         self.protection: ValueProtection | None = None  # rare training values (value_protection)
         self.record_protection: RecordProtection | None = None  # rare training records
         self.counters: list[IndexCounter] = []  # series columns counting with the index
@@ -136,6 +137,7 @@ class Synthesizer(ABC):
             started = time.perf_counter()
             self.id_hashes = training_id_hashes(train, schema)
             self.vocabularies = text_vocabularies(train, schema)
+            self.missing_shares = unmodelled_missing_shares(train, schema)
             self.protection = ValueProtection.fit(train, schema, self.settings.protect_rare)
             self.record_protection = RecordProtection.fit(train, schema,
                                                           self.settings.protect_rare)
@@ -167,7 +169,8 @@ class Synthesizer(ABC):
         rng = np.random.default_rng(seed)
         if schema.is_time_series:
             raw = from_offsets(self._sample(n, rng, conditions), schema, self.counters)
-            out = finish_output(raw, schema, rng, self.vocabularies)
+            out = finish_output(raw, schema, rng, self.vocabularies,
+                                getattr(self, "missing_shares", {}))
             self._protect(out, rng, conditions)
             regenerate_ids(out, schema, self.id_hashes, id_start)
             return out
@@ -187,7 +190,8 @@ class Synthesizer(ABC):
                    schema: DatasetSchema) -> pd.DataFrame:
         """n tabular rows through the model, its relations, the schema and value protection."""
         raw = self.relations.table_view(self._sample(n, rng, conditions), rng)
-        rows = finish_output(raw, schema, rng, self.vocabularies)
+        rows = finish_output(raw, schema, rng, self.vocabularies,
+                                getattr(self, "missing_shares", {}))
         self._protect(rows, rng, conditions)
         return rows
 
@@ -331,12 +335,12 @@ class Synthesizer(ABC):
 
 def finish_output(
     raw: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator,
-    vocabularies: dict[str, Any] | None = None,
+    vocabularies: dict[str, Any] | None = None, missing_shares: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Turn a model's raw modelled columns into the schema's full table."""
     from pipeline.postprocess import complete_to_schema
 
-    return complete_to_schema(raw, schema, rng, vocabularies)
+    return complete_to_schema(raw, schema, rng, vocabularies, missing_shares)
 
 
 def regenerate_ids(df: pd.DataFrame, schema: DatasetSchema,
@@ -344,6 +348,14 @@ def regenerate_ids(df: pd.DataFrame, schema: DatasetSchema,
     from pipeline.postprocess import fill_ids
 
     fill_ids(df, schema, start=start, avoid=avoid)
+
+
+def unmodelled_missing_shares(train: pd.DataFrame, schema: DatasetSchema) -> dict[str, float]:
+    """How often each free-text or PII column is missing, so output is missing as often:
+    no model learns these columns, and their replacement values never are."""
+    found = {c.name: float(train[c.name].isna().mean()) for c in schema.columns
+             if c.role in (Role.text, Role.pii) and not c.empty and c.name in train.columns}
+    return {name: share for name, share in found.items() if share > 0}
 
 
 def text_vocabularies(train: pd.DataFrame, schema: DatasetSchema) -> dict[str, Any]:

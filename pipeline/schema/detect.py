@@ -14,13 +14,21 @@ import pandas as pd
 from pipeline.errors import PipelineError
 from pipeline.names import check_dataset_name
 from pipeline.schema.calendar import mark_time_series
-from pipeline.schema.model import ColumnSpec, DatasetSchema, Dependency, Relation, Role
+from pipeline.schema.model import (
+    DATETIME_UNITS,
+    ColumnSpec,
+    DatasetSchema,
+    Dependency,
+    Relation,
+    Role,
+)
 
 # Above this many distinct values a string column is not modelled as a category: one-hot
 # encoding it would explode memory in CTGAN/TVAE and it carries little population signal.
 MAX_CATEGORIES = 500
 MIN_CODE_ROWS = 20
 MIN_CODE_UNIQUE = 0.95  # a code names one row (an incident, an order): nearly all distinct
+MIN_ENTITY_CODES = 10  # entities a sequence key needs before its codes have a shape
 # An id-named column with this many distinct values names people or things, even when each
 # has several rows (a patient's visits): an id, never a category whose real values the
 # output would repeat. Fewer (a store_id of 10 stores) stay categories.
@@ -50,6 +58,9 @@ PII_NAMES = {
     "ssn": re.compile(r"(^|_)ssn$|social_security", re.IGNORECASE),
     "ipv4": re.compile(r"(^|_)ip(_address)?$", re.IGNORECASE),
 }
+# Personal numbers written in one layout: output keeps it, with digits drawn afresh.
+SHAPED_PII = frozenset({"phone_number", "ssn"})
+MIN_PII_SHAPE_SHARE = 0.5
 EMAIL_VALUE = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
 # Integer columns with at most this many values may take part in a dependency.
 MAX_DEPENDENCY_VALUES = 50
@@ -82,12 +93,13 @@ def detect_schema(
 
 
 def detect_relations(df: pd.DataFrame, schema: DatasetSchema) -> list[Relation]:
-    """Orders and derived columns among the numerical columns, and columns missing
-    together (models/relations/table)."""
+    """Orders and derived columns among the numerical columns, orders among the dates, and
+    columns missing together (models/relations/table)."""
     from pipeline.models.relations.table import detect
 
     numeric = [c.name for c in schema.columns if c.role == Role.numerical and not c.empty]
-    found = detect(df, numeric, schema.modelled_columns())
+    dated = [c.name for c in schema.columns if c.role == Role.datetime and not c.empty]
+    found = detect(df, numeric, schema.modelled_columns(), dated)
     return [Relation(kind=kind, columns=columns) for kind, columns in found]
 
 
@@ -115,7 +127,8 @@ def _detect_column(series: pd.Series, is_index: bool = False, is_key: bool = Fal
         # synthetic sequence gets a new key. Public entity labels (airport codes) can be opted
         # in by editing the schema to role categorical with the categories listed.
         integer = bool(pd.api.types.is_numeric_dtype(series) and _all_whole(values))
-        return ColumnSpec(name=name, role=Role.id, integer=integer, nullable=False)
+        return ColumnSpec(name=name, role=Role.id, integer=integer, nullable=False,
+                          id_pattern=None if integer else _entity_code_pattern(values))
     if pd.api.types.is_bool_dtype(series) or _is_boolean_object(values):
         return ColumnSpec(name=name, role=Role.boolean, nullable=nullable)
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -172,6 +185,14 @@ def _code_pattern(strings: pd.Series) -> str | None:
     return code_pattern(strings)
 
 
+def _entity_code_pattern(keys: pd.Series) -> str | None:
+    """The shape of a sequence key's entity codes (`S001`), read from its distinct values."""
+    from pipeline.ids import code_pattern
+
+    distinct = pd.Series(keys.astype(str).unique())
+    return code_pattern(distinct) if len(distinct) >= MIN_ENTITY_CODES else None
+
+
 def _string_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:
     strings = values.astype(str)
     pattern = _code_pattern(strings)
@@ -180,7 +201,8 @@ def _string_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:
         return ColumnSpec(name=name, role=Role.id, nullable=nullable, id_pattern=pattern)
     pii_kind = _pii_kind(name, strings)
     if pii_kind:
-        return ColumnSpec(name=name, role=Role.pii, pii_kind=pii_kind, nullable=nullable)
+        return ColumnSpec(name=name, role=Role.pii, pii_kind=pii_kind, nullable=nullable,
+                          pii_shape=_digit_shape(strings) if pii_kind in SHAPED_PII else None)
     n_unique = strings.nunique()
     if n_unique > MAX_CATEGORIES or (len(strings) > 20 and n_unique > 0.5 * len(strings)):
         # Mostly-unique or huge-cardinality strings: modelling them as categories would
@@ -205,10 +227,15 @@ def _empty_column(series: pd.Series) -> ColumnSpec:
 
 
 def _datetime_format(values: pd.Series) -> str:
-    """Date-only when every value falls on midnight, so output keeps the real precision."""
-    if len(values) and (values.dt.normalize() == values).all():
-        return "%Y-%m-%d"
-    return "%Y-%m-%d %H:%M:%S"
+    """The coarsest layout every value fits (dates, hours, minutes, seconds), so output keeps
+    the real resolution; finer than seconds: to the microsecond."""
+    present = values.dropna()
+    if getattr(present.dt, "tz", None) is not None:
+        present = present.dt.tz_convert("UTC").dt.tz_localize(None)  # no DST gaps to round
+    for layout, unit in DATETIME_UNITS.items():
+        if len(present) and (present.dt.floor(unit) == present).all():
+            return layout
+    return "%Y-%m-%d %H:%M:%S.%f"
 
 
 def _is_boolean_object(values: pd.Series) -> bool:
@@ -221,6 +248,13 @@ def _all_whole(values: pd.Series) -> bool:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+def _digit_shape(strings: pd.Series) -> str | None:
+    """The layout (digits as `#`) at least MIN_PII_SHAPE_SHARE of the values share, or None."""
+    shapes = strings.str.replace(r"[0-9]", "#", regex=True).value_counts(normalize=True)
+    shape = str(shapes.index[0]) if len(shapes) else ""
+    return shape if shapes.iloc[0] >= MIN_PII_SHAPE_SHARE and "#" in shape else None
 
 
 def _pii_kind(name: str, strings: pd.Series) -> str | None:

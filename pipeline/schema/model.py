@@ -24,6 +24,12 @@ CALENDAR_PARTS = (
 )
 
 
+# Each timestamp layout a schema may give, with the unit its values sit on: output is rounded
+# to it, so a column written to the minute is published to the minute. Any other: unrounded.
+DATETIME_UNITS = {"%Y-%m-%d": "D", "%Y-%m-%d %H:00": "h", "%Y-%m-%d %H:%M": "min",
+                  "%Y-%m-%d %H:%M:%S": "s"}
+
+
 class Role(StrEnum):
     numerical = "numerical"
     categorical = "categorical"
@@ -53,6 +59,8 @@ class ColumnSpec(BaseModel):
     id_pattern: str | None = None
     # pii: the Faker provider that makes a realistic replacement value
     pii_kind: str | None = None
+    # pii: the layout most values share, `#` for a digit (`(###) ###-####`); None: Faker's
+    pii_shape: str | None = None
     nullable: bool = True
     # time series: a column constant within each entity
     static: bool = False
@@ -106,8 +114,9 @@ MAX_DERIVED_INPUTS = 8
 
 class Relation(BaseModel):
     """Columns the tabular models keep in a fixed relation (models/relations/table):
-    `ordered` [low, high] (low never exceeds high), `derived` [column, *inputs] (the column
-    is a function of its inputs: a cubic of one or two, a total of up to eight),
+    `ordered` [low, high] (low never exceeds high; two numbers or two dates), `derived`
+    [column, *inputs] (the column is a function of its inputs: a cubic of one or two, a
+    total of up to eight),
     `missing_together` [columns] (all present or all absent). Set `enabled: false` to let
     the model learn them freely."""
 
@@ -154,13 +163,16 @@ class DatasetSchema(BaseModel):
             for col in (dep.source, dep.target):
                 if col not in names:
                     raise ValueError(f"dependency names unknown column {col!r}")
-        numeric = set(self.names(Role.numerical))
+        numeric, dated = set(self.names(Role.numerical)), set(self.names(Role.datetime))
         for relation in self.relations:
             if not set(relation.columns) <= set(names):
                 raise ValueError(f"relation {relation.columns} names an unknown column")
+            if relation.kind == "ordered" and set(relation.columns) <= dated:
+                continue  # a start and an end
             if relation.kind != "missing_together" and not set(relation.columns) <= numeric:
                 raise ValueError(f"relation {relation.columns}: every column must be a "
-                                 "numerical column of the schema")
+                                 "numerical column of the schema (or, for `ordered`, both "
+                                 "datetime)")
         return self
 
     @property

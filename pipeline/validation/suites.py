@@ -119,18 +119,33 @@ def data_suite_name(dataset: str, request: str | None) -> str:
     return f"{dataset}.data.request-{hashlib.sha256(request.encode()).hexdigest()[:10]}"
 
 
-def ensure_suite(context, name: str, expectations: list, replace: bool = False):
-    """Create the suite on first sight; afterwards keep the user's edited copy."""
+def ensure_suite(context, name: str, expectations: list, replace: bool = False,
+                 schema: DatasetSchema | None = None):
+    """Create the suite on first sight; afterwards keep the user's edited copy, unless it
+    was made for another `schema`: a role changed in the schema file (or by a newer
+    detection) would otherwise fail good output against the old column's expectations."""
     import great_expectations as gx
 
+    made_for = schema_fingerprint(schema) if schema is not None else None
     try:
         existing = context.suites.get(name)
     except Exception:  # GE raises its own not-found types across versions
         existing = None
     if existing is not None and not replace:
-        return existing
-    suite = gx.ExpectationSuite(name=name, expectations=expectations)
+        if made_for is None or (existing.meta or {}).get("schema") == made_for:
+            return existing
+        log.warning("suite %s was made for another schema of %s; made it again from the "
+                    "current schema (edits to the old suite are not carried over)",
+                    name, schema.name)
+    suite = gx.ExpectationSuite(name=name, expectations=expectations,
+                                meta={"schema": made_for} if made_for else None)
     return context.suites.add_or_update(suite)
+
+
+def schema_fingerprint(schema: DatasetSchema) -> str:
+    import hashlib
+
+    return hashlib.sha256(schema.model_dump_json().encode()).hexdigest()[:16]
 
 
 # Tries of a checkpoint whose suite another run of the same job saved meanwhile.

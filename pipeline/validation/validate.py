@@ -158,7 +158,8 @@ def validate_synthetic(
     context = suites.get_context(gx_dir)
     data_suite = suites.ensure_suite(
         context, suites.data_suite_name(schema.name, request),
-        suites.data_suite_expectations(schema, train), replace=request is not None)
+        suites.data_suite_expectations(schema, train), replace=request is not None,
+        schema=schema)
     # The metrics suite is rebuilt from the resolved thresholds on every run, so a job file's
     # overrides always apply; edit defaults in the job file rather than the JSON.
     metrics_suite = suites.ensure_suite(

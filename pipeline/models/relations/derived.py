@@ -94,8 +94,9 @@ def _features(x: np.ndarray) -> np.ndarray:
 
 
 def fit_cubic(values: np.ndarray, target: int, inputs: list[int]) -> DerivedColumn | None:
-    """The target column as a cubic of the inputs, on rows where all are known (None: too few)."""
-    rows = ~np.isnan(values[:, [target, *inputs]]).any(1)
+    """The target column as a cubic of the inputs, on rows where all are known (None: too few,
+    or a fit that does not converge)."""
+    rows = np.isfinite(values[:, [target, *inputs]]).all(1)
     if rows.sum() < MIN_ROWS:
         return None
     x, y = values[np.ix_(rows, inputs)], values[rows, target]
@@ -103,7 +104,10 @@ def fit_cubic(values: np.ndarray, target: int, inputs: list[int]) -> DerivedColu
     if (scale == 0).any() or y.std() == 0:
         return None
     feats = _features((x - center) / scale)
-    coef = np.linalg.lstsq(feats, y, rcond=None)[0]
+    try:
+        coef = np.linalg.lstsq(feats, y, rcond=None)[0]
+    except np.linalg.LinAlgError:
+        return None
     residual = y - feats @ coef
     r2 = 1.0 - residual.var() / y.var()
     return DerivedColumn(

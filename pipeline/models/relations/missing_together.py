@@ -25,14 +25,18 @@ class MissingTogether:
 
     def apply(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """Missing where the first column is; where it is present and another column is
-        not, that column takes the value of a random row that has one."""
+        not, the others all take the values of one random row that has them all, so the
+        relations among them (a start before its end) hold on that row too."""
         absent = frame[self.columns[0]].isna().to_numpy()
-        for column in self.columns[1:]:
+        rest = list(self.columns[1:])
+        gaps = frame[rest].isna().to_numpy().any(axis=1)
+        need = np.flatnonzero(~absent & gaps)
+        donors = np.flatnonzero(~absent & ~gaps)
+        picked = rng.choice(donors, size=len(need)) if len(need) and len(donors) else None
+        for column in rest:
             values = frame[column].to_numpy(dtype=object, copy=True)
-            need = ~absent & pd.isna(values)
-            donors = np.flatnonzero(~absent & ~pd.isna(values))
-            if need.any() and len(donors):
-                values[need] = values[rng.choice(donors, size=int(need.sum()))]
+            if picked is not None:
+                values[need] = values[picked]
             values[absent] = None
             frame[column] = pd.Series(values, index=frame.index).astype(frame[column].dtype)
         return frame

@@ -9,9 +9,14 @@ holds on every row.
 A pair counts when, on the rows where both are known, `low <= high` always while values
 paired at random would break the order on at least `MIN_CHANCE_BREAKS` of pairs (so the
 order is a property of the rows, not of the ranges: a pressure of 1000 hPa is above every
-temperature, which says nothing), the columns are correlated (`MIN_CORRELATION`) and the one
+temperature, which says nothing), the columns are correlated (`MIN_CORRELATION`) or, for
+two dates in a table, their order is too regular for chance (`MAX_CHANCE`), and the one
 rewritten as a gap is known wherever it is known now except on a negligible share of rows.
 Each column is in at most one pair.
+
+Timestamps pair as numbers do (a poll's start and end, an admission and a discharge), in
+seconds since the epoch; their gap is handed to the model as a timestamp that far past the
+epoch, so every model takes it as the date column it replaces.
 """
 
 from __future__ import annotations
@@ -24,7 +29,13 @@ import pandas as pd
 MIN_ROWS = 50
 MIN_CORRELATION = 0.5
 MIN_CHANCE_BREAKS = 0.01
+# Two weakly correlated dates (a placement's start and end) pair when independent rows would
+# keep their order on every row with at most this probability: their gap is a duration. Not
+# for numbers, where it paired a month counter with a processor speed (Ecdat's Computers),
+# nor for a series' steps, whose dependence makes a long run of kept orders far likelier.
+MAX_CHANCE = 1e-6
 MAX_LOST = 0.001  # share of rows where the gap cannot be formed (its partner missing)
+EPOCH = pd.Timestamp(0)
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,10 @@ class OrderedPair:
     low: str
     high: str
     gap_column: str  # low or high: the column modelled as the gap between them
+    dated: bool = False  # two timestamp columns (a model may return them as text)
+    # dates only (no schema bounds): the gap column's training range, in epoch seconds; a
+    # rebuilt end clipped to the latest real end still follows its start
+    gap_range: tuple[float, float] | None = None
 
     @property
     def anchor(self) -> str:
@@ -39,15 +54,36 @@ class OrderedPair:
 
     def to_gap(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.copy()
-        out[self.gap_column] = frame[self.high] - frame[self.low]
+        gap = frame[self.high] - frame[self.low]
+        out[self.gap_column] = EPOCH + gap if pd.api.types.is_timedelta64_dtype(gap) else gap
         return out
 
     def from_gap(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.copy()
-        gap = np.maximum(frame[self.gap_column].to_numpy(dtype=float), 0.0)
-        anchor = frame[self.anchor].to_numpy(dtype=float)
-        out[self.gap_column] = anchor - gap if self.gap_column == self.low else anchor + gap
+        if self.dated:
+            anchor = pd.to_datetime(frame[self.anchor])
+            seconds = _seconds(pd.to_datetime(frame[self.gap_column]))
+            gap = pd.to_timedelta(np.maximum(seconds, 0.0), unit="s")
+        else:
+            gap = np.maximum(frame[self.gap_column].to_numpy(dtype=float), 0.0)
+            anchor = frame[self.anchor].to_numpy(dtype=float)
+        rebuilt = anchor - gap if self.gap_column == self.low else anchor + gap
+        if self.gap_range is not None:
+            rebuilt = rebuilt.clip(*(pd.Timestamp(v, unit="s") for v in self.gap_range))
+        out[self.gap_column] = rebuilt
         return out
+
+
+def as_numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The columns as floats, timestamps as seconds since the epoch (NaN where missing)."""
+    return pd.DataFrame({c: _seconds(frame[c]) if pd.api.types.is_datetime64_any_dtype(frame[c])
+                         else frame[c].astype(float) for c in columns}, index=frame.index)
+
+
+def _seconds(stamps: pd.Series) -> np.ndarray:
+    if stamps.dt.tz is not None:
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return (stamps - EPOCH).dt.total_seconds().to_numpy(dtype=float)
 
 
 def _chance_breaks(low: np.ndarray, high: np.ndarray) -> float:
@@ -56,7 +92,8 @@ def _chance_breaks(low: np.ndarray, high: np.ndarray) -> float:
     return float(1.0 - np.searchsorted(ordered, high, side="right").mean() / len(ordered))
 
 
-def _pair(frame: pd.DataFrame, low: str, high: str) -> tuple[float, OrderedPair] | None:
+def _pair(frame: pd.DataFrame, low: str, high: str,
+          durations: bool) -> tuple[float, OrderedPair] | None:
     """The pair and how often random pairing would break its order; None if not a pair."""
     a, b = frame[low].astype(float), frame[high].astype(float)
     both = a.notna() & b.notna()
@@ -65,7 +102,8 @@ def _pair(frame: pd.DataFrame, low: str, high: str) -> tuple[float, OrderedPair]
     breaks = _chance_breaks(a[both].to_numpy(), b[both].to_numpy())
     if breaks < MIN_CHANCE_BREAKS:
         return None
-    if a[both].corr(b[both]) < MIN_CORRELATION:
+    beyond_chance = durations and (1 - breaks) ** both.sum() <= MAX_CHANCE
+    if a[both].corr(b[both]) < MIN_CORRELATION and not beyond_chance:
         return None
     # rewrite the column with more missing values (its partner is then known where it is)
     for gap_column, anchor in sorted(
@@ -93,11 +131,13 @@ def _ordered_candidates(frame: pd.DataFrame, columns: list[str]) -> list[tuple[s
     return out
 
 
-def find_ordered_pairs(frame: pd.DataFrame, columns: list[str]) -> list[OrderedPair]:
+def find_ordered_pairs(frame: pd.DataFrame, columns: list[str],
+                       durations: bool = False) -> list[OrderedPair]:
     """Ordered pairs among `columns` (numeric); where a column could join several, the pair
     whose order random pairing breaks most often wins: an order that the ranges nearly
     explain (a dew point in °F under a humidity in %) is rarely broken by random pairs."""
-    found = [pair for x, y in _ordered_candidates(frame, columns) if (pair := _pair(frame, x, y))]
+    found = [pair for x, y in _ordered_candidates(frame, columns)
+             if (pair := _pair(frame, x, y, durations))]
     pairs: list[OrderedPair] = []
     used: set[str] = set()
     for _, pair in sorted(found, key=lambda item: -item[0]):

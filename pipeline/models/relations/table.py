@@ -11,6 +11,7 @@ columns missing together get the first one's missing rows.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,7 +29,12 @@ from pipeline.models.relations.derived import (
     total_of_parts,
 )
 from pipeline.models.relations.missing_together import MissingTogether, find_missing_together
-from pipeline.models.relations.ordered_pairs import MAX_LOST, OrderedPair, find_ordered_pairs
+from pipeline.models.relations.ordered_pairs import (
+    MAX_LOST,
+    OrderedPair,
+    as_numbers,
+    find_ordered_pairs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +102,15 @@ class FittedRelations:
                 + [{"missing_together": list(g.columns)} for g in self.missing])
 
 
-def detect(frame: pd.DataFrame, numeric: list[str],
-           modelled: list[str]) -> list[tuple[str, list[str]]]:
+def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
+           dated: list[str] = ()) -> list[tuple[str, list[str]]]:
     """(kind, columns) of each relation of the real table: derived columns first among the
-    `numeric` ones (they fix a value outright), then orders among the rest, then groups of
-    `modelled` columns missing together."""
+    `numeric` ones (they fix a value outright), then orders among the rest and among the
+    `dated` columns, then groups of `modelled` columns missing together."""
     derived = _derived_columns(frame, numeric)
     targets = {columns[0] for columns in derived}
-    pairs = find_ordered_pairs(frame, [c for c in numeric if c not in targets])
+    pairs = (find_ordered_pairs(frame, [c for c in numeric if c not in targets])
+             + find_ordered_pairs(as_numbers(frame, list(dated)), list(dated), durations=True))
     return ([(DERIVED, columns) for columns in derived]
             + [(ORDERED, [p.low, p.high]) for p in pairs]
             + [(MISSING_TOGETHER, group) for group in find_missing_together(frame, modelled)])
@@ -179,9 +186,15 @@ def fit_relations(train: pd.DataFrame, specs: list[RelationSpec]) -> FittedRelat
 
 
 def _fit_pair(train: pd.DataFrame, columns: list[str]) -> OrderedPair | None:
-    found = find_ordered_pairs(train, columns)
+    numbers = as_numbers(train, columns)  # a pair of dates is found and fitted as numbers
+    dated = all(pd.api.types.is_datetime64_any_dtype(train[c]) for c in columns)
+    found = find_ordered_pairs(numbers, columns, durations=dated)
     pair = next((p for p in found if [p.low, p.high] == columns), None)
-    return pair and _gap_on_the_wider(train, pair)
+    pair = pair and _gap_on_the_wider(numbers, pair)
+    if pair is None or not dated:
+        return pair
+    gap = numbers[pair.gap_column]
+    return dataclasses.replace(pair, dated=True, gap_range=(gap.min(), gap.max()))
 
 
 def _gap_on_the_wider(train: pd.DataFrame, pair: OrderedPair) -> OrderedPair | None:
