@@ -49,6 +49,18 @@ def print_run(output_dir: str, run_id: str) -> None:
             print(f"report    {Path(r['path']) / REPORT}")
 
 
+def _pair_trends(metrics: dict[str, Any]) -> str:
+    """The gated score, and SDMetrics' own where chance associations move it."""
+    ours, theirs = (metrics.get(k) for k in ("column_pair_trends_beyond_chance",
+                                             "column_pair_trends"))
+    if ours is None:  # a run from before the gate read the corrected score
+        return _score(theirs, "no column pair to compare")
+    text = _score(ours, "no column pair associated beyond chance")
+    if theirs == theirs and theirs is not None and not abs(ours - theirs) < 0.005:
+        text += f" (SDMetrics' rule, counting chance associations: {_score(theirs)})"
+    return text
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     print(f"\ndataset   {summary['dataset']}   (run {summary['run_id']})")
     print(f"source    {summary['source']}: {summary['ingest']}")
@@ -62,7 +74,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         )
         print(f"rows      {r['rows']}")
         print(f"quality   column shapes {_score(m.get('column_shapes'))}, "
-              f"pair trends {_score(m.get('column_pair_trends'), 'no column pair to compare')}")
+              f"pair trends {_pair_trends(m)}")
         for reason in r["reasons"]:
             print(f"          - {reason}")
         attempts = r.get("attempts") or []

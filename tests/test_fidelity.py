@@ -153,6 +153,32 @@ def test_matches_sdmetrics_on_student_placements(placements):
     assert all(shipped[c]["sdtype"] == schema.column(c).role.value for c in shapes["columns"])
 
 
+def test_pairs_associated_only_by_chance_do_not_count_towards_the_gated_score(placements,
+                                                                                adult):
+    # 215 placements: gender against a mark binned in 10 has Cramér's V 0.33, chance for a
+    # table that small (0.25 corrected); being placed against the salary is real (0.98)
+    schema, real, synthetic = placements
+    trends = fidelity.column_pair_trends(real, synthetic, schema)
+    pairs = {pair_key(p["column_1"], p["column_2"]): p for p in trends["pairs"]}
+    assert pairs[pair_key("gender", "second_perc")]["meets_threshold"]
+    assert not pairs[pair_key("gender", "second_perc")]["beyond_chance"]
+    assert pairs[pair_key("salary", "placed")]["beyond_chance"]
+    counted = [p["score"] for p in trends["pairs"] if p["meets_threshold"]
+               and p.get("beyond_chance", True)]
+    assert trends["score_beyond_chance"] == pytest.approx(np.mean(counted))
+    # 300 codes drawn independently of Adult's columns: SDMetrics' rule counts their pairs
+    schema, frame = adult
+    rng = np.random.default_rng(0)
+    real = frame.sample(3000, random_state=1).reset_index(drop=True)
+    real["code"] = rng.integers(0, 300, len(real)).astype(str)
+    schema = detect_schema(real, "coded")
+    shuffled = shuffled_columns(real, seed=2)
+    trends = fidelity.column_pair_trends(real, shuffled, schema)
+    coded = [p for p in trends["pairs"] if "code" in (p["column_1"], p["column_2"])]
+    assert sum(p["meets_threshold"] for p in coded) >= 5
+    assert not any(p["beyond_chance"] for p in coded)
+
+
 def test_matches_sdmetrics_on_adult_shuffled_columns(adult):
     schema, frame = adult
     real = frame.sample(4000, random_state=3).reset_index(drop=True)

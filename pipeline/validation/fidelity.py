@@ -5,6 +5,11 @@
 vectorised over all columns and pairs; the test suite checks them against SDMetrics itself.
 Differences, on purpose: no random 50,000-row subsample for contingency tables (we use all rows,
 which is exact and deterministic), and no 1e-6 regulariser in the total-variation sum.
+Beside SDMetrics' Column Pair Trends, `score_beyond_chance` counts a contingency pair only
+when its association survives the bias correction of Cramér's V (Bergsma 2013): hundreds of
+categories, or a small table, give independent columns a V above SDMetrics' 0.3 (a diagnosis
+code against anything), and such sparse pairs score low whatever the model does. The gate
+reads that score; SDMetrics' stays the one compared with other tools.
 The classifier-based metrics (detection, ML utility) are in `classifiers.py`.
 """
 
@@ -115,14 +120,21 @@ def _correlation_pair(a: dict, b: dict) -> dict:
     }
 
 
-def _cramers_v(counts: np.ndarray) -> float:
-    """Cramér's V of the observed (non-empty rows and columns of a) contingency table."""
+def _cramers_v(counts: np.ndarray) -> tuple[float, float]:
+    """Cramér's V of the observed (non-empty rows and columns of a) contingency table, and
+    its bias-corrected value (Bergsma 2013), which is near 0 for independent columns
+    however many values they have."""
     from scipy.stats.contingency import association
 
     counts = counts[counts.sum(axis=1) > 0][:, counts.sum(axis=0) > 0]
-    if counts.sum() == 0 or min(counts.shape) < 2:
-        return float("nan")
-    return float(association(counts, method="cramer", correction=False))
+    n = counts.sum()
+    if n < 2 or min(counts.shape) < 2:
+        return float("nan"), float("nan")
+    v = float(association(counts, method="cramer", correction=False))
+    (r, k), excess = counts.shape, (counts.shape[0] - 1) * (counts.shape[1] - 1) / (n - 1)
+    phi2 = max(0.0, v * v * (min(r, k) - 1) - excess)
+    kept = min(r - (r - 1) ** 2 / (n - 1), k - (k - 1) ** 2 / (n - 1)) - 1
+    return v, float(np.sqrt(phi2 / kept)) if kept > 0 else float("nan")
 
 
 def _contingency_pair(a: dict, b: dict) -> dict:
@@ -133,11 +145,13 @@ def _contingency_pair(a: dict, b: dict) -> dict:
         tables.append(np.bincount(joint, minlength=size))
     real_counts, syn_counts = tables
     score = 1 - 0.5 * np.abs(real_counts / real_counts.sum() - syn_counts / syn_counts.sum()).sum()
-    association = _cramers_v(real_counts.reshape(a["size"], b["size"]))
+    association, corrected = _cramers_v(real_counts.reshape(a["size"], b["size"]))
     return {
         "score": float(score), "real_association": association,
+        "real_association_corrected": corrected,
         "meets_threshold": bool(np.isfinite(association)
                                 and association > REAL_ASSOCIATION_THRESHOLD),
+        "beyond_chance": bool(corrected > REAL_ASSOCIATION_THRESHOLD),
     }
 
 
@@ -150,8 +164,9 @@ def column_pair_trends(
     Otherwise: contingency similarity, 1 - total variation between the joint frequency tables
     (missing as a value; a continuous column binned into 10 bins of its own range).
     `score` averages the pairs where the real data has a relationship (|r| > 0.5, Cramér's
-    V > 0.3), as QualityReport 0.32 does; `score_all_pairs` averages every computable pair,
-    as older SDMetrics versions (and SDGym) report it.
+    V > 0.3), as QualityReport 0.32 does; `score_beyond_chance` those of them whose Cramér's V
+    stays above 0.3 once corrected for the table's size (see the module's docstring);
+    `score_all_pairs` every computable pair, as older SDMetrics versions (and SDGym) report it.
     """
     columns = compared_columns(schema, real, synthetic)
     inputs = _pair_inputs(real, synthetic, schema, columns)
@@ -165,8 +180,11 @@ def column_pair_trends(
         pairs.append({"column_1": first, "column_2": second, **row})
     scores = np.array([p["score"] for p in pairs], dtype=float)
     meets = np.array([p["meets_threshold"] for p in pairs], dtype=bool)
+    # a correlation pair has no small-sample excess to correct: it counts as it meets
+    beyond = meets & np.array([p.get("beyond_chance", True) for p in pairs], dtype=bool)
     return {
         "score": finite_mean(scores[meets]) if meets.any() else float("nan"),
+        "score_beyond_chance": finite_mean(scores[beyond]) if beyond.any() else float("nan"),
         "score_all_pairs": finite_mean(scores),
         "n_pairs": len(pairs),
         "n_pairs_scored": int((meets & np.isfinite(scores)).sum()),
@@ -210,6 +228,7 @@ def fidelity_metrics(
     values["column_shapes_min"] = shapes["min"]
     values["column_pair_trends"] = trends["score"]
     values["column_pair_trends_all_pairs"] = trends["score_all_pairs"]
+    values["column_pair_trends_beyond_chance"] = trends["score_beyond_chance"]
     values["quality_score"] = finite_mean(np.array([shapes["score"], trends["score"]]))
     values["detection_auc"] = detection["auc"]
     values["detection_score"] = detection["score"]

@@ -36,12 +36,14 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
         "SDMetrics Column Shapes; SDV's GaussianCopula scores ~0.88 on Adult, the real holdout "
         "~0.99: below 0.85 marginal distributions are visibly off.",
     ),
-    "column_pair_trends": Threshold(
+    "column_pair_trends_beyond_chance": Threshold(
         "fidelity",
         0.80,
         None,
-        "SDMetrics Column Pair Trends; shuffling columns independently scores ~0.76 on Adult, "
-        "so below 0.80 the model has learnt next to no relationships.",
+        "SDMetrics Column Pair Trends over the pairs whose association is more than a table "
+        "of that size and that many categories shows by chance (bias-corrected Cramér's V); "
+        "shuffling columns independently scores ~0.76 on Adult, so below 0.80 the model has "
+        "learnt next to no relationships.",
     ),
     "detection_auc": Threshold(
         "fidelity",
