@@ -99,8 +99,9 @@ def split(frame: pd.DataFrame, schema: DatasetSchema, job: JobConfig):
 
 @task(cache_policy=NO_CACHE)
 def fit(model: str, train: pd.DataFrame, schema: DatasetSchema, job: JobConfig, fingerprint: str,
-        params: dict[str, Any] | None = None):
-    """The job's model fitted (or reused); `params` replace the job's (a private retry)."""
+        params: dict[str, Any] | None = None, source: pd.DataFrame | None = None):
+    """The job's model fitted (or reused); `params` replace the job's (a private retry). No
+    synthetic id takes one of `source`'s (every real row, the held-out ones too)."""
     from pipeline.artifacts import fit_or_load
 
     synthesizer, directory, reused = fit_or_load(
@@ -112,6 +113,8 @@ def fit(model: str, train: pd.DataFrame, schema: DatasetSchema, job: JobConfig, 
         f"{job.output_dir}/models",
         source_fingerprint=fingerprint,
     )
+    if source is not None:
+        synthesizer.avoid_ids(source)
     get_run_logger().info("%s: %s %s", model, "reused" if reused else "fitted", directory)
     return synthesizer, str(directory), reused
 
@@ -183,7 +186,8 @@ def synthesize(job: JobConfig) -> dict[str, Any]:
     n = job.rows or default_sample_size(request.reference(train, job.seed), schema)
     with task_runner_for(job) as runner:
         fits = {m: runner.submit(fit, {"model": m, "train": train, "schema": schema, "job": job,
-                                       "fingerprint": ingest_report.fingerprint})
+                                       "fingerprint": ingest_report.fingerprint,
+                                       "source": frame})
                 for m in job.models}
         results = [
             _sample_validate_publish(runner, *future.result(), n, train, holdout, schema,
@@ -255,7 +259,8 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
             "%s failed a privacy bound (%s); refitting once with the more private %s", model,
             "; ".join(result.reasons[:2]), retry)
         synthesizer, artifact_dir, reused = fit(model, train, schema, job,
-                                                ingest_report.fingerprint, params=retry)
+                                                ingest_report.fingerprint, params=retry,
+                                                source=full)
         first, checked, result = attempt(synthesizer, "-retry")
         params = retry
         attempts.append(_attempt_record(params, result, artifact_dir, synthesizer))
@@ -341,7 +346,7 @@ def _full_span_refit(synthesizer, verdict, full, schema, holdout_split, job, fin
     if verdict == "fail" or holdout_split.exchangeable:
         return synthesizer, None
     model = synthesizer.name
-    refitted, directory, reused = fit(model, full, schema, job, fingerprint)
+    refitted, directory, reused = fit(model, full, schema, job, fingerprint, source=full)
     get_run_logger().info(
         "%s: published from a refit on all %d rows (validated on held-out tails)", model,
         len(full))

@@ -10,6 +10,7 @@ import codecs
 import csv
 import hashlib
 import io
+import json
 import re
 from pathlib import Path
 
@@ -36,6 +37,8 @@ CP1252_ONLY_BYTES = re.compile(rb"[\x80-\x9f]")
 # Digits written to one width with leading zeros (zip codes, FIPS, account numbers) are codes:
 # read as numbers, `02134` would be published as 2134. Two digits stay numbers (months, hours).
 MIN_CODE_WIDTH = 3
+# Digits too many for a float to hold exactly (order numbers of 19 digits) are codes too.
+MAX_NUMBER_DIGITS = 15
 
 
 class IngestReport(BaseModel):
@@ -67,8 +70,8 @@ class IngestReport(BaseModel):
     unreadable_examples: dict[str, list[str]] = Field(default_factory=dict)
     # numbers written as infinity (a division by zero upstream) -> how many became missing
     infinite: dict[str, int] = Field(default_factory=dict)
-    # digits of one width with leading zeros, kept as the text the source wrote
-    zero_padded_codes: list[str] = Field(default_factory=list)
+    # digits kept as the text the source wrote: one width with leading zeros, or too long
+    digit_codes: list[str] = Field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"{self.rows} rows x {self.columns} columns"]
@@ -94,6 +97,8 @@ class IngestReport(BaseModel):
                 f"{col} ({', '.join(how)})" for col, how in self.numbers_from_text.items()))
         if self.booleans:
             parts.append(f"booleans parsed: {', '.join(self.booleans)}")
+        if self.timezone_to_utc:
+            parts.append(f"zoned times as UTC: {', '.join(self.timezone_to_utc)}")
         if self.unreadable:
             parts.append("unreadable values -> NA: " + ", ".join(
                 f"{col} ({count}: {', '.join(map(repr, self.unreadable_examples[col]))})"
@@ -101,9 +106,9 @@ class IngestReport(BaseModel):
         if self.infinite:
             parts.append(f"{sum(self.infinite.values())} infinite value(s) -> NA in "
                          + ", ".join(self.infinite))
-        if self.zero_padded_codes:
-            parts.append("kept as codes (digits with leading zeros): "
-                         + ", ".join(self.zero_padded_codes))
+        if self.digit_codes:
+            parts.append("kept as codes (digits with leading zeros or too many digits for a "
+                         "number): " + ", ".join(self.digit_codes))
         if self.empty:
             parts.append(
                 f"no values at all in {', '.join(self.empty)} (kept all missing, not modelled)"
@@ -248,8 +253,18 @@ def _parse_parquet(raw: bytes, source: str) -> pd.DataFrame:
     # Parquet is typed already; turn strings into text so normalisation treats both formats alike.
     for col in frame.columns:
         if frame[col].dtype == object:
-            frame[col] = frame[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+            frame[col] = frame[col].map(_as_text)
     return frame
+
+
+def _as_text(value: object) -> str | None:
+    """A Parquet cell as text: lists and structs as JSON (not numpy's `['a' 'b']`)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple, dict, np.ndarray)):
+        return json.dumps(value.tolist() if isinstance(value, np.ndarray) else value,
+                          default=str)
+    return str(value)
 
 
 def _looks_unstructured(frame: pd.DataFrame) -> bool:
@@ -279,6 +294,8 @@ def normalise(frame: pd.DataFrame, report: IngestReport) -> pd.DataFrame:
             series = _normalise_text(series, col, report)
         if pd.api.types.is_float_dtype(series.dtype):
             series = _finite(series, col, report)
+        if isinstance(series.dtype, pd.DatetimeTZDtype):  # Parquet keeps the zone
+            series = _naive_utc(series, col, report)
         if series.isna().all():
             report.empty.append(col)
         out[col] = series
@@ -313,8 +330,8 @@ def _parse_typed(values: pd.Series, col: str, report: IngestReport) -> pd.Series
     known = values.dropna()
     if known.empty:
         return values.astype(object)
-    if _zero_padded(known):
-        report.zero_padded_codes.append(col)
+    if _digit_code(known):
+        report.digit_codes.append(col)
         return values.astype(object)
     numbers = pd.to_numeric(known, errors="coerce")
     if numbers.notna().all():
@@ -336,11 +353,13 @@ def _parse_typed(values: pd.Series, col: str, report: IngestReport) -> pd.Series
     return values.astype(object)
 
 
-def _zero_padded(known: pd.Series) -> bool:
-    """Digits only, all of one width (at least MIN_CODE_WIDTH), some with a leading zero."""
+def _digit_code(known: pd.Series) -> bool:
+    """Digits only, either all of one width (at least MIN_CODE_WIDTH) with some leading
+    zero, or some longer than MAX_NUMBER_DIGITS."""
     widths = known.str.len()
-    return bool(widths.min() == widths.max() >= MIN_CODE_WIDTH
-                and known.str.startswith("0").any() and known.str.fullmatch(r"[0-9]+").all())
+    padded = widths.min() == widths.max() >= MIN_CODE_WIDTH and known.str.startswith("0").any()
+    long = widths.max() > MAX_NUMBER_DIGITS
+    return bool((padded or long) and known.str.fullmatch(r"[0-9]+").all())
 
 
 def _note_unreadable(unreadable: pd.Series, col: str, report: IngestReport) -> None:
@@ -369,7 +388,12 @@ def _read_dates(values: pd.Series, col: str, report: IngestReport) -> pd.Series 
         report.dates_century_moved.append(col)
     parsed = reading.values
     if getattr(parsed.dt, "tz", None) is not None:
-        # Parquet readers disagree on zoned timestamps; store naive UTC and say so.
-        report.timezone_to_utc.append(col)
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        parsed = _naive_utc(parsed, col, report)
     return parsed
+
+
+def _naive_utc(stamps: pd.Series, col: str, report: IngestReport) -> pd.Series:
+    """Zoned timestamps as naive UTC, and the run says so: Parquet readers disagree on
+    zoned timestamps, and every later step compares them with naive ones."""
+    report.timezone_to_utc.append(col)
+    return stamps.dt.tz_convert("UTC").dt.tz_localize(None)

@@ -118,3 +118,15 @@ def test_free_text_with_a_small_vocabulary_uses_it_and_is_missing_as_often():
     out = GaussianMixtureModel(n_components=2).fit(frame, schema, seed=0).sample(2000, seed=1)
     assert {w for v in out["notes"].dropna() for w in v.split()} <= set(words)  # no lorem
     assert abs(out["notes"].isna().mean() - frame["notes"].isna().mean()) < 0.05
+
+
+def test_codes_avoid_the_held_out_rows_ids_once_told(airports):
+    # the flow fits on the training rows, then names every real row: a held-out airport's
+    # code is a real one too, and no synthetic airport may take it
+    frame, schema, _ = airports
+    train, held_out = frame.iloc[: len(frame) // 2], frame.iloc[len(frame) // 2:]
+    model = GaussianMixtureModel(n_components=2, max_iter=10).fit(train, schema, seed=0)
+    assert model.sample(3000, seed=1)["iata"].isin(held_out["iata"]).sum() > 10
+    model.avoid_ids(frame)
+    codes = model.sample(3000, seed=1)["iata"]
+    assert not codes.isin(frame["iata"]).any() and codes.is_unique

@@ -62,6 +62,32 @@ def test_zoned_timestamps_as_pandas_writes_them_are_dates(nyc_weather_path, tmp_
     assert again["time_hour"].iloc[0] == pd.Timestamp("2013-01-01 06:00:00")
 
 
+def test_parquet_zones_lists_and_decimals_read_as_a_csv_would_give_them(nyc_weather_path,
+                                                                        tmp_path):
+    # a Parquet export keeps its zone (Europe/Berlin), decimals and list cells; a start/end
+    # pair of zoned times crashed the relations step, which compares with naive bounds
+    import decimal
+
+    from pipeline.models.gmm import GaussianMixtureModel
+    from pipeline.schema import detect_schema, enforce_schema
+
+    weather = pd.read_csv(nyc_weather_path, nrows=400)
+    start = pd.to_datetime(weather["time_hour"]).dt.tz_convert("Europe/Berlin")
+    frame = pd.DataFrame({
+        "start": start, "end": start + pd.to_timedelta(weather["temp"].abs() * 600, unit="s"),
+        "price": [decimal.Decimal(f"{t:.2f}") for t in weather["temp"]],
+        "tags": [["wet"] if p > 0 else [] for p in weather["precip"]]})
+    frame.to_parquet(tmp_path / "zoned.parquet")
+    read, report = read_source(tmp_path / "zoned.parquet")
+    assert report.timezone_to_utc == ["start", "end"] and "as UTC" in report.summary()
+    assert read["start"].iloc[0] == pd.Timestamp("2013-01-01 06:00:00")
+    assert set(read["tags"]) == {"[]", '["wet"]'} and str(read["price"].dtype) == "float64"
+    schema = detect_schema(read, "zoned")
+    model = GaussianMixtureModel(n_components=3).fit(enforce_schema(read, schema), schema)
+    out = model.sample(500, seed=1)
+    assert (out["start"] <= out["end"]).all()
+
+
 def test_parquet_and_file_url_give_the_same_frame(tmp_path, demo_table_path):
     csv_frame, _ = read_source(demo_table_path)
     parquet = tmp_path / "demo.parquet"
@@ -257,16 +283,19 @@ def test_codes_written_with_leading_zeros_keep_them(tmp_path):
     """Zip codes and FIPS codes are codes: `02134` read as a number would publish as 2134."""
     path = tmp_path / "places.csv"
     zips = ["02134", "10001", "07030", "94105", "00501", "60601"]
-    rows = [f"{zips[i % 6]},{i % 12 + 1:02d},{i * 7 % 1000:03d},{i}" for i in range(60)]
-    path.write_text("zip,month,width_code,n\n" + "\n".join(rows) + "\n")
+    rows = [f"{zips[i % 6]},{i % 12 + 1:02d},{i * 7 % 1000:03d},{i},{10**18 + i * 7919}"
+            for i in range(60)]
+    path.write_text("zip,month,width_code,n,order_number\n" + "\n".join(rows) + "\n")
     frame, report = read_source(path)
     assert frame["zip"].tolist()[:3] == ["02134", "10001", "07030"]
-    assert report.zero_padded_codes == ["zip", "width_code"]
+    # 19 digits: a float would keep 16 of them
+    assert frame["order_number"].iloc[1] == "1000000000000007919"
+    assert report.digit_codes == ["zip", "width_code", "order_number"]
     assert "leading zeros" in report.summary()
     assert str(frame["month"].dtype) == "Int64"  # two digits: a month, an hour, stays a number
     assert str(frame["n"].dtype) == "Int64"
     frame, report = read_source(_r_csv(tmp_path, "COUNT/medpar"))  # hospital provider numbers
-    assert report.zero_padded_codes == ["provnum"] and frame["provnum"].str.len().eq(6).all()
+    assert report.digit_codes == ["provnum"] and frame["provnum"].str.len().eq(6).all()
 
 
 def test_timestamps_keep_the_resolution_the_source_writes(tmp_path):

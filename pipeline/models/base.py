@@ -119,6 +119,13 @@ class Synthesizer(ABC):
 
         return registry.entry(self.name).time_series
 
+    def avoid_ids(self, frame: pd.DataFrame) -> None:
+        """No synthetic id may take one of `frame`'s either (the held-out rows' ids, which
+        the fit never saw: a panel's few entity codes would otherwise recur)."""
+        schema = self._fitted_schema()
+        for column, hashes in training_id_hashes(frame, schema).items():
+            self.id_hashes[column] = np.union1d(self.id_hashes.get(column, hashes), hashes)
+
     # --- the public contract ---------------------------------------------------------------
     def fit(self, train: pd.DataFrame, schema: DatasetSchema, seed: int = 0) -> Synthesizer:
         kind_ok = self.supports_time_series if schema.is_time_series else self.supports_tabular

@@ -69,7 +69,9 @@ class OrderedPair:
             anchor = frame[self.anchor].to_numpy(dtype=float)
         rebuilt = anchor - gap if self.gap_column == self.low else anchor + gap
         if self.gap_range is not None:
-            rebuilt = rebuilt.clip(*(pd.Timestamp(v, unit="s") for v in self.gap_range))
+            zone = getattr(rebuilt.dt, "tz", None)
+            bounds = [pd.Timestamp(v, unit="s", tz=zone and "UTC") for v in self.gap_range]
+            rebuilt = rebuilt.clip(*(b.tz_convert(zone) if zone else b for b in bounds))
         out[self.gap_column] = rebuilt
         return out
 
