@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.schema import DATETIME_UNITS, ColumnSpec, DatasetSchema, Role, calendar_parts
+from pipeline.schema import ColumnSpec, DatasetSchema, Role, calendar_parts
+from pipeline.timestamps import at_resolution
 
 
 def complete_to_schema(
@@ -26,7 +27,7 @@ def complete_to_schema(
         if spec.empty:
             columns[spec.name] = cast_column(pd.Series([None] * n, dtype=object), spec)
         elif spec.role == Role.pii:
-            columns[spec.name] = fake_values(spec, n, rng)
+            columns[spec.name] = fake_values(spec, n, rng, (vocabularies or {}).get(spec.name))
         elif spec.role == Role.text and spec.name in (vocabularies or {}):
             columns[spec.name] = vocabularies[spec.name].draw(n, rng)
         elif spec.role == Role.text:
@@ -70,22 +71,14 @@ def cast_column(values: pd.Series, spec: ColumnSpec) -> pd.Series:
             values = values.astype(object)
         return values.map(lambda v: None if pd.isna(v) else bool(v)).astype("boolean")
     if spec.role == Role.datetime:
-        return _at_resolution(pd.to_datetime(values, errors="coerce"), spec.datetime_format)
+        return at_resolution(pd.to_datetime(values, errors="coerce"), spec.datetime_format)
     return values.astype("string")
-
-
-def _at_resolution(parsed: pd.Series, layout: str | None) -> pd.Series:
-    """Timestamps on the unit the source writes them in; a date never rounds to the next."""
-    unit = DATETIME_UNITS.get(layout or "")
-    if unit is None or getattr(parsed.dt, "tz", None) is not None:
-        return parsed
-    return parsed.dt.floor(unit) if unit == "D" else parsed.dt.round(unit)
 
 
 def _shaped_digits(shape: str, n: int, rng: np.random.Generator) -> pd.Series:
     """Random digits in the places of the layout's `#`s, every other character as written."""
-    chars = np.tile(np.array(list(shape), dtype="<U1"), (n, 1))
-    slots = chars[0] == "#"
+    layout = np.array(list(shape), dtype="<U1")
+    chars, slots = np.tile(layout, (n, 1)), layout == "#"
     chars[:, slots] = rng.integers(0, 10, size=(n, int(slots.sum()))).astype("<U1")
     return pd.Series(["".join(row) for row in chars], dtype="string")
 
@@ -199,15 +192,20 @@ def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0,
             df[spec.name] = pd.array([f"syn-{i:09d}" for i in positions], dtype="string")
 
 
-def fake_values(spec: ColumnSpec, n: int, rng: np.random.Generator) -> pd.Series:
-    """Realistic replacement values from Faker, seeded from the run's generator, or digits
-    drawn into the layout the source writes them in."""
+def fake_values(spec: ColumnSpec, n: int, rng: np.random.Generator,
+                domains: Any = None) -> pd.Series:
+    """Realistic replacement values from Faker, seeded from the run's generator; digits
+    drawn into the layout the source writes them in; e-mails at the `domains` many training
+    addresses share (text_columns.EmailDomains)."""
     if spec.pii_shape:
         return _shaped_digits(spec.pii_shape, n, rng)
     from faker import Faker
 
     faker = Faker()
     faker.seed_instance(int(rng.integers(0, 2**31 - 1)))
+    if domains is not None:
+        return domains.draw([faker.user_name() for _ in range(n)],
+                            [faker.free_email_domain() for _ in range(n)], rng)
     kind = spec.pii_kind or ("sentence" if spec.role == Role.text else "pystr")
     make = getattr(faker, kind, None)
     if make is None:

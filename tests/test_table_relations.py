@@ -192,3 +192,28 @@ def test_a_column_of_few_values_is_never_rebuilt_from_a_gap():
         ("Correct", "Trials", "Trials")]
     out = model.sample(2000, seed=1)
     assert (out["Correct"] <= out["Trials"]).all()
+
+
+@pytest.mark.parametrize("model, params", [("gmm", {}), ("gaussian_copula", {}),
+                                           ("tvae", {"epochs": 2})])
+def test_a_length_of_stay_matches_its_dates_on_every_row(model, params):
+    # a stay in days is discharge minus admission, exactly: recomputed from the two dates
+    # at the days the output shows (SDV's models return times of day, floored afterwards),
+    # where 6 % (gmm) to 87 % (copula) of synthetic stays disagreed with their dates
+    from pipeline.models import registry
+
+    rng = np.random.default_rng(9)
+    admitted = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 365, 600), "D")
+    stay = rng.gamma(2, 2.5, 600).round().astype(int)
+    frame = pd.DataFrame({"admitted": admitted, "discharged": admitted + pd.to_timedelta(stay, "D"),
+                          "los_days": stay, "age": rng.integers(18, 95, 600)})
+    schema = detect_schema(frame, "stays")
+    assert ["los_days", "admitted", "discharged"] in [r.columns for r in schema.relations]
+    out = registry.create(model, **params).fit(frame, schema, seed=0).sample(1000, seed=1)
+    assert ((out["discharged"] - out["admitted"]).dt.days == out["los_days"]).all()
+    # a year follows a century of dates nearly as a cubic (R^2 0.99990) but not exactly:
+    # it is modelled, never recomputed with noise that rounding would turn into wrong years
+    born = pd.Timestamp("1900-01-01") + pd.to_timedelta(rng.integers(0, 36500, 600), "D")
+    people = pd.DataFrame({"born": born, "died": born + pd.to_timedelta(stay * 3000, "D"),
+                           "born_year": born.year})
+    assert not [r for r in detect_schema(people, "people").relations if r.kind == "derived"]

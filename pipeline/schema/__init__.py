@@ -24,7 +24,6 @@ from pipeline.schema.detect import (
 from pipeline.schema.enforce import _cast_categories, enforce_schema
 from pipeline.schema.model import (
     CALENDAR_PARTS,
-    DATETIME_UNITS,
     ColumnSpec,
     DatasetSchema,
     Dependency,
@@ -33,8 +32,7 @@ from pipeline.schema.model import (
 )
 
 __all__ = [
-    "CALENDAR_PARTS", "COMMON_ZONES", "DATETIME_UNITS", "EMAIL_VALUE", "ID_NAME",
-    "MAX_CATEGORIES", "PII_NAMES",
+    "CALENDAR_PARTS", "COMMON_ZONES", "EMAIL_VALUE", "ID_NAME", "MAX_CATEGORIES", "PII_NAMES",
     "ColumnSpec", "DatasetSchema", "Dependency", "Relation", "Role", "_calendar_timezone",
     "_cast_categories", "calendar_parts", "detect_dependencies", "detect_relations",
     "detect_schema",

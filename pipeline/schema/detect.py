@@ -15,13 +15,13 @@ from pipeline.errors import PipelineError
 from pipeline.names import check_dataset_name
 from pipeline.schema.calendar import mark_time_series
 from pipeline.schema.model import (
-    DATETIME_UNITS,
     ColumnSpec,
     DatasetSchema,
     Dependency,
     Relation,
     Role,
 )
+from pipeline.timestamps import timestamp_layout
 
 # Above this many distinct values a string column is not modelled as a category: one-hot
 # encoding it would explode memory in CTGAN/TVAE and it carries little population signal.
@@ -133,7 +133,7 @@ def _detect_column(series: pd.Series, is_index: bool = False, is_key: bool = Fal
         return ColumnSpec(name=name, role=Role.boolean, nullable=nullable)
     if pd.api.types.is_datetime64_any_dtype(series):
         return ColumnSpec(name=name, role=Role.datetime, nullable=nullable,
-                          datetime_format=_datetime_format(values))
+                          datetime_format=timestamp_layout(values))
     if pd.api.types.is_numeric_dtype(series):
         return _numeric_column(series, values, nullable, is_index)
     return _string_column(name, values, nullable)
@@ -224,18 +224,6 @@ def _empty_column(series: pd.Series) -> ColumnSpec:
     Role text whatever its dtype, because every model and metric already leaves text alone.
     """
     return ColumnSpec(name=str(series.name), role=Role.text, nullable=True, empty=True)
-
-
-def _datetime_format(values: pd.Series) -> str:
-    """The coarsest layout every value fits (dates, hours, minutes, seconds), so output keeps
-    the real resolution; finer than seconds: to the microsecond."""
-    present = values.dropna()
-    if getattr(present.dt, "tz", None) is not None:
-        present = present.dt.tz_convert("UTC").dt.tz_localize(None)  # no DST gaps to round
-    for layout, unit in DATETIME_UNITS.items():
-        if len(present) and (present.dt.floor(unit) == present).all():
-            return layout
-    return "%Y-%m-%d %H:%M:%S.%f"
 
 
 def _is_boolean_object(values: pd.Series) -> bool:

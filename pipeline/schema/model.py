@@ -24,12 +24,6 @@ CALENDAR_PARTS = (
 )
 
 
-# Each timestamp layout a schema may give, with the unit its values sit on: output is rounded
-# to it, so a column written to the minute is published to the minute. Any other: unrounded.
-DATETIME_UNITS = {"%Y-%m-%d": "D", "%Y-%m-%d %H:00": "h", "%Y-%m-%d %H:%M": "min",
-                  "%Y-%m-%d %H:%M:%S": "s"}
-
-
 class Role(StrEnum):
     numerical = "numerical"
     categorical = "categorical"
@@ -169,6 +163,9 @@ class DatasetSchema(BaseModel):
                 raise ValueError(f"relation {relation.columns} names an unknown column")
             if relation.kind == "ordered" and set(relation.columns) <= dated:
                 continue  # a start and an end
+            if (relation.kind == "derived" and relation.columns[0] in numeric
+                    and set(relation.columns[1:]) <= dated):
+                continue  # a length of time from a start and an end
             if relation.kind != "missing_together" and not set(relation.columns) <= numeric:
                 raise ValueError(f"relation {relation.columns}: every column must be a "
                                  "numerical column of the schema (or, for `ordered`, both "

@@ -35,6 +35,7 @@ from pipeline.models.relations.ordered_pairs import (
     as_numbers,
     find_ordered_pairs,
 )
+from pipeline.timestamps import at_resolution, timestamp_layout
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ ORDERED, DERIVED, MISSING_TOGETHER = "ordered", "derived", "missing_together"
 # A table's rows have no dynamics for a derived column to inherit, so only (near) identities
 # are worth a column: trending columns fit each other to 0.99 by accident on small tables.
 TABLE_MIN_R2 = 0.9999
+EXACT_R2 = 1 - 1e-9  # a length computed from two dates, to float precision
 MAX_SINGLES, MAX_PAIRS = 4, 12  # input sets per column that get the cubic fit
 
 
@@ -57,11 +59,19 @@ class NamedDerived:
     inputs: tuple[str, ...]
     fit: DerivedColumn  # positions refer to (inputs..., column)
     input_range: np.ndarray  # (inputs, 2): each input's least and largest training value
+    # date inputs and the layout each is written in; their range is in epoch seconds
+    dated_inputs: tuple[tuple[str, str], ...] = ()
 
     def clip_inputs(self, frame: pd.DataFrame) -> None:
         """Inputs inside their training range (in place), before the column is computed from
-        them: the schema's bounds would otherwise clip one afterwards."""
+        them: the schema's bounds would otherwise clip one afterwards. A date input becomes a
+        timestamp (SDV's models return text) at its written resolution first, so a stay in
+        days is computed from the days the output will show."""
+        layouts = dict(self.dated_inputs)
         for column, (low, high) in zip(self.inputs, self.input_range):
+            if column in layouts:
+                frame[column] = at_resolution(pd.to_datetime(frame[column]), layouts[column])
+                low, high = pd.Timestamp(low, unit="s"), pd.Timestamp(high, unit="s")
             frame[column] = frame[column].clip(low, high)
 
     def predict(self, inputs: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -87,7 +97,8 @@ class FittedRelations:
             frame = pair.from_gap(frame)
         for named in self.derived:
             named.clip_inputs(frame)
-            inputs = frame[list(named.inputs)].to_numpy(dtype=float, na_value=np.nan)
+            inputs = as_numbers(frame, list(named.inputs)).to_numpy(dtype=float,
+                                                                    na_value=np.nan)
             frame[named.column] = named.predict(inputs, rng.standard_normal(len(frame)))
         for group in self.missing:
             frame = group.apply(frame, rng)
@@ -107,13 +118,33 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
     """(kind, columns) of each relation of the real table: derived columns first among the
     `numeric` ones (they fix a value outright), then orders among the rest and among the
     `dated` columns, then groups of `modelled` columns missing together."""
-    derived = _derived_columns(frame, numeric)
+    date_pairs = find_ordered_pairs(as_numbers(frame, list(dated)), list(dated), durations=True)
+    durations = _durations(frame, numeric, date_pairs)
+    rest = [c for c in numeric if c not in {columns[0] for columns in durations}]
+    derived = durations + _derived_columns(frame, rest)
     targets = {columns[0] for columns in derived}
-    pairs = (find_ordered_pairs(frame, [c for c in numeric if c not in targets])
-             + find_ordered_pairs(as_numbers(frame, list(dated)), list(dated), durations=True))
+    pairs = find_ordered_pairs(frame, [c for c in rest if c not in targets]) + date_pairs
     return ([(DERIVED, columns) for columns in derived]
             + [(ORDERED, [p.low, p.high]) for p in pairs]
             + [(MISSING_TOGETHER, group) for group in find_missing_together(frame, modelled)])
+
+
+def _durations(frame: pd.DataFrame, numeric: list[str],
+               date_pairs: list[OrderedPair]) -> list[list[str]]:
+    """[column, start, end] of each numeric column that is exactly a start/end pair's
+    length (a stay in days, a tenure in weeks): recomputed from the pair, it matches it on
+    every row. Only exact lengths: a year is nearly a cubic of a long span of dates."""
+    found, used = [], set()
+    for pair in date_pairs:
+        for column in numeric:
+            if column in used:
+                continue
+            fitted = fit_derived(frame, [column, pair.low, pair.high])
+            if fitted is not None and fitted.fit.r2 >= EXACT_R2:
+                found.append([column, pair.low, pair.high])
+                used.add(column)
+                break
+    return found
 
 
 def _derived_columns(frame: pd.DataFrame, numeric: list[str]) -> list[list[str]]:
@@ -225,13 +256,15 @@ def _fit_missing(train: pd.DataFrame, columns: list[str]) -> MissingTogether | N
 def fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None:
     """[column, *inputs] refitted on the training rows, if it still holds to identity."""
     column, *inputs = columns
-    values = train[[*inputs, column]].to_numpy(dtype=float, na_value=np.nan)
+    values = as_numbers(train, [*inputs, column]).to_numpy(dtype=float, na_value=np.nan)
     fit = fit_cubic(values, len(inputs), list(range(len(inputs))))
     if fit is None or fit.r2 < TABLE_MIN_R2:
         return None
     input_range = np.column_stack([np.nanmin(values[:, :-1], axis=0),
                                    np.nanmax(values[:, :-1], axis=0)])
-    return NamedDerived(column, tuple(inputs), fit, input_range)
+    dated = tuple((c, timestamp_layout(train[c])) for c in inputs
+                  if pd.api.types.is_datetime64_any_dtype(train[c]))
+    return NamedDerived(column, tuple(inputs), fit, input_range, dated)
 
 
 FITTERS = {ORDERED: _fit_pair, DERIVED: fit_derived, MISSING_TOGETHER: _fit_missing}
