@@ -4,7 +4,8 @@ drawn from the column's own common vocabulary, in rows as long as the column's.
 
 Only labels and words that at least `MIN_WORD_ROWS` training rows use are kept, so a name,
 a code or a phrase that identifies one row never reaches the output; a column with too few
-common words falls back to Faker sentences.
+common words falls back to Faker sentences. E-mail addresses keep the domains that many
+rows share (gmail.com, a company's own) in their shares, with Faker's names before the `@`.
 """
 
 from __future__ import annotations
@@ -62,3 +63,30 @@ def learn_vocabulary(values: pd.Series) -> Vocabulary | None:
         tuple(common.index), (common / common.sum()).to_numpy(), sample,
         tuple(common_labels.index), (common_labels / common_labels.sum()).to_numpy(),
         float(common_labels.sum() / len(strings)))
+
+
+@dataclass(frozen=True)
+class EmailDomains:
+    domains: tuple[str, ...]  # domains at least MIN_WORD_ROWS training rows use
+    weights: np.ndarray
+    share: float  # share of training addresses at one of them
+
+    def draw(self, local_parts: list[str], fallback: list[str],
+             rng: np.random.Generator) -> pd.Series:
+        """`local@domain`, the domain a shared one on `share` of rows, else the fallback's."""
+        shared = rng.random(len(local_parts)) < self.share
+        picked = rng.choice(len(self.domains), size=len(local_parts), p=self.weights)
+        domains = np.where(shared, np.asarray(self.domains, dtype=object)[picked],
+                           np.asarray(fallback, dtype=object))
+        return pd.Series([f"{a}@{b}" for a, b in zip(local_parts, domains)], dtype="string")
+
+
+def learn_email_domains(values: pd.Series) -> EmailDomains | None:
+    """The domains many addresses share, or None when none is shared by MIN_WORD_ROWS."""
+    domains = values.dropna().astype(str).str.rsplit("@", n=1).str[-1].str.lower()
+    counts = domains.value_counts()
+    common = counts[counts >= MIN_WORD_ROWS]
+    if common.empty:
+        return None
+    return EmailDomains(tuple(common.index), (common / common.sum()).to_numpy(),
+                        float(common.sum() / len(domains)))

@@ -130,3 +130,19 @@ def test_codes_avoid_the_held_out_rows_ids_once_told(airports):
     model.avoid_ids(frame)
     codes = model.sample(3000, seed=1)["iata"]
     assert not codes.isin(frame["iata"]).any() and codes.is_unique
+
+
+def test_emails_keep_the_domains_many_rows_share_and_no_other():
+    rng = np.random.default_rng(0)
+    own = [f"family{i}.org" for i in range(60)]  # a domain that names one household
+    domains = rng.choice(["gmail.com", "yahoo.com", *own], 600,
+                         p=[0.6, 0.3, *([0.1 / 60] * 60)])
+    frame = pd.DataFrame({"email": [f"user{i}@{d}" for i, d in enumerate(domains)],
+                          "spent": rng.gamma(2, 30, 600).round(2)})
+    schema = detect_schema(frame, "customers")
+    assert schema.column("email").pii_kind == "email"
+    out = GaussianMixtureModel(n_components=2).fit(frame, schema, seed=0).sample(3000, seed=1)
+    drawn = out["email"].str.split("@").str[-1]
+    assert not drawn.isin(own).any() and not out["email"].isin(frame["email"]).any()
+    assert abs((drawn == "gmail.com").mean() - 0.6) < 0.05
+    assert abs((drawn == "yahoo.com").mean() - 0.3) < 0.05
