@@ -14,13 +14,7 @@ import pandas as pd
 from pipeline.errors import PipelineError
 from pipeline.names import check_dataset_name
 from pipeline.schema.calendar import mark_time_series
-from pipeline.schema.model import (
-    ColumnSpec,
-    DatasetSchema,
-    Dependency,
-    Relation,
-    Role,
-)
+from pipeline.schema.model import ColumnSpec, DatasetSchema, Dependency, Relation, Role
 from pipeline.timestamps import timestamp_layout
 
 # Above this many distinct values a string column is not modelled as a category: one-hot
@@ -241,8 +235,9 @@ def _plain(value: Any) -> Any:
 def _digit_shape(strings: pd.Series) -> str | None:
     """The layout (digits as `#`) at least MIN_PII_SHAPE_SHARE of the values share, or None."""
     shapes = strings.str.replace(r"[0-9]", "#", regex=True).value_counts(normalize=True)
-    shape = str(shapes.index[0]) if len(shapes) else ""
-    return shape if shapes.iloc[0] >= MIN_PII_SHAPE_SHARE and "#" in shape else None
+    if shapes.empty or shapes.iloc[0] < MIN_PII_SHAPE_SHARE or "#" not in shapes.index[0]:
+        return None
+    return str(shapes.index[0])
 
 
 def _pii_kind(name: str, strings: pd.Series) -> str | None:
