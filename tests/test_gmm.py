@@ -308,7 +308,8 @@ def test_seconds_become_the_timestamps_pandas_makes_and_missing_ones_nat():
     with np.errstate(all="raise"):
         ours = seconds_to_stamps(values, None)
     inside = (values > DATETIME_SECONDS[0]) & (values < DATETIME_SECONDS[1])
-    expected = pd.to_datetime(pd.Series(np.where(inside, values, np.nan)), unit="s")
+    with np.errstate(all="ignore"):  # the oracle is pandas' path, with the flaw above
+        expected = pd.to_datetime(pd.Series(np.where(inside, values, np.nan)), unit="s")
     pd.testing.assert_series_equal(ours, expected)
     assert ours[~inside].isna().all() and ours[inside].notna().all()
     zoned = seconds_to_stamps(np.array([1.6e9, np.nan]), "Europe/Berlin")
