@@ -66,8 +66,6 @@ class DateReading:
     unreadable: pd.Series  # the present values no date could be read from
 
 
-
-
 def shape(layout: str) -> str:
     """A regular expression every value written in `layout` matches."""
     if layout == ISO8601:
@@ -80,7 +78,7 @@ def shape(layout: str) -> str:
 
 def read_dates(values: pd.Series) -> DateReading | None:
     """The column's dates in the first layout that reads every present value (but for a few,
-    see MAX_UNREADABLE_SHARE), else None."""
+    see MAX_UNREADABLE_DATES), else None."""
     known = values.dropna().astype(str)
     sample = known.head(SAMPLE)
     if known.empty or not _few((~sample.str.contains(r"\d")).sum(), len(sample)):

@@ -43,10 +43,14 @@ class OrderedPair:
     low: str
     high: str
     gap_column: str  # low or high: the column modelled as the gap between them
-    dated: bool = False  # two timestamp columns (a model may return them as text)
-    # dates only (no schema bounds): the gap column's training range, in epoch seconds; a
-    # rebuilt end clipped to the latest real end still follows its start
+    # two dates only (they have no schema bounds): the gap column's training range, in epoch
+    # seconds; a rebuilt end clipped to the latest real end still follows its start
     gap_range: tuple[float, float] | None = None
+
+    @property
+    def dated(self) -> bool:
+        """Two timestamp columns (a model may return them as text)."""
+        return self.gap_range is not None
 
     @property
     def anchor(self) -> str:
@@ -68,7 +72,7 @@ class OrderedPair:
             gap = np.maximum(frame[self.gap_column].to_numpy(dtype=float), 0.0)
             anchor = frame[self.anchor].to_numpy(dtype=float)
         rebuilt = anchor - gap if self.gap_column == self.low else anchor + gap
-        if self.gap_range is not None:
+        if self.dated:
             zone = getattr(rebuilt.dt, "tz", None)
             bounds = [pd.Timestamp(v, unit="s", tz=zone and "UTC") for v in self.gap_range]
             rebuilt = rebuilt.clip(*(b.tz_convert(zone) if zone else b for b in bounds))

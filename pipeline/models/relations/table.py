@@ -133,18 +133,24 @@ def _durations(frame: pd.DataFrame, numeric: list[str],
                date_pairs: list[OrderedPair]) -> list[list[str]]:
     """[column, start, end] of each numeric column that is exactly a start/end pair's
     length (a stay in days, a tenure in weeks): recomputed from the pair, it matches it on
-    every row. Only exact lengths: a year is nearly a cubic of a long span of dates."""
+    every row. Only exact lengths: a year is nearly a cubic of a long span of dates. As the
+    other searches, it screens every `step`-th row and confirms on all rows."""
+    step = max(1, len(frame) // SEARCH_ROWS)
+    sample = frame.iloc[::step] if step > 1 else frame
     found, used = [], set()
     for pair in date_pairs:
-        for column in numeric:
-            if column in used:
-                continue
-            fitted = fit_derived(frame, [column, pair.low, pair.high])
-            if fitted is not None and fitted.fit.r2 >= EXACT_R2:
-                found.append([column, pair.low, pair.high])
+        for column in (c for c in numeric if c not in used):
+            columns = [column, pair.low, pair.high]
+            if _exact(sample, columns) and (sample is frame or _exact(frame, columns)):
+                found.append(columns)
                 used.add(column)
                 break
     return found
+
+
+def _exact(rows: pd.DataFrame, columns: list[str]) -> bool:
+    fitted = fit_derived(rows, columns)
+    return fitted is not None and fitted.fit.r2 >= EXACT_R2
 
 
 def _derived_columns(frame: pd.DataFrame, numeric: list[str]) -> list[list[str]]:
@@ -225,7 +231,7 @@ def _fit_pair(train: pd.DataFrame, columns: list[str]) -> OrderedPair | None:
     if pair is None or not dated:
         return pair
     gap = numbers[pair.gap_column]
-    return dataclasses.replace(pair, dated=True, gap_range=(gap.min(), gap.max()))
+    return dataclasses.replace(pair, gap_range=(gap.min(), gap.max()))
 
 
 def _gap_on_the_wider(train: pd.DataFrame, pair: OrderedPair) -> OrderedPair | None:
