@@ -50,14 +50,15 @@ def print_run(output_dir: str, run_id: str) -> None:
 
 
 def _pair_trends(metrics: dict[str, Any]) -> str:
-    """The gated score, and SDMetrics' own where chance associations move it."""
+    """The gated score, and SDMetrics' own where chance associations or its binning move it."""
     ours, theirs = (metrics.get(k) for k in ("column_pair_trends_beyond_chance",
                                              "column_pair_trends"))
     if ours is None:  # a run from before the gate read the corrected score
         return _score(theirs, "no column pair to compare")
     text = _score(ours, "no column pair associated beyond chance")
     if theirs == theirs and theirs is not None and not abs(ours - theirs) < 0.005:
-        text += f" (SDMetrics' rule, counting chance associations: {_score(theirs)})"
+        text += (f" (SDMetrics' rule, counting chance associations and binning each table "
+                 f"over its own range: {_score(theirs)})")
     return text
 
 

@@ -163,8 +163,8 @@ def test_pairs_associated_only_by_chance_do_not_count_towards_the_gated_score(pl
     assert pairs[pair_key("gender", "second_perc")]["meets_threshold"]
     assert not pairs[pair_key("gender", "second_perc")]["beyond_chance"]
     assert pairs[pair_key("salary", "placed")]["beyond_chance"]
-    counted = [p["score"] for p in trends["pairs"] if p["meets_threshold"]
-               and p.get("beyond_chance", True)]
+    counted = [p.get("score_real_bins", p["score"]) for p in trends["pairs"]
+               if p["meets_threshold"] and p.get("beyond_chance", True)]
     assert trends["score_beyond_chance"] == pytest.approx(np.mean(counted))
     # 300 codes drawn independently of Adult's columns: SDMetrics' rule counts their pairs
     schema, frame = adult
@@ -177,6 +177,26 @@ def test_pairs_associated_only_by_chance_do_not_count_towards_the_gated_score(pl
     coded = [p for p in trends["pairs"] if "code" in (p["column_1"], p["column_2"])]
     assert sum(p["meets_threshold"] for p in coded) >= 5
     assert not any(p["beyond_chance"] for p in coded)
+
+
+def test_the_gated_score_bins_both_frames_on_the_real_bins():
+    # vega's US airports: four in Asia and the Pacific put the longitude's range at -176..+146.
+    # A synthetic table that keeps every relation but lacks those far rows moves every bin of
+    # SDMetrics' own-range rule; on the real bins the pair scores as kept, and shuffling the
+    # columns still scores it as lost.
+    import vega_datasets
+
+    real = vega_datasets.local_data.airports()[["state", "latitude", "longitude"]]
+    schema = detect_schema(real, "airports")
+    real = enforce_schema(real, schema)
+    mainland = real[real["longitude"] < -60].sample(len(real), replace=True, random_state=0)
+    kept = fidelity.column_pair_trends(real, mainland.reset_index(drop=True), schema)
+    pair = next(p for p in kept["pairs"] if {p["column_1"], p["column_2"]}
+                == {"state", "longitude"})
+    assert pair["score"] < 0.3 and pair["score_real_bins"] > 0.85
+    assert kept["score"] < 0.6 < 0.85 < kept["score_beyond_chance"]
+    lost = fidelity.column_pair_trends(real, shuffled_columns(real, seed=1), schema)
+    assert lost["score_beyond_chance"] < 0.7
 
 
 def test_matches_sdmetrics_on_adult_shuffled_columns(adult):

@@ -8,7 +8,11 @@ which is exact and deterministic), and no 1e-6 regulariser in the total-variatio
 Beside SDMetrics' Column Pair Trends, `score_beyond_chance` counts a contingency pair only
 when its association survives the bias correction of Cramér's V (Bergsma 2013): hundreds of
 categories, or a small table, give independent columns a V above SDMetrics' 0.3 (a diagnosis
-code against anything), and such sparse pairs score low whatever the model does. The gate
+code against anything), and such sparse pairs score low whatever the model does. It also bins
+a continuous column on the real data's bins for both frames (as SDMetrics' own
+ContingencySimilarity metric does), where the QualityReport bins each frame over its own range:
+there one real outlier the synthetic rows rightly lack (Guam's longitude among US airports)
+moves every synthetic bin, and the pair scores near 0 however well the rest is kept. The gate
 reads that score; SDMetrics' stays the one compared with other tools.
 The classifier-based metrics (detection, ML utility) are in `classifiers.py`.
 """
@@ -66,12 +70,23 @@ def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSc
 
 
 # --- column pair trends --------------------------------------------------------------------
+def _histogram_edges(values: np.ndarray) -> np.ndarray:
+    """SDMetrics' 10 equal-width bins over the values' range."""
+    return np.histogram_bin_edges(values[~np.isnan(values)], bins=HISTOGRAM_BINS)
+
+
 def _histogram_codes(values: np.ndarray) -> np.ndarray:
-    """SDMetrics' discretisation of a continuous column for mixed pairs: 10 equal-width bins
+    """SDMetrics' QualityReport discretisation of a continuous column for mixed pairs: bins
     over the frame's *own* range, np.digitize codes (the maximum and NaN share the last code)."""
-    present = values[~np.isnan(values)]
-    edges = np.histogram_bin_edges(present, bins=HISTOGRAM_BINS)
-    return np.digitize(values, edges)
+    return np.digitize(values, _histogram_edges(values))
+
+
+def _codes_on_real_bins(real: np.ndarray, synthetic: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Both frames' codes on the real values' bins, open at both ends (values beyond the real
+    range fall in the end bins; NaN has its own code), as SDMetrics' ContingencySimilarity."""
+    edges = _histogram_edges(real)
+    edges[0], edges[-1] = -np.inf, np.inf
+    return np.digitize(real, edges), np.digitize(synthetic, edges)
 
 
 def _pair_inputs(real: pd.DataFrame, synthetic: pd.DataFrame, schema, columns) -> dict:
@@ -80,14 +95,17 @@ def _pair_inputs(real: pd.DataFrame, synthetic: pd.DataFrame, schema, columns) -
     for name in columns:
         if schema.column(name).role in CONTINUOUS:
             r, s = column_values(real[name]), column_values(synthetic[name])
+            real_binned, synthetic_binned = _codes_on_real_bins(r, s)
             out[name] = {
                 "continuous": True, "real": r, "synthetic": s,
                 "real_codes": _histogram_codes(r), "synthetic_codes": _histogram_codes(s),
+                "real_binned": real_binned, "synthetic_binned": synthetic_binned,
                 "size": HISTOGRAM_BINS + 2,
             }
         else:
             (r, s), size = discrete_codes(real[name], synthetic[name])
-            out[name] = {"continuous": False, "real_codes": r, "synthetic_codes": s, "size": size}
+            out[name] = {"continuous": False, "real_codes": r, "synthetic_codes": s, "size": size,
+                         "real_binned": r, "synthetic_binned": s}
     return out
 
 
@@ -137,17 +155,24 @@ def _cramers_v(counts: np.ndarray) -> tuple[float, float]:
     return v, float(np.sqrt(phi2 / kept)) if kept > 0 else float("nan")
 
 
+def _joint_counts(a: dict, b: dict, side: str) -> np.ndarray:
+    joint = a[side].astype("int64") * b["size"] + b[side]
+    return np.bincount(joint, minlength=a["size"] * b["size"])
+
+
+def _total_variation_complement(a: dict, b: dict, real: str, synthetic: str) -> float:
+    real_counts, syn_counts = _joint_counts(a, b, real), _joint_counts(a, b, synthetic)
+    return float(1 - 0.5 * np.abs(real_counts / real_counts.sum()
+                                  - syn_counts / syn_counts.sum()).sum())
+
+
 def _contingency_pair(a: dict, b: dict) -> dict:
-    size = a["size"] * b["size"]
-    tables = []
-    for side in ("real_codes", "synthetic_codes"):
-        joint = a[side].astype("int64") * b["size"] + b[side]
-        tables.append(np.bincount(joint, minlength=size))
-    real_counts, syn_counts = tables
-    score = 1 - 0.5 * np.abs(real_counts / real_counts.sum() - syn_counts / syn_counts.sum()).sum()
+    real_counts = _joint_counts(a, b, "real_codes")
     association, corrected = _cramers_v(real_counts.reshape(a["size"], b["size"]))
     return {
-        "score": float(score), "real_association": association,
+        "score": _total_variation_complement(a, b, "real_codes", "synthetic_codes"),
+        "score_real_bins": _total_variation_complement(a, b, "real_binned", "synthetic_binned"),
+        "real_association": association,
         "real_association_corrected": corrected,
         "meets_threshold": bool(np.isfinite(association)
                                 and association > REAL_ASSOCIATION_THRESHOLD),
@@ -165,7 +190,8 @@ def column_pair_trends(
     (missing as a value; a continuous column binned into 10 bins of its own range).
     `score` averages the pairs where the real data has a relationship (|r| > 0.5, Cramér's
     V > 0.3), as QualityReport 0.32 does; `score_beyond_chance` those of them whose Cramér's V
-    stays above 0.3 once corrected for the table's size (see the module's docstring);
+    stays above 0.3 once corrected for the table's size, contingency tables on the real bins
+    (`score_real_bins`; see the module's docstring);
     `score_all_pairs` every computable pair, as older SDMetrics versions (and SDGym) report it.
     """
     columns = compared_columns(schema, real, synthetic)
@@ -182,9 +208,10 @@ def column_pair_trends(
     meets = np.array([p["meets_threshold"] for p in pairs], dtype=bool)
     # a correlation pair has no small-sample excess to correct: it counts as it meets
     beyond = meets & np.array([p.get("beyond_chance", True) for p in pairs], dtype=bool)
+    gated = np.array([p.get("score_real_bins", p["score"]) for p in pairs], dtype=float)
     return {
         "score": finite_mean(scores[meets]) if meets.any() else float("nan"),
-        "score_beyond_chance": finite_mean(scores[beyond]) if beyond.any() else float("nan"),
+        "score_beyond_chance": finite_mean(gated[beyond]) if beyond.any() else float("nan"),
         "score_all_pairs": finite_mean(scores),
         "n_pairs": len(pairs),
         "n_pairs_scored": int((meets & np.isfinite(scores)).sum()),
