@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import PipelineError
 from pipeline.names import validated_name
@@ -112,6 +112,15 @@ class JobConfig(BaseModel):
         if isinstance(value, dict) and len(value) > 1:
             raise ValueError("rebalance one column at a time")
         return value
+
+    @model_validator(mode="after")
+    def _series_fields(self) -> JobConfig:
+        if self.sequence_key is not None and self.sequence_index is None:
+            raise ValueError(
+                f"sequence_key {self.sequence_key!r} was given without a sequence_index: a "
+                "time series needs the column that orders each entity's rows "
+                "(--sequence-index COLUMN); a plain table needs neither")
+        return self
 
     def request(self):
         """The job's sample on demand (empty when it asks for none)."""

@@ -48,6 +48,8 @@ def test_help_answers_fast_without_heavy_imports(tmp_path):
          "unknown model(s) ['gpt']"),
         (["run", "nojob.yaml"], "job file nojob.yaml does not exist"),
         (["run", "--source", ".", "--name", "x"], "is a directory"),
+        (["run", "--source", "data.csv", "--name", "x", "--sequence-key", "a"],
+         "sequence_key 'a' was given without a sequence_index"),
     ],
 )
 def test_user_errors_print_one_line_and_exit_2(tmp_path, args, message):

@@ -47,6 +47,18 @@ def test_a_dependency_needs_every_row_and_no_missing_value(adult_frame):
         (d.source, d.target) for d in detect_schema(missing, "a").dependencies}
 
 
+def test_a_column_of_unique_values_determines_nothing():
+    """statsmodels' committee table: 20 committees, bills counted once each. A count unique to
+    its row "determined" all five other columns, and the mapping, a lookup of whole rows,
+    made every synthetic row a training record (the privacy gate quarantined the run)."""
+    import statsmodels.api as sm
+
+    committee = sm.datasets.committee.load_pandas().data
+    assert committee["BILLS104"].is_unique
+    assert detect_schema(committee, "committee").dependencies == []
+    # repeated values still count: Adult's education has 16 over thousands of rows (above)
+
+
 def test_decimals_are_the_digits_the_source_writes():
     """Cigar's disposable income has 7 decimals (1558.3045298) and Car's prices up to 8: a
     looser tolerance read 3 and 6, so every synthetic value missed the real ones by a last
@@ -152,6 +164,13 @@ def test_enforcement_names_column_and_rows(adult_frame):
         enforce_schema(bad, schema)
     with pytest.raises(PipelineError, match=r"missing columns \['income'\]"):
         enforce_schema(adult_frame.drop(columns=["income"]), schema)
+
+
+def test_a_sequence_key_without_an_index_is_explained(nyc_weather_path):
+    # a key alone once reached sampling as a key the tabular model never drew (IndexError)
+    frame, _ = read_source(nyc_weather_path)
+    with pytest.raises(PipelineError, match="'origin' of 'w' was given without a sequence_index"):
+        detect_schema(frame, "w", sequence_key="origin")
 
 
 def test_invalid_schema_file_is_explained(tmp_path):

@@ -58,6 +58,10 @@ MIN_PII_SHAPE_SHARE = 0.5
 EMAIL_VALUE = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
 # Integer columns with at most this many values may take part in a dependency.
 MAX_DEPENDENCY_VALUES = 50
+# A column determines another only when its values repeat, on average on at least this many
+# rows each: a column of (nearly) unique values "determines" every other column vacuously,
+# and its mapping would be a lookup of whole training records.
+MIN_ROWS_PER_DETERMINANT_VALUE = 2
 
 
 def detect_schema(
@@ -98,6 +102,12 @@ def detect_relations(df: pd.DataFrame, schema: DatasetSchema) -> list[Relation]:
 
 
 def _check_sequence_fields(df: pd.DataFrame, name: str, **fields: str | None) -> None:
+    if fields.get("sequence_key") is not None and fields.get("sequence_index") is None:
+        raise PipelineError(
+            f"sequence_key {fields['sequence_key']!r} of {name!r} was given without a "
+            "sequence_index: a time series needs the column that orders each entity's rows "
+            "(--sequence-index COLUMN, or sequence_index in the job file); a plain table "
+            "needs neither")
     for field, value in fields.items():
         if value is not None and value not in df.columns:
             raise PipelineError(
@@ -253,8 +263,9 @@ def _pii_kind(name: str, strings: pd.Series) -> str | None:
 def detect_dependencies(df: pd.DataFrame, schema: DatasetSchema) -> list[Dependency]:
     """Find discrete columns whose value is fully determined by another column's value.
 
-    Only pairs where the determinant has at least two values and every value of it maps to
-    exactly one value of the target are kept, and only one direction of a one-to-one pair.
+    Only pairs where the determinant has at least two values, repeated on
+    MIN_ROWS_PER_DETERMINANT_VALUE rows each on average, and every value of it maps to exactly
+    one value of the target are kept, and only one direction of a one-to-one pair.
     A column with a missing value neither determines nor is determined. Each column is
     coded once, so a pair costs one pass over its codes (a wide table has many pairs).
     """
@@ -263,7 +274,8 @@ def detect_dependencies(df: pd.DataFrame, schema: DatasetSchema) -> list[Depende
     found: list[Dependency] = []
     taken: set[str] = set()
     for source in discrete:
-        if codes[source].n_values < 2:
+        n_values = codes[source].n_values
+        if n_values < 2 or n_values * MIN_ROWS_PER_DETERMINANT_VALUE > len(df):
             continue
         for target in discrete:
             if target == source or target in taken or source in taken:
