@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import ks_2samp
 
 from pipeline.errors import PipelineError
 from pipeline.postprocess import complete_to_schema
@@ -197,6 +199,14 @@ def test_distribution_similarities_known_values():
     assert ks_complement(a, a) == 1.0
     assert ks_complement(a, a + 1000) == 0.0
     assert ks_complement(a, a + 50) == pytest.approx(0.5)
+    rng = np.random.default_rng(0)
+    for n, m in ((1, 1), (3, 7), (500, 40)):  # scipy's statistic, ties included
+        x, y = rng.integers(0, 5, n).astype(float), rng.normal(2, 2, m).round()
+        assert ks_complement(pd.Series(x), pd.Series(y)) == pytest.approx(
+            1 - ks_2samp(x, y).statistic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one value a side once warned on a user's console
+        assert ks_complement(pd.Series([1.0]), pd.Series([2.0])) == 0.0
     assert tv_complement(pd.Series(list("aabb")), pd.Series(list("abbb"))) == pytest.approx(0.75)
 
 

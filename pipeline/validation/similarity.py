@@ -13,15 +13,17 @@ KS_DECIMALS = 14
 
 
 def ks_complement(real: np.ndarray, synthetic: np.ndarray) -> float:
-    """1 - the two-sample Kolmogorov-Smirnov statistic on the non-missing values."""
-    from scipy.stats import ks_2samp
-
-    a = np.round(real[~np.isnan(real)], KS_DECIMALS)
-    b = np.round(synthetic[~np.isnan(synthetic)], KS_DECIMALS)
+    """1 - the two-sample Kolmogorov-Smirnov statistic on the non-missing values: the largest
+    gap between the two empirical CDFs (scipy's `ks_2samp` statistic, without the p-value it
+    also computes, which warns of a division by zero when each side has one value)."""
+    a = np.sort(np.round(real[~np.isnan(real)], KS_DECIMALS))
+    b = np.sort(np.round(synthetic[~np.isnan(synthetic)], KS_DECIMALS))
     if len(a) == 0 or len(b) == 0:
         return float("nan")
-    # Only the statistic is used; the asymptotic p-value is the one that costs nothing.
-    return float(1.0 - ks_2samp(a, b, method="asymp").statistic)
+    pooled = np.concatenate([a, b])
+    gap = np.searchsorted(a, pooled, side="right") / len(a) \
+        - np.searchsorted(b, pooled, side="right") / len(b)
+    return float(1.0 - np.abs(gap).max())
 
 
 def tv_complement(real: np.ndarray, synthetic: np.ndarray, size: int, na_code: int) -> float:
