@@ -425,7 +425,7 @@ def test_a_mostly_missing_column_enters_as_its_fresh_value(fitted, weather, sche
     seq = sequence_ids(ordered, schema)
     data, design = build_data(
         ordered, schema, seq, ordered.groupby("origin").head(1), {}, model.codec, model.index,
-        model.design.lags, fitted.settings.memory, fitted.settings.current_drivers,
+        model.design.lags, model.design.memory, fitted.settings.current_drivers,
         np.zeros((len(ordered), 0)),
     )
     d, gust = data.x.shape[1], [c.name for c in model.codec.numeric].index("wind_gust")

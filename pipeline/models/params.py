@@ -52,8 +52,9 @@ class HiddenMarkovParams(ModelParams):
     autoregressive: bool = Field(True, description="emissions depend on earlier steps")
     lags: list[int] | None = Field(
         None, description="autoregressive lags; unset: 1, 2 and the seasonal lag")
-    memory: float = Field(
-        0.9, ge=0, lt=1, description="decay per step of each column's slow average (0: none)")
+    memory: float | None = Field(
+        None, ge=0, lt=1, description="decay per step of each column's slow average (0: none); "
+        "unset: 0.9 or none, whichever simulation keeps the data's dynamics better")
     seasonal: bool = Field(True, description="Fourier terms of the index's cycles")
     trend: bool = Field(True, description="a linear trend of the index over its span")
     check_persistence: bool = Field(
@@ -69,7 +70,11 @@ class HiddenMarkovParams(ModelParams):
     state_tokens: bool = Field(False, description="token chains per state, not one shared")
     length: int | None = Field(
         None, ge=1, description="length of sampled sequences; unset: the real lengths")
-    calibrate: bool = Field(True, description="map simulated scores back onto N(0, 1)")
+    calibrate: bool = Field(True, description="map simulated scores back onto the training "
+                            "marginals")
+    step_powers: bool = Field(True, description="in a panel, model a column's steps on a power "
+                              "of its values (log, square root) where rank scores make them "
+                              "heavy-tailed")
     derive: bool = Field(True, description="recompute columns that are functions of others")
     keep_order: bool = Field(True, description="model a column that never exceeds another "
                              "as the gap")

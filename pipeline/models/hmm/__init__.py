@@ -7,13 +7,15 @@ Every sequence walks one shared chain of K hidden states. At each step:
   shared by all states (`drivers`): the driver is the numeric column whose value best
   predicts the token, read at the same step when that predicts better (the token is then
   drawn after the step's values) or else at the step before;
-- given state k, the numeric columns' continuous values, as rank-Gaussian scores (`codec`),
-  follow a vector autoregression with seasonal forcing (`design`), x_t = sum_l A_kl x_{t-l} +
-  B_k tokens_t + b_k + C_k f(t) + D_k a_{t-1} + e_t, e_t ~ N(0, S_k) or, where the steps
-  jump, a Student-t with S_k's shape (`tails`), with lags 1, 2 and a
-  season, f(t) Fourier terms of the cycles the data covers (`index`) and a_{t-1} each
-  column's slow average of its past; a column missing on most steps also enters as its fresh
-  value of the step before. A first step uses the state's regression on [tokens, 1, f(t)];
+- given state k, the numeric columns' continuous values, as rank-Gaussian scores or, in a
+  panel whose steps they would tear, standardised powers of the values (`codec`,
+  `step_scale`), follow a vector autoregression with seasonal forcing (`design`),
+  x_t = sum_l A_kl x_{t-l} + B_k tokens_t + b_k + C_k f(t) + D_k a_{t-1} + e_t,
+  e_t ~ N(0, S_k) or, where the steps jump, a Student-t with S_k's shape (`tails`), with
+  lags 1, 2 and a season, f(t) Fourier terms of the cycles the data covers (`index`) and
+  a_{t-1} each column's slow average of its past; a column missing on most steps also
+  enters as its fresh value of the step before. A first step uses the state's regression
+  on [tokens, 1, f(t)];
 - a dimension whose token is not continuous is unobserved: the likelihood marginalises it
   and the M-step fits each column's regression on the rows where it is continuous (`em`,
   `mstep`), so the Gaussian is the value given that it is reported, which the sampler draws;
@@ -22,7 +24,8 @@ Every sequence walks one shared chain of K hidden states. At each step:
 
 Column relations the chain would break are kept by construction (`relations`): ordered pairs
 as gaps, derived columns recomputed at every step, coupled values set by their rule, values
-snapped onto the real ones. K is chosen by BIC, then by simulated persistence (`selection`);
+snapped onto the real ones. K is chosen by BIC, then by simulated persistence (`selection`),
+and the slow average is left out where it puts a simulation's calendar profile clearly off;
 explosive states are scaled to stationarity (`stability`); the sampled marginals are
 calibrated (`calibration`). The fit (`fit`) produces a frozen `FittedHMM` (`fitted`);
 sampling (`simulate`) is a pure function of it and a random generator.
@@ -119,6 +122,7 @@ class HiddenMarkovModel(Synthesizer):
         dof = fitted.chain.step_dof if fitted else float("inf")
         card["step_innovations"] = f"student_t(dof={dof:g})" if np.isfinite(dof) else "gaussian"
         card["trend_columns"] = list(fitted.index.trend_columns) if fitted else []
+        card["step_powers"] = fitted.codec.step_powers if fitted else {}
         card.update(_relations_card(fitted))
         return card
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.models.hmm.step_scale import PowerScale, choose_scale
 from pipeline.models.rank_gaussian import RankGaussian
 from pipeline.schema import DatasetSchema, Role
 from pipeline.timeseries import index_as_seconds
@@ -31,8 +32,8 @@ class NumericColumn:
     name: str
     # Values off the point masses set the one scale of targets, lagged inputs and drivers,
     # since a second scale over all values would make a step regress on a compressed copy
-    # of its own past.
-    continuous: RankGaussian
+    # of its own past: rank scores, or a power of the values (`step_scale`).
+    continuous: RankGaussian | PowerScale
     is_datetime: bool
     has_missing: bool
     spikes: np.ndarray
@@ -77,6 +78,12 @@ class Codec:
     def spike_free(self) -> np.ndarray:
         """(d,) bool: numeric columns without point masses."""
         return np.array([len(col.spikes) == 0 for col in self.numeric], dtype=bool)
+
+    @property
+    def step_powers(self) -> dict[str, float]:
+        """The columns whose steps are modelled on a power of their values (`step_scale`)."""
+        return {col.name: col.continuous.power for col in self.numeric
+                if isinstance(col.continuous, PowerScale)}
 
     @property
     def token_columns(self) -> list[int]:
@@ -163,9 +170,12 @@ def spikes(observed: np.ndarray) -> np.ndarray:
 
 
 def build_codec(
-    frame: pd.DataFrame, schema: DatasetSchema, heads: pd.DataFrame, hidden: dict[str, np.ndarray]
+    frame: pd.DataFrame, schema: DatasetSchema, heads: pd.DataFrame, hidden: dict[str, np.ndarray],
+    first: np.ndarray | None,
 ) -> Codec:
-    """`hidden`: rows of a column whose value a rule sets (`coupled_values`), not modelled."""
+    """`hidden`: rows of a column whose value a rule sets (`coupled_values`), not modelled;
+    `first`: each row starts a sequence (rows in sequence order), None for rank scores only
+    (no `step_scale` choice)."""
     skip = {schema.sequence_key, schema.sequence_index}
     numeric, categorical, labels, all_missing = [], [], [], []
     static_cat, static_cat_labels, static_num, static_tr, static_miss = [], [], [], [], []
@@ -193,7 +203,8 @@ def build_codec(
             categorical.append(name)
             labels.append(_labels(spec.role, spec.categories, frame[name]))
         else:
-            column = _numeric_column(name, numbers(frame[name], is_dt), is_dt, hidden.get(name))
+            column = _numeric_column(
+                name, numbers(frame[name], is_dt), is_dt, hidden.get(name), first)
             if column is None:
                 all_missing.append(name)
             else:
@@ -207,7 +218,8 @@ def build_codec(
 
 
 def _numeric_column(
-    name: str, nums: np.ndarray, is_dt: bool, hidden: np.ndarray | None
+    name: str, nums: np.ndarray, is_dt: bool, hidden: np.ndarray | None,
+    first: np.ndarray | None,
 ) -> NumericColumn | None:
     """The codec of one varying numeric column; None when it is never observed."""
     modelled = np.where(hidden, np.nan, nums) if hidden is not None else nums
@@ -216,9 +228,12 @@ def _numeric_column(
         return None
     point_masses = spikes(observed)
     rest = observed[~np.isin(observed, point_masses)]
+    scale = _score_map(rest if len(rest) else observed)
+    if first is not None and not is_dt and len(rest):  # a time steps with the cadence
+        scale = choose_scale(np.where(np.isin(modelled, point_masses), np.nan, modelled),
+                             rest, first, scale)
     return NumericColumn(
-        name, _score_map(rest if len(rest) else observed), is_dt,
-        has_missing=bool(np.isnan(nums).any()), spikes=point_masses,
+        name, scale, is_dt, has_missing=bool(np.isnan(nums).any()), spikes=point_masses,
     )
 
 

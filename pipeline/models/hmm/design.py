@@ -20,6 +20,10 @@ FRESH_MISSING_SHARE = 0.5
 # Token channels with more values than this are not used as regressors of the numeric values.
 MAX_DESIGN_TOKENS = 20
 MIN_DESIGN_ROWS, MIN_DESIGN_SHARE = 30, 0.005
+# Fewer steps than this per regressor of the full step equation: the regression all but
+# interpolates the data, so past values enter their own column's equation only
+# (`own_past_only`).
+MIN_STEPS_PER_REGRESSOR = 2
 
 
 @dataclass(frozen=True)
@@ -147,16 +151,20 @@ def make_design(
 
 
 def step_allowed(
-    design: Design, spike_free: np.ndarray, token_columns: list[int], n_features: int
+    design: Design, spike_free: np.ndarray, token_columns: list[int], n_features: int,
+    n_steps: int,
 ) -> np.ndarray:
     """(d, r) which regressors each column's step equation uses: all, except that the
     previous step's tokens of a column only enter that column's own equation, since
     elsewhere a token that persists for days acts as a forcing the near-unit-root dynamics
-    amplify."""
+    amplify; and, with fewer than MIN_STEPS_PER_REGRESSOR `n_steps` per regressor, a column's
+    past values enter its own equation only (`own_past_only`)."""
     d = len(spike_free)
     n_lagged = design.n_lagged(d)
     width = n_lagged + len(design.previous_tokens) + len(design.current_tokens) + 1 + n_features
     allowed = np.ones((d, width), dtype=bool)
+    if n_steps < MIN_STEPS_PER_REGRESSOR * width:
+        own_past_only(allowed, design, d)
     if design.memory:
         # a column's slow average enters its own equation only, and only for a column
         # without point masses: rain is no reading of a slow signal
@@ -165,3 +173,16 @@ def step_allowed(
         allowed[:, n_lagged + i] = False
         allowed[token_columns[j], n_lagged + i] = True
     return allowed
+
+
+def own_past_only(allowed: np.ndarray, design: Design, d: int) -> None:
+    """Each column's lags and fresh input in its own equation only (in place): a short wide
+    series (ten years of 23 monthly employment counts) cannot estimate every column's
+    regression on every other's past; the near-saturated fit simulated noise, and the
+    columns' co-movement is kept by the innovations' covariance instead."""
+    for i in range(len(design.lags)):
+        allowed[:, i * d : (i + 1) * d] = np.eye(d, dtype=bool)
+    start = len(design.lags) * d
+    for i, j in enumerate(design.fresh):
+        allowed[:, start + i] = False
+        allowed[j, start + i] = True

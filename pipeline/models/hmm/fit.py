@@ -15,7 +15,7 @@ import pandas as pd
 from pipeline.models.hmm.calibration import (
     CALIBRATION_PASSES,
     calibration_sequences,
-    score_quantiles,
+    fit_calibration,
 )
 from pipeline.models.hmm.chain import ChainParams
 from pipeline.models.hmm.codec import Codec, build_codec, numbers
@@ -36,14 +36,16 @@ from pipeline.models.hmm.relations import (
 from pipeline.models.hmm.selection import (
     PersistenceCheck,
     StateSelection,
+    Targets,
+    plain_numeric,
     select_states,
-    value_lag1,
 )
 from pipeline.models.hmm.shared import fit_shared, real_scores
 from pipeline.models.hmm.simulate import simulated_scores
 from pipeline.models.hmm.stability import stabilised
 from pipeline.models.hmm.tails import with_tails
 from pipeline.models.params import HiddenMarkovParams
+from pipeline.models.rank_gaussian import RankGaussian
 from pipeline.schema import DatasetSchema, Role
 from pipeline.timeseries import check_time_series, sequence_ids
 
@@ -55,6 +57,29 @@ class FitResult:
     fitted: FittedHMM
     selection: StateSelection
     history: list[float]  # log-likelihood per step of each iteration of the final EM
+
+
+# The slow average's decay, and the one tried beside it when the settings leave it unset
+# and the index has a calendar cycle: a slow average keeps a column's past day in mind, and
+# can put a year's cycle out of phase. The other is taken when its simulation's calendar
+# profile gap (mean rank shares) is at most PROFILE_SHARE of the slow average's and at least
+# PROFILE_GAIN below it, with a lag-1 gap at most LAG1_SLACK larger: a clear gain, not one
+# seed's noise on a profile that was close already.
+MEMORY, MEMORY_ALTERNATIVE = 0.9, 0.0
+PROFILE_SHARE, PROFILE_GAIN, LAG1_SLACK = 0.5, 0.05, 0.02
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One slow-average decay's data, design and state count, before the final EM."""
+
+    data: Data
+    design: Design
+    options: EMOptions
+    fitted_for: Callable[[ChainParams], FittedHMM]
+    check: PersistenceCheck | None
+    selection: StateSelection
+    params: ChainParams
 
 
 def fit_hmm(
@@ -75,42 +100,77 @@ def fit_hmm(
     couplings = find_couplings(ordered, schema, first, pairs) if settings.couple_values else []
     hidden = {c.column: c.rows(ordered) for c in couplings}
     heads = ordered[first]
-    codec = build_codec(ordered, schema, heads, hidden)
+    codec = build_codec(ordered, schema, heads, hidden, first if settings.step_powers else None)
     trending = _trending(ordered, schema, codec) if settings.trend else np.zeros(0, dtype=bool)
     index = IndexModel.fit(ordered, schema, seq, settings.seasonal,
                            tuple(col.name for col, on in zip(codec.numeric, trending) if on))
     lags = choose_lags(settings.autoregressive, settings.lags, index.season_lag)
-    data, design = build_data(
-        ordered, schema, seq, heads, hidden, codec, index, lags, settings.memory,
-        settings.current_drivers, shared_scores,
-    )
-    derived = derived_columns(ordered, codec, data.first) if settings.derive else []
+    derived = derived_columns(ordered, codec, first) if settings.derive else []
     totals = fit_totals(original, derived, codec, pairs)
     summed = {total.column for total in totals}  # set from its parts: snapping would break it
     relations = Relations(
         pairs=pairs, couplings=couplings, clipped=clipped, derived=derived, totals=totals,
-        grids=value_grids(original, [c for c in _plain_numeric(codec) if c not in summed],
+        grids=value_grids(original, [c for c in plain_numeric(codec) if c not in summed],
                           pairs, hidden),
     )
-    _log_summary(codec, design, data)
-    options = _em_options(settings, codec, design, data.feats.shape[1], index, trending)
-    skeleton = partial(FittedHMM, schema.sequence_key, schema.sequence_index,
-                       public_keys(schema), codec, index, design, relations)
+    targets = _targets(settings, schema, original, codec, index, lags)
 
-    def fitted_for(chain: ChainParams) -> FittedHMM:
-        """A chain as the sampler runs it: stabilised, uncalibrated."""
-        return skeleton(chain=stabilised(chain, design, codec.spike_free), shared=shared)
+    def candidate(memory: float) -> _Candidate:
+        data, design = build_data(
+            ordered, schema, seq, heads, hidden, codec, index, lags, memory,
+            settings.current_drivers, shared_scores,
+        )
+        options = _em_options(settings, codec, design, data, index, trending)
+        skeleton = partial(FittedHMM, schema.sequence_key, schema.sequence_index,
+                           public_keys(schema), codec, index, design, relations)
 
-    check = _persistence_check(settings, schema, original, codec, design, fitted_for, seed)
-    selection, params = _initial_chain(data, options, settings, seed, check)
-    k = selection.n_states
-    params, _, history = run_em(data, params, options, settings.max_iter, f"hmm K={k}")
+        def fitted_for(chain: ChainParams) -> FittedHMM:
+            """A chain as the sampler runs it: stabilised, uncalibrated."""
+            return skeleton(chain=stabilised(chain, design, codec.spike_free), shared=shared)
+
+        check = None if targets is None else PersistenceCheck(
+            schema, targets, fitted_for, seed, settings.length)
+        selection, params = _initial_chain(data, options, settings, seed, check)
+        return _Candidate(data, design, options, fitted_for, check, selection, params)
+
+    chosen = _best_candidate(candidate, settings, targets)
+    data = chosen.data
+    _log_summary(codec, chosen.design, data)
+    k = chosen.selection.n_states
+    params, _, history = run_em(data, chosen.params, chosen.options, settings.max_iter,
+                                f"hmm K={k}")
     if settings.heavy_tails:
-        params = _tails_if_persistent(data, params, check)
-    fitted = fitted_for(params)
+        params = _tails_if_persistent(data, params, chosen.check)
+    fitted = chosen.fitted_for(params)
     if settings.calibrate and codec.numeric:
-        fitted = _calibrate(fitted, np.random.default_rng(seed))
-    return FitResult(fitted, selection, history)
+        fitted = _calibrate(fitted, data.x, np.random.default_rng(seed))
+    return FitResult(fitted, chosen.selection, history)
+
+
+def _best_candidate(
+    candidate: Callable[[float], _Candidate], settings: HiddenMarkovParams,
+    targets: Targets | None,
+) -> _Candidate:
+    """The given decay's candidate; unset, MEMORY's, or MEMORY_ALTERNATIVE's when the index
+    has a calendar cycle and that one's simulation keeps the calendar profile clearly better
+    (the state counts each chosen by simulation, as the fit will use them)."""
+    if settings.memory is not None:
+        return candidate(settings.memory)
+    usual = candidate(MEMORY)
+    if targets is None or targets.profile is None or usual.check is None \
+            or settings.n_states is not None:
+        return usual
+    kept = usual.check.gaps(usual.params)
+    if kept.profile < PROFILE_GAIN:  # close already: no clear gain to look for
+        return usual
+    other = candidate(MEMORY_ALTERNATIVE)
+    tried = other.check.gaps(other.params)
+    log.info("hmm: calendar profile / lag-1 gap (ranks) by slow-average decay: %s %.4f / %.4f,"
+             " %s %.4f / %.4f", MEMORY, kept.profile, kept.lag1, MEMORY_ALTERNATIVE,
+             tried.profile, tried.lag1)
+    better = tried.profile <= min(PROFILE_SHARE * kept.profile, kept.profile - PROFILE_GAIN) \
+        and tried.lag1 <= kept.lag1 + LAG1_SLACK
+    return other if better else usual
 
 
 def public_keys(schema: DatasetSchema) -> list[Any] | None:
@@ -121,16 +181,14 @@ def public_keys(schema: DatasetSchema) -> list[Any] | None:
     return list(spec.categories or []) if spec.role == Role.categorical else None
 
 
-def _plain_numeric(codec: Codec) -> list[str]:
-    return [col.name for col in codec.numeric if not col.is_datetime]
-
-
 def _em_options(
-    settings: HiddenMarkovParams, codec: Codec, design: Design, n_features: int,
+    settings: HiddenMarkovParams, codec: Codec, design: Design, data: Data,
     index: IndexModel, trending: np.ndarray,
 ) -> EMOptions:
     sizes = codec.channel_sizes
-    allowed = step_allowed(design, codec.spike_free, codec.token_columns, n_features)
+    n_features = data.feats.shape[1]
+    allowed = step_allowed(design, codec.spike_free, codec.token_columns, n_features,
+                           int((~data.first).sum()))
     if index.trend_span is not None:  # the trend feature enters trending columns' steps only
         allowed[:, allowed.shape[1] - n_features + index.n_features - 1] = trending
     return EMOptions(
@@ -159,15 +217,15 @@ def _trending(ordered: pd.DataFrame, schema: DatasetSchema, codec: Codec) -> np.
     return np.abs(np.nan_to_num(rho)) >= TREND_MIN_CORRELATION
 
 
-def _persistence_check(
+def _targets(
     settings: HiddenMarkovParams, schema: DatasetSchema, original: pd.DataFrame, codec: Codec,
-    design: Design, fitted_for: Callable[[ChainParams], FittedHMM], seed: int,
-) -> PersistenceCheck | None:
-    """The K check, when asked and meaningful (autoregressive values to simulate)."""
-    if not (settings.check_persistence and design.lags and codec.numeric):
+    index: IndexModel, lags: list[int],
+) -> Targets | None:
+    """What the simulation checks compare, when asked and meaningful (autoregressive values
+    to simulate)."""
+    if not (settings.check_persistence and lags and codec.numeric):
         return None
-    target = value_lag1(original, schema, _plain_numeric(codec))
-    return PersistenceCheck(schema, target, fitted_for, seed, settings.length)
+    return Targets.of(original, schema, plain_numeric(codec), index)
 
 
 def _tails_if_persistent(
@@ -199,16 +257,20 @@ def _initial_chain(
     )
 
 
-def _calibrate(fitted: FittedHMM, rng: np.random.Generator) -> FittedHMM:
-    """The fitted model with its marginal calibration, learnt from its own simulations."""
+def _calibrate(fitted: FittedHMM, training: np.ndarray, rng: np.random.Generator) -> FittedHMM:
+    """The fitted model with its marginal calibration, learnt from its own simulations and
+    the `training` scores (continuous values, NaN elsewhere)."""
     n = calibration_sequences(fitted.index.mean_length)
+    ranked = [isinstance(col.continuous, RankGaussian) for col in fitted.codec.numeric]
     for _ in range(CALIBRATION_PASSES):
         scores = simulated_scores(fitted, n, rng)
-        fitted = replace(fitted, calibration=score_quantiles(scores))
+        fitted = replace(fitted, calibration=fit_calibration(scores, training, ranked))
     return fitted
 
 
 def _log_summary(codec: Codec, design: Design, data: Data) -> None:
+    if codec.step_powers:
+        log.info("hmm: steps modelled on a power of the values (0: log) %s", codec.step_powers)
     names = [codec.numeric[j].name for j in codec.token_columns] + codec.categorical
     log.info("hmm: token drivers %s", {
         name: codec.numeric[drv.column].name + (" (same step)" if drv.current else "")

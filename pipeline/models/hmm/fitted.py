@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from pipeline.models.hmm.calibration import Calibration
 from pipeline.models.hmm.chain import ChainParams
 from pipeline.models.hmm.codec import Codec
 from pipeline.models.hmm.design import Design
@@ -25,5 +24,5 @@ class FittedHMM:
     design: Design
     relations: Relations
     chain: ChainParams
-    calibration: np.ndarray | None = None  # (d, levels) quantiles of simulated scores
+    calibration: Calibration | None = None  # the chain's scores onto the training marginals
     shared: SharedCovariates | None = None  # covariates every entity reads from one path

@@ -110,6 +110,18 @@ class IndexModel:
                 col += 2
         return out
 
+    def phase_buckets(self, numbers: np.ndarray, buckets: int) -> np.ndarray | None:
+        """Each index value's phase of the longest cycle (`features`' local time) in `buckets`
+        equal parts (month of the year, hour of the day); None without cycles."""
+        if not self.cycles:
+            return None
+        period = max(p for p, _ in self.cycles)
+        stamps = self.to_index(numbers)
+        if self.zone:
+            stamps = index_in_zone(stamps, self.zone).dt.tz_localize(None)
+        local = index_as_seconds(stamps)
+        return np.minimum((local % period) / period * buckets, buckets - 1).astype(np.int64)
+
     def to_index(self, numbers: np.ndarray) -> pd.Series:
         if not self.is_datetime:
             return pd.Series(numbers)
