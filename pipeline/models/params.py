@@ -54,7 +54,8 @@ class HiddenMarkovParams(ModelParams):
         None, description="autoregressive lags; unset: 1, 2 and the seasonal lag")
     memory: float | None = Field(
         None, ge=0, lt=1, description="decay per step of each column's slow average (0: none); "
-        "unset: 0.9 or none, whichever simulation keeps the data's dynamics better")
+        "unset: 0.9, or none where the index has a calendar cycle whose profile a simulation "
+        "keeps clearly better without it")
     seasonal: bool = Field(True, description="Fourier terms of the index's cycles")
     trend: bool = Field(True, description="a linear trend of the index over its span")
     check_persistence: bool = Field(
