@@ -98,10 +98,7 @@ class IndexModel:
             out[:, -1] = (numbers - low) / (high - low)
         if not self.cycles:
             return out
-        stamps = self.to_index(numbers)
-        if self.zone:
-            stamps = index_in_zone(stamps, self.zone).dt.tz_localize(None)
-        local = index_as_seconds(stamps)
+        local = self._local_seconds(numbers)
         col = 0
         for period, harmonics in self.cycles:
             phase = 2 * np.pi * (local % period) / period
@@ -116,11 +113,15 @@ class IndexModel:
         if not self.cycles:
             return None
         period = max(p for p, _ in self.cycles)
+        local = self._local_seconds(numbers)
+        return np.minimum((local % period) / period * buckets, buckets - 1).astype(np.int64)
+
+    def _local_seconds(self, numbers: np.ndarray) -> np.ndarray:
+        """Index values as seconds of wall-clock time in the schema's zone."""
         stamps = self.to_index(numbers)
         if self.zone:
             stamps = index_in_zone(stamps, self.zone).dt.tz_localize(None)
-        local = index_as_seconds(stamps)
-        return np.minimum((local % period) / period * buckets, buckets - 1).astype(np.int64)
+        return index_as_seconds(stamps)
 
     def to_index(self, numbers: np.ndarray) -> pd.Series:
         if not self.is_datetime:
