@@ -57,8 +57,8 @@ def _pair_trends(metrics: dict[str, Any]) -> str:
         return _score(theirs, "no column pair to compare")
     text = _score(ours, "no column pair associated beyond chance")
     if theirs == theirs and theirs is not None and not abs(ours - theirs) < 0.005:
-        text += (f" (SDMetrics' rule, counting chance associations and binning each table "
-                 f"over its own range: {_score(theirs)})")
+        text += (f" (SDMetrics' rule, counting chance associations and sampling noise, "
+                 f"binning each table over its own range: {_score(theirs)})")
     return text
 
 

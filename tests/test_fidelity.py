@@ -163,7 +163,7 @@ def test_pairs_associated_only_by_chance_do_not_count_towards_the_gated_score(pl
     assert pairs[pair_key("gender", "second_perc")]["meets_threshold"]
     assert not pairs[pair_key("gender", "second_perc")]["beyond_chance"]
     assert pairs[pair_key("salary", "placed")]["beyond_chance"]
-    counted = [p.get("score_real_bins", p["score"]) for p in trends["pairs"]
+    counted = [p.get("score_beyond_noise", p["score"]) for p in trends["pairs"]
                if p["meets_threshold"] and p.get("beyond_chance", True)]
     assert trends["score_beyond_chance"] == pytest.approx(np.mean(counted))
     # 300 codes drawn independently of Adult's columns: SDMetrics' rule counts their pairs
@@ -197,6 +197,32 @@ def test_the_gated_score_bins_both_frames_on_the_real_bins():
     assert kept["score"] < 0.6 < 0.85 < kept["score_beyond_chance"]
     lost = fidelity.column_pair_trends(real, shuffled_columns(real, seed=1), schema)
     assert lost["score_beyond_chance"] < 0.7
+
+
+def test_the_gated_score_counts_only_distance_beyond_sampling_noise():
+    # vega's barley, 120 rows: yield (10 bins) x site (6) is a 60-cell table. Two honest
+    # resamples of 96 rows of it differ by a total variation near 0.3 (pair score ~0.7), which
+    # alone failed the 0.8 bar; the gated score takes the noise expected for those sizes off.
+    import vega_datasets
+
+    real = vega_datasets.local_data.barley()[["yield", "site"]]
+    schema = detect_schema(real, "barley")
+    real = enforce_schema(real, schema)
+    rng = np.random.default_rng(0)
+    honest = []
+    for seed in range(5):
+        a, b = (real.sample(96, replace=True, random_state=seed + k).reset_index(drop=True)
+                for k in (0, 100))
+        pair = fidelity.column_pair_trends(a, b, schema)["pairs"][0]
+        honest.append((pair["score_real_bins"], pair["score_beyond_noise"]))
+    raw, gated = np.mean(honest, axis=0)
+    assert raw < 0.8 < 0.9 < gated
+    # the expected noise matches multinomial draws of those sizes
+    counts = np.array([30, 20, 10, 5, 5, 2, 1, 1, 0, 6], dtype=float)
+    drawn = [0.5 * np.abs(rng.multinomial(80, counts / 80) / 80
+                          - rng.multinomial(200, counts / 80) / 200).sum() for _ in range(4000)]
+    assert fidelity.chance_total_variation(counts, 200) == pytest.approx(np.mean(drawn), rel=0.05)
+    assert fidelity.chance_total_variation(counts * 1000, 200_000) < 0.01
 
 
 def test_matches_sdmetrics_on_adult_shuffled_columns(adult):
