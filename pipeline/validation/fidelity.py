@@ -163,8 +163,7 @@ def _joint_counts(a: dict, b: dict, side: str) -> np.ndarray:
     return np.bincount(joint, minlength=a["size"] * b["size"])
 
 
-def _total_variation_complement(a: dict, b: dict, real: str, synthetic: str) -> float:
-    real_counts, syn_counts = _joint_counts(a, b, real), _joint_counts(a, b, synthetic)
+def _total_variation_complement(real_counts: np.ndarray, syn_counts: np.ndarray) -> float:
     return float(1 - 0.5 * np.abs(real_counts / real_counts.sum()
                                   - syn_counts / syn_counts.sum()).sum())
 
@@ -183,13 +182,14 @@ def chance_total_variation(real_counts: np.ndarray, n_synthetic: int) -> float:
 
 
 def _contingency_pair(a: dict, b: dict) -> dict:
-    real_counts = _joint_counts(a, b, "real_codes")
+    real_counts, real_binned = _joint_counts(a, b, "real_codes"), _joint_counts(a, b, "real_binned")
     association, corrected = _cramers_v(real_counts.reshape(a["size"], b["size"]))
-    on_real_bins = _total_variation_complement(a, b, "real_binned", "synthetic_binned")
-    noise = chance_total_variation(_joint_counts(a, b, "real_binned"),
-                                   len(b["synthetic_binned"]))
+    on_real_bins = _total_variation_complement(
+        real_binned, _joint_counts(a, b, "synthetic_binned"))
+    noise = chance_total_variation(real_binned, len(b["synthetic_binned"]))
     return {
-        "score": _total_variation_complement(a, b, "real_codes", "synthetic_codes"),
+        "score": _total_variation_complement(
+            real_counts, _joint_counts(a, b, "synthetic_codes")),
         "score_real_bins": on_real_bins,
         # the distance beyond what an honest sample of this size would show by chance
         "score_beyond_noise": min(1.0, on_real_bins + noise),

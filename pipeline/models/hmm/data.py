@@ -94,7 +94,7 @@ def build_data(
     observed = ~np.isnan(x)
     data = Data(
         x=x, observed=observed, lagged=lagged_inputs(full, now, first, design),
-        feats=np.hstack([index.features(_index_numbers(ordered, schema, index)), shared_scores]),
+        feats=np.hstack([index.features(index_numbers(ordered, schema, index)), shared_scores]),
         first=first,
         tokens=tokens, seq=seq,
         contexts=context_codes(design.contexts, drivers, tokens, prev_tokens, first, last, now),
@@ -135,7 +135,8 @@ def _tokens(codec: Codec, ordered: pd.DataFrame, raw: list[np.ndarray]) -> np.nd
     return np.column_stack(tokens) if tokens else np.zeros((len(ordered), 0), dtype=np.int64)
 
 
-def _index_numbers(ordered: pd.DataFrame, schema: DatasetSchema, index: IndexModel) -> np.ndarray:
+def index_numbers(ordered: pd.DataFrame, schema: DatasetSchema, index: IndexModel) -> np.ndarray:
+    """The index column as the numbers the index model reads (seconds for datetimes)."""
     values = ordered[schema.sequence_index]
     return index_as_seconds(values) if index.is_datetime else values.to_numpy(dtype=float)
 

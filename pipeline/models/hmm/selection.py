@@ -20,14 +20,13 @@ import pandas as pd
 
 from pipeline.models.hmm.chain import ChainParams
 from pipeline.models.hmm.codec import Codec, numbers
-from pipeline.models.hmm.data import Data
+from pipeline.models.hmm.data import Data, index_numbers
 from pipeline.models.hmm.em import initial_params, n_free, run_em
 from pipeline.models.hmm.fitted import FittedHMM
 from pipeline.models.hmm.index import IndexModel
 from pipeline.models.hmm.mstep import EMOptions
 from pipeline.models.hmm.simulate import simulate
 from pipeline.schema import DatasetSchema
-from pipeline.timeseries import index_as_seconds
 from pipeline.validation.sequence_metrics import mean_autocorrelation
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,7 @@ class Targets:
     def of(cls, frame: pd.DataFrame, schema: DatasetSchema, columns: list[str],
            index: IndexModel) -> Targets:
         ranked = _ranked(frame, columns)
-        phases = index.phase_buckets(_index_numbers(frame, schema, index), PROFILE_BUCKETS)
+        phases = index.phase_buckets(index_numbers(frame, schema, index), PROFILE_BUCKETS)
         return cls(
             lag1=_autocorrelations(ranked, schema, columns, 1),
             profile=None if phases is None else _profile(ranked, columns, phases),
@@ -188,13 +187,6 @@ def _profile(ranked: pd.DataFrame, columns: list[str], phases: np.ndarray) -> np
         with np.errstate(invalid="ignore", divide="ignore"):
             out[j] = sums / counts
     return out
-
-
-def _index_numbers(frame: pd.DataFrame, schema: DatasetSchema, index: IndexModel) -> np.ndarray:
-    values = frame[schema.sequence_index]
-    if index.is_datetime:
-        return index_as_seconds(pd.to_datetime(values))
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
 
 
 def _mean_gap(real: np.ndarray, drawn: np.ndarray) -> float:
