@@ -39,6 +39,9 @@ CP1252_ONLY_BYTES = re.compile(rb"[\x80-\x9f]")
 MIN_CODE_WIDTH = 3
 # Digits too many for a float to hold exactly (order numbers of 19 digits) are codes too.
 MAX_NUMBER_DIGITS = 15
+# What an unnamed first column of row labels becomes (R calls them row names).
+ROW_LABELS = "row_name"
+ROW_NUMBERS_DROPPED = "dropped"
 
 
 class IngestReport(BaseModel):
@@ -72,6 +75,9 @@ class IngestReport(BaseModel):
     infinite: dict[str, int] = Field(default_factory=dict)
     # digits kept as the text the source wrote: one width with leading zeros, or too long
     digit_codes: list[str] = Field(default_factory=list)
+    # a first column without a header holding unique row labels (R's write.csv, pandas'
+    # to_csv): "dropped" when they were row numbers, else the name it was given
+    row_labels: str | None = None
 
     def summary(self) -> str:
         parts = [f"{self.rows} rows x {self.columns} columns"]
@@ -109,6 +115,10 @@ class IngestReport(BaseModel):
         if self.digit_codes:
             parts.append("kept as codes (digits with leading zeros or too many digits for a "
                          "number): " + ", ".join(self.digit_codes))
+        if self.row_labels == ROW_NUMBERS_DROPPED:
+            parts.append("row numbers in an unnamed first column dropped")
+        elif self.row_labels:
+            parts.append(f"row labels in an unnamed first column named {self.row_labels!r}")
         if self.empty:
             parts.append(
                 f"no values at all in {', '.join(self.empty)} (kept all missing, not modelled)"
@@ -130,6 +140,7 @@ def read_source(source: str | Path) -> tuple[pd.DataFrame, IngestReport]:
         raise PipelineError(
             f"{source} has a header ({', '.join(map(str, frame.columns[:8]))}) but no data rows"
         )
+    frame, row_labels = _take_row_labels(frame)
     frame.columns = _clean_column_names(frame.columns, source)
     report = IngestReport(
         source=source,
@@ -138,6 +149,7 @@ def read_source(source: str | Path) -> tuple[pd.DataFrame, IngestReport]:
         columns=frame.shape[1],
         encoding=encoding,
         delimiter=delimiter,
+        row_labels=row_labels,
     )
     return normalise(frame, report), report
 
@@ -270,6 +282,25 @@ def _as_text(value: object) -> str | None:
 def _looks_unstructured(frame: pd.DataFrame) -> bool:
     header = str(frame.columns[0])
     return len(header) > 60 or " " in header.strip()
+
+
+def _take_row_labels(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """R's write.csv and pandas' to_csv write the row labels as a first column with an empty
+    header. Unique labels there are that, not a column someone forgot to name: row numbers
+    (increasing integers, which would model nothing but their order) are dropped, other
+    labels (mtcars' car models) kept as ROW_LABELS. Anything else is left to the no-name error."""
+    first = str(frame.columns[0]).strip()
+    if frame.shape[1] < 2 or (first and not first.startswith("Unnamed:")):
+        return frame, None
+    labels = frame.iloc[:, 0]
+    if labels.isna().any() or not labels.is_unique:
+        return frame, None
+    numbers = pd.to_numeric(labels, errors="coerce")
+    if numbers.notna().all() and (numbers % 1 == 0).all() and numbers.is_monotonic_increasing:
+        return frame.iloc[:, 1:], ROW_NUMBERS_DROPPED
+    if ROW_LABELS in frame.columns:
+        return frame, None
+    return frame.rename(columns={frame.columns[0]: ROW_LABELS}), ROW_LABELS
 
 
 def _clean_column_names(columns: pd.Index, source: str) -> list[str]:

