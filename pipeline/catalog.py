@@ -14,15 +14,13 @@ renamed into place, so a reader always opens a whole catalog:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import PipelineError
+from pipeline.file_lock import locked
 from pipeline.publish import CURRENT, MANIFEST
 
 HISTORY = "history"
@@ -30,19 +28,6 @@ AREAS = ("published", "quarantine")
 CATALOG = "catalog.duckdb"
 RUN_COLUMNS = ("dataset", "model", "run_id", "area", "verdict", "rows", "path", "written_at",
                "request")
-
-
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on `path` (created if missing), held for the block: two runs of
-    one job at once append and rebuild one after the other."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def history_path(output_dir: str | Path, dataset: str) -> Path:

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from pipeline.file_lock import locked
 from pipeline.schema import DatasetSchema, Role
 from pipeline.validation.thresholds import Threshold
 
 log = logging.getLogger(__name__)
 
 DATASOURCE = "synth"
+# The lock file in the project folder that runs take in turn (see `project`).
+PROJECT_LOCK = ".synth.lock"
 # A synthetic column may have this many points more missing values than the real one.
 NULL_FRACTION_SLACK = 0.10
 
@@ -36,6 +41,15 @@ class SuiteOutcome:
     success: bool
     failed: list[dict[str, Any]] = field(default_factory=list)
     evaluated: int = 0
+
+
+@contextmanager
+def project(gx_dir: str | Path) -> Iterator:
+    """The project's file data context, for this process alone during the block. Every run
+    shares its config, suites and Data Docs, and GX rewrites the config file in place: a run
+    beside another read it half-written and failed."""
+    with locked(Path(gx_dir) / PROJECT_LOCK):
+        yield get_context(gx_dir)
 
 
 def get_context(gx_dir: str | Path):
@@ -76,7 +90,8 @@ def data_suite_expectations(schema: DatasetSchema, real: pd.DataFrame) -> list:
                     column=spec.name, value_set=[True, False], meta=meta
                 )
             )
-        if spec.role == Role.id and spec.name != schema.sequence_key:  # a key repeats per step
+        # a key, and another name of the entity, repeat at every step of a sequence
+        if spec.role == Role.id and spec.name != schema.sequence_key and not spec.static:
             out.append(gxe.ExpectColumnValuesToBeUnique(column=spec.name, meta=meta))
         null_fraction = float(real[spec.name].isna().mean()) if spec.name in real else 0.0
         if not spec.nullable:

@@ -155,27 +155,28 @@ def validate_synthetic(
     metrics_table = pd.DataFrame([{k: float(v) for k, v in metrics.items()}])
 
     started = time.perf_counter()
-    context = suites.get_context(gx_dir)
-    data_suite = suites.ensure_suite(
-        context, suites.data_suite_name(schema.name, request),
-        suites.data_suite_expectations(schema, train), replace=request is not None,
-        schema=schema)
-    # The metrics suite is rebuilt from the resolved thresholds on every run, so a job file's
-    # overrides always apply; edit defaults in the job file rather than the JSON.
-    metrics_suite = suites.ensure_suite(
-        context,
-        f"{schema.name}.metrics",
-        suites.metrics_suite_expectations(thresholds, metrics_table),
-        replace=True,
-    )
-    outcomes = [
-        suites.run_checkpoint(
-            context, data_suite, f"{schema.name}.{model}.synthetic", synthetic, run_id
-        ),
-        suites.run_checkpoint(
-            context, metrics_suite, f"{schema.name}.{model}.metrics", metrics_table, run_id
-        ),
-    ]
+    with suites.project(gx_dir) as context:
+        data_suite = suites.ensure_suite(
+            context, suites.data_suite_name(schema.name, request),
+            suites.data_suite_expectations(schema, train), replace=request is not None,
+            schema=schema)
+        # The metrics suite is rebuilt from the resolved thresholds on every run, so a job file's
+        # overrides always apply; edit defaults in the job file rather than the JSON.
+        metrics_suite = suites.ensure_suite(
+            context,
+            f"{schema.name}.metrics",
+            suites.metrics_suite_expectations(thresholds, metrics_table),
+            replace=True,
+        )
+        outcomes = [
+            suites.run_checkpoint(
+                context, data_suite, f"{schema.name}.{model}.synthetic", synthetic, run_id
+            ),
+            suites.run_checkpoint(
+                context, metrics_suite, f"{schema.name}.{model}.metrics", metrics_table, run_id
+            ),
+        ]
+        docs_url = suites.docs_index(context)
     seconds["great_expectations"] = time.perf_counter() - started
     verdict, reasons = decide_verdict(outcomes)
     log.info("%s: verdict %s %s", model, verdict, "; ".join(reasons))
@@ -188,7 +189,7 @@ def validate_synthetic(
         thresholds=thresholds,
         outcomes=outcomes,
         distances=distances,
-        docs_url=suites.docs_index(context),
+        docs_url=docs_url,
         findings=findings(details),
         column_scores={c: d["score"] for c, d in
                        details.get("column_shapes", {}).get("columns", {}).items()},
