@@ -15,7 +15,11 @@ def people(adult_frame):
     frame = adult_frame.sample(1500, random_state=2).reset_index(drop=True)
     frame.insert(0, "customer_id", [f"C{i:06d}" for i in range(len(frame))])
     frame["email"] = [f"real.person{i}@example.org" for i in range(len(frame))]
-    frame["full_name"] = [f"Realname Number{i}" for i in range(len(frame))]
+    first = ["Ada", "Bruno", "Chloé", "Dmitri", "Eve", "Farid", "Grace", "Hugo", "Ines", "José"]
+    last = [f"{a}{b}son" for a in ("Al", "Br", "Cl", "Dr", "Ev", "Fr", "Gl", "Hol", "Ing", "Jo",
+                                   "Kr", "Lo", "Mar", "Nor", "Os")
+            for b in ("an", "er", "ic", "ol", "und", "ay", "ist", "ow", "el", "am")]
+    frame["full_name"] = [f"{first[i % 10]} {last[i // 10]}" for i in range(len(frame))]
     schema = detect_schema(frame, "people")
     return enforce_schema(frame, schema), schema
 
@@ -23,6 +27,7 @@ def people(adult_frame):
 def test_pii_is_faked_never_copied_and_ids_are_new(people):
     frame, schema = people
     assert schema.column("email").role == Role.pii
+    assert schema.column("full_name").pii_kind == "name"
     assert schema.column("customer_id").role == Role.id
     synthetic = registry.create("gmm", n_components=4).fit(frame, schema, seed=0).sample(
         2000, seed=1)

@@ -113,7 +113,8 @@ def test_pii_text_and_high_cardinality(tmp_path):
     frame = pd.DataFrame(
         {
             "email": [f"user{i}@example.org" for i in range(n)],
-            "full_name": [f"Person Number{i}" for i in range(n)],
+            "full_name": [f"{['Ada', 'Ben', 'Chloé'][i % 3]} Smith-{chr(65 + i % 26)}"
+                          f"{chr(97 + i // 26 % 26)}" for i in range(n)],
             "comment": [f"free text {i} " * 3 for i in range(n)],
             "city": [f"city-{i % 600}" for i in range(n)],  # 600 distinct: too many categories
             "group": ["a", "b"] * (n // 2),
@@ -127,6 +128,21 @@ def test_pii_text_and_high_cardinality(tmp_path):
     assert schema.column("city").role == Role.text
     assert schema.column("group").role == Role.categorical
     assert schema.modelled_columns() == ["group"]
+
+
+def test_a_personal_header_needs_personal_values():
+    # vega's cars: a column `Name` of car models came out as people's names from Faker
+    import vega_datasets
+
+    cars = vega_datasets.local_data.cars()[["Name", "Miles_per_Gallon"]]
+    cars["mobile"] = np.where(cars["Miles_per_Gallon"] > 25, "yes", "no")
+    cars["email_sent"] = "2021-03-0" + (cars.index % 9 + 1).astype(str)
+    cars["owner_name"] = [["Mary O'Neil", "José Álvarez", "Smith, J."][i % 3] for i in cars.index]
+    schema = detect_schema(cars, "cars")
+    assert schema.column("Name").role == Role.text
+    assert schema.column("mobile").role == Role.categorical
+    assert schema.column("email_sent").role != Role.pii  # dates, parsed as such on ingest
+    assert schema.column("owner_name").pii_kind == "name"
 
 
 def test_yaml_round_trip_and_reuse(tmp_path, adult_frame):

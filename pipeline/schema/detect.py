@@ -56,6 +56,19 @@ PII_NAMES = {
 SHAPED_PII = frozenset({"phone_number", "ssn"})
 MIN_PII_SHAPE_SHARE = 0.5
 EMAIL_VALUE = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
+# What each kind's values look like. A header alone does not make personal data: a column
+# `name` of car models, `mobile` of yes/no or `email_sent` of dates is modelled as what it holds.
+PII_VALUES = {
+    "email": EMAIL_VALUE,
+    "phone_number": re.compile(r"^\+?[\d\s().\-/]{7,}(\s*(x|ext\.?)\s*\d+)?$", re.IGNORECASE),
+    # capitalised words without digits: "Mary O'Neil", "Smith, J.", "José Álvarez"
+    "name": re.compile(r"^[^\W\d_][^\d\s,]*(,?\s+[^\d\s,]+){0,4}$"),
+    "address": re.compile(r"^(?=.*[^\W\d_]).+\s.+$"),
+    "ssn": re.compile(r"^\d{3}[\s-]?\d{2}[\s-]?\d{4}$"),
+    "ipv4": re.compile(r"^\d{1,3}(\.\d{1,3}){3}$"),
+}
+# The share of a column's values that must look like its kind (a few typos are allowed).
+MIN_PII_VALUE_SHARE = 0.8
 # Integer columns with at most this many values may take part in a dependency.
 MAX_DEPENDENCY_VALUES = 50
 # A column determines another only when its values repeat, on average on at least this many
@@ -251,13 +264,21 @@ def _digit_shape(strings: pd.Series) -> str | None:
 
 
 def _pii_kind(name: str, strings: pd.Series) -> str | None:
+    """The kind of personal data a column holds: named so and written so, or emails anywhere."""
+    sample = strings.head(200).str.strip()
     for kind, pattern in PII_NAMES.items():
-        if pattern.search(name):
+        if pattern.search(name) and _written_as(sample, kind):
             return kind
-    sample = strings.head(200)
     if len(sample) and sample.str.match(EMAIL_VALUE).mean() > 0.9:
         return "email"
     return None
+
+
+def _written_as(values: pd.Series, kind: str) -> bool:
+    if not len(values) or values.str.fullmatch(PII_VALUES[kind]).mean() < MIN_PII_VALUE_SHARE:
+        return False
+    # a person's name starts with a capital letter: "pontiac firebird" is a car model
+    return kind != "name" or values.str[0].str.isupper().mean() >= MIN_PII_VALUE_SHARE
 
 
 def detect_dependencies(df: pd.DataFrame, schema: DatasetSchema) -> list[Dependency]:
