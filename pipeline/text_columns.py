@@ -3,8 +3,12 @@ many rows share (a job title) as often as the column repeats such labels, otherw
 drawn from the column's own common vocabulary, in rows as long as the column's.
 
 Only labels and words that at least `MIN_WORD_ROWS` training rows use are kept, so a name,
-a code or a phrase that identifies one row never reaches the output; a column with too few
-common words falls back to Faker sentences. E-mail addresses keep the domains that many
+a code or a phrase that identifies one row never reaches the output. A column with too few
+common words (place names, `101-Bois-de-Liesse`) is written by a chain of its characters
+instead: each next character drawn given the last few, from the steps at least
+`MIN_WORD_ROWS` values take, so the output has the column's alphabet, separators and
+lengths and no value's own spelling; none equals a training value. Only a column without
+even such steps falls back to Faker sentences. E-mail addresses keep the domains that many
 rows share (gmail.com, a company's own) in their shares, with Faker's names before the `@`.
 """
 
@@ -16,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 MIN_WORD_ROWS = 5
-MIN_VOCABULARY = 5  # fewer common words than this: Faker sentences
+MIN_VOCABULARY = 5  # fewer common words than this: a chain of characters
+CHAIN_ORDER = 3  # characters a chain's next character depends on (fewer where unseen)
+MIN_CHAIN_STEPS = 20  # fewer common steps than this: Faker sentences
+CHAIN_REDRAWS = 5  # rounds of redrawing values that equal a training value
+# A chain whose trial draws are training values more often than this is not used.
+CHAIN_TRIAL_ROWS, MAX_CHAIN_COPIES = 500, 0.2
+START, END = "\x02", "\x03"
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,99 @@ def learn_vocabulary(values: pd.Series) -> Vocabulary | None:
         tuple(common.index), (common / common.sum()).to_numpy(), sample,
         tuple(common_labels.index), (common_labels / common_labels.sum()).to_numpy(),
         float(common_labels.sum() / len(strings)))
+
+
+@dataclass(frozen=True)
+class CharacterChain:
+    """Next-character tables by context (the last 0..CHAIN_ORDER characters, START-padded)."""
+
+    steps: dict[str, tuple[np.ndarray, np.ndarray]]  # context -> (characters, probabilities)
+    lengths: np.ndarray  # lengths of the training values (a sample to draw from)
+    seen: np.ndarray  # sorted hashes of the training values, which the output never equals
+
+    def draw(self, n: int, rng: np.random.Generator) -> pd.Series:
+        """n values, none a training value: those still equal to one after CHAIN_REDRAWS
+        rounds of drawing again are left missing."""
+        values = self._compose(n, rng)
+        for _ in range(CHAIN_REDRAWS):
+            copied = np.flatnonzero(_in_hashes(values, self.seen))
+            if not len(copied):
+                break
+            values[copied] = self._compose(len(copied), rng)
+        values[_in_hashes(values, self.seen)] = None
+        return pd.Series(values, dtype="string")
+
+    def _compose(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Values grown a character at a time; one that has reached a length drawn from the
+        column's ends at the first context where values end, and half as long again, ends."""
+        written = np.full(n, START * CHAIN_ORDER, dtype=object)
+        target = rng.choice(self.lengths, size=n)
+        active = np.arange(n)
+        for _ in range(int(self.lengths.max()) * 2):
+            if not len(active):
+                break
+            contexts = pd.Series(written[active]).str[-CHAIN_ORDER:].to_numpy()
+            length = pd.Series(written[active]).str.len().to_numpy() - CHAIN_ORDER
+            due = length >= np.where(length >= 1.5 * target[active], 0, target[active])
+            overdue = length >= 1.5 * target[active]
+            codes, distinct = pd.factorize(contexts)
+            drawn = np.empty(len(active), dtype=object)
+            for code, context in enumerate(distinct):
+                rows = np.flatnonzero(codes == code)
+                chars, probs = self._table(context)
+                drawn[rows] = chars[rng.choice(len(chars), size=len(rows), p=probs)]
+                drawn[rows[overdue[rows] | (due[rows] & (END in chars))]] = END
+            ended = drawn == END
+            written[active[~ended]] = written[active[~ended]] + drawn[~ended]
+            active = active[~ended]
+        return np.array([w[CHAIN_ORDER:] for w in written], dtype=object)
+
+    def _table(self, context: str) -> tuple[np.ndarray, np.ndarray]:
+        for start in range(len(context) + 1):  # the longest context with common steps
+            if context[start:] in self.steps:
+                return self.steps[context[start:]]
+        raise AssertionError("the empty context always has steps")
+
+
+def learn_characters(values: pd.Series) -> CharacterChain | None:
+    """The column's common character steps, or None when it has too few of them."""
+    from pipeline.ids import hash_ids
+
+    strings = pd.Series(values.dropna().astype(str).unique())
+    strings = strings[strings.str.len() > 0]
+    if strings.empty:
+        return None
+    rows_per_step: dict[tuple[str, str], int] = {}
+    for value in strings:
+        padded = START * CHAIN_ORDER + value + END
+        found = {(padded[i - order:i], padded[i])
+                 for i in range(CHAIN_ORDER, len(padded)) for order in range(CHAIN_ORDER + 1)}
+        for step in found:
+            rows_per_step[step] = rows_per_step.get(step, 0) + 1
+    common = {step: count for step, count in rows_per_step.items() if count >= MIN_WORD_ROWS}
+    if len(common) < MIN_CHAIN_STEPS or not any(context == "" for context, _ in common):
+        return None
+    by_context: dict[str, dict[str, int]] = {}
+    for (context, char), count in common.items():
+        by_context.setdefault(context, {})[char] = count
+    steps = {}
+    for context, chars in by_context.items():
+        counts = np.array(list(chars.values()), dtype=float)
+        steps[context] = (np.array(list(chars), dtype=object), counts / counts.sum())
+    lengths = np.random.default_rng(0).choice(strings.str.len().to_numpy(),
+                                              size=min(1000, len(strings)))
+    chain = CharacterChain(steps, lengths, np.sort(hash_ids(strings)))
+    trial = chain._compose(CHAIN_TRIAL_ROWS, np.random.default_rng(0))
+    if _in_hashes(trial, chain.seen).mean() > MAX_CHAIN_COPIES:
+        return None  # a code's steps spell its real values (Name0001): not a chain's job
+    return chain
+
+
+def _in_hashes(values: np.ndarray, sorted_hashes: np.ndarray) -> np.ndarray:
+    from pipeline.ids import hash_ids
+    from pipeline.value_protection import in_sorted
+
+    return in_sorted(hash_ids(values), sorted_hashes)
 
 
 @dataclass(frozen=True)

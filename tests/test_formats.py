@@ -146,3 +146,30 @@ def test_emails_keep_the_domains_many_rows_share_and_no_other():
     assert not drawn.isin(own).any() and not out["email"].isin(frame["email"]).any()
     assert abs((drawn == "gmail.com").mean() - 0.6) < 0.05
     assert abs((drawn == "yahoo.com").mean() - 0.3) < 0.05
+
+
+def test_names_without_common_words_are_spelled_from_the_column_not_faker():
+    """HistData's Guerry: 86 French départements (Ain, Basses-Alpes, Seine-et-Marne) share no
+    word five times, so their text fell back to Faker sentences ("Care small relate away
+    camera."), as plotly's Montréal districts (101-Bois-de-Liesse) did. Now a chain of the
+    column's own characters writes them: steps many names take, no real name."""
+    from benchmarks.public_data import r_dataset
+
+    frame = r_dataset("HistData", "Guerry")[["Department", "Crime_pers", "Literacy"]]
+    schema = detect_schema(frame, "guerry")
+    assert schema.column("Department").role == Role.text
+    out = GaussianMixtureModel(n_components=2).fit(frame, schema, seed=0).sample(2000, seed=1)
+    names = out["Department"]
+    assert not names.isin(frame["Department"]).any()
+    assert set("".join(names)) <= set("".join(frame["Department"]))  # no letter of its own
+    assert not names.str.contains(r"\.$").any()  # no sentences
+    real = frame["Department"].str.len().mean()
+    assert abs(names.str.len().mean() - real) < 0.3 * real
+    assert names.nunique() > 0.25 * len(names)  # 86 names, steps five of them share: few
+
+
+def test_a_chain_that_would_spell_real_values_is_not_used():
+    # every "Realname NumberNNN" a chain can spell is a real one: a code, not names
+    from pipeline.text_columns import learn_characters
+
+    assert learn_characters(pd.Series([f"Realname Number{i}" for i in range(1500)])) is None
