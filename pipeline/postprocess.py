@@ -183,6 +183,9 @@ def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0,
                                   (avoid or {}).get(spec.name))
                 df[spec.name] = pd.array(np.asarray(ids, dtype=object)[codes], dtype="string")
             continue
+        if spec.static and schema.sequence_key in df.columns:
+            _fill_entity_ids(df, spec, schema.sequence_key, start, avoid)
+            continue
         if spec.integer:
             df[spec.name] = pd.array(positions + 1, dtype="Int64")
         elif spec.id_pattern:
@@ -190,6 +193,22 @@ def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0,
             df[spec.name] = pd.array(ids, dtype="string")
         else:
             df[spec.name] = pd.array([f"syn-{i:09d}" for i in positions], dtype="string")
+
+
+def _fill_entity_ids(df: pd.DataFrame, spec: ColumnSpec, key: str, start: int,
+                     avoid: dict[str, np.ndarray] | None) -> None:
+    """Another name of the entity (schema.calendar): one new id per sequence."""
+    from pipeline.ids import pattern_ids
+
+    codes = pd.factorize(df[key])[0]
+    numbers = start + np.arange(codes.max() + 1 if len(df) else 0)
+    if spec.integer or not spec.id_pattern:
+        ids = numbers + 1 if spec.integer else np.array([f"syn-{i:09d}" for i in numbers])
+    else:
+        ids = np.asarray(pattern_ids(spec.id_pattern, numbers, (avoid or {}).get(spec.name)),
+                         dtype=object)
+    values = ids[codes] if len(df) else ids
+    df[spec.name] = pd.array(values, dtype="Int64" if spec.integer else "string")
 
 
 def fake_values(spec: ColumnSpec, n: int, rng: np.random.Generator,

@@ -171,3 +171,31 @@ def test_entities_coded_in_a_shape_get_new_codes_in_that_shape():
     assert keys.str.fullmatch("[A-Z][0-9]{2}").all() and keys.nunique() == 40
     assert not keys.isin(frame["ID"]).any()
     assert (sample.groupby("ID")["week"].apply(lambda w: w.is_monotonic_increasing)).all()
+
+
+def test_another_name_of_the_entity_is_a_new_id_per_synthetic_entity():
+    """Ecdat's PatentsHGH numbers each firm (obsno) beside its cusip key. As a static column
+    it was drawn from the real firms, tying each synthetic firm to one: on plotly's
+    gapminder (iso_alpha, iso_num beside country) membership inference failed, p 1e-41."""
+    from benchmarks.public_data import r_dataset
+
+    frame = r_dataset("Ecdat", "PatentsHGH")
+    schema = detect_schema(frame, "patents", sequence_key="cusip", sequence_index="year")
+    spec = schema.column("obsno")
+    assert spec.role.value == "id" and spec.static and spec.integer
+    sample = HiddenMarkovModel(max_states=2).fit(frame, schema, seed=0).sample(30, seed=1)
+    per_firm = sample.groupby("cusip")["obsno"]
+    assert (per_firm.nunique() == 1).all() and per_firm.first().is_unique
+
+
+def test_a_shared_covariate_of_three_years_is_fitted():
+    """Cigar's cpi is one path for all states. Over three years (as linearmodels' jobtraining
+    panel of 1987-89) that path has three steps, and the state search asked k-means for four
+    states on them: a traceback."""
+    from benchmarks.public_data import cigar
+
+    frame = cigar().query("year in (63, 64, 65)")
+    schema = detect_schema(frame, "cigar", sequence_key="state", sequence_index="year")
+    assert schema.column("cpi").shared
+    sample = HiddenMarkovModel().fit(frame, schema, seed=0).sample(10, seed=1)
+    assert len(sample) == 30 and (sample.groupby("year")["cpi"].nunique() == 1).all()

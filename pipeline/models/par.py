@@ -83,7 +83,8 @@ class PARModel(Synthesizer):
         ordered = check_time_series(train, schema)
         index = ordered[schema.sequence_index]
         self._tz = index.dt.tz if pd.api.types.is_datetime64_any_dtype(index) else None
-        context = [c.name for c in schema.columns if c.static and c.name in train.columns]
+        context = [c.name for c in schema.columns
+                   if c.static and c.role != Role.id and c.name in train.columns]
         epochs = self.settings.epochs
         options = {k: self.params[k] for k in ("sample_size", "segment_size") if k in self.params}
         self._model = PARSynthesizer(

@@ -49,8 +49,36 @@ def _mark_static(df: pd.DataFrame, by_name: dict[str, ColumnSpec], key: str, ind
             continue
         if (n_per_entity[col] <= 1).all():
             spec.static = True
+            if _names_the_entity(df, spec, key):
+                _as_entity_id(df[col], spec)
 
 
+def _names_the_entity(df: pd.DataFrame, spec: ColumnSpec, key: str) -> bool:
+    """A static code or whole number that (nearly) no two entities share is another name of
+    the entity (gapminder's iso_alpha and iso_num beside its country; the two Koreas share
+    KOR): published, it would tie each synthetic sequence to the real entity it came from."""
+    if spec.role not in (Role.categorical, Role.numerical) or (
+            spec.role == Role.numerical and not spec.integer):
+        return False
+    present = df[[key, spec.name]].dropna().drop_duplicates()
+    entities = present[key].nunique()
+    return (entities >= MIN_ALIASED_ENTITIES
+            and present[spec.name].nunique() >= MIN_ALIAS_UNIQUE * entities)
+
+
+def _as_entity_id(values: pd.Series, spec: ColumnSpec) -> None:
+    """One new id per synthetic entity, in the source's shape, as the key gets (fill_ids)."""
+    from pipeline.ids import code_pattern
+
+    distinct = pd.Series(values.dropna().astype(str).unique())
+    spec.role, spec.categories = Role.id, None
+    spec.minimum = spec.maximum = spec.decimals = spec.step = None
+    spec.id_pattern = None if spec.integer else code_pattern(distinct)
+
+
+# Entities a static column must name one each before it counts as another name of the entity.
+MIN_ALIASED_ENTITIES = 10
+MIN_ALIAS_UNIQUE = 0.95  # distinct values per entity it must have (a data error may repeat one)
 # A column is shared by the entities when at least this share of its steps are steps of
 # several entities (so sharing is seen, not vacuous) and it agrees across them at every step.
 MIN_SHARED_STEPS = 0.5

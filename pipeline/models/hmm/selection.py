@@ -32,6 +32,7 @@ from pipeline.validation.sequence_metrics import mean_autocorrelation
 log = logging.getLogger(__name__)
 
 STATE_GRID = (1, 2, 4, 6, 8, 12, 16, 24, 32)
+MIN_ROWS_PER_STATE = 2  # fewer rows than this per state and a state is seen nowhere
 # Rows simulated from each candidate K to compare its dynamics with the data's.
 PERSISTENCE_ROWS = 20_000
 PROFILE_BUCKETS = 12  # phases of the longest cycle a calendar profile compares
@@ -119,7 +120,9 @@ def _bic_by_states(
     data: Data, options: EMOptions, max_states: int, max_iter: int, seed: int
 ) -> tuple[int, dict[int, float], dict[int, ChainParams]]:
     """BIC's choice of K, the BIC of each K tried and its chain."""
-    grid = [k for k in STATE_GRID if k <= max_states]
+    # a state needs rows to be seen in: a short path (a covariate of three years) has few
+    grid = [k for k in STATE_GRID
+            if k <= max_states and (k == 1 or k * MIN_ROWS_PER_STATE <= data.n_rows)]
     bic: dict[int, float] = {}
     fitted: dict[int, ChainParams] = {}
     best_k, worse = grid[0], 0
