@@ -9,7 +9,9 @@ Every model's output passes through here, after it is cast to the schema:
   on the grid; elsewhere one unit of the column's resolution (its step, its decimals, its
   smallest gap) at a time towards the median, until it is not one;
 - a category fewer than k training rows hold is replaced by a frequent one, drawn in
-  proportion to the frequent ones' counts.
+  proportion to the frequent ones' counts;
+- a column in a relation (an order, a derived column, a dependency) is not moved, which would
+  break the relation: a tabular model draws again the rows that take it past its range.
 
 Rare numeric values are kept only as hashes, as training ids are: the fitted model must not
 carry the values it protects.
@@ -79,6 +81,16 @@ class ValueProtection:
             if name in frame.columns and name not in keep:
                 changed[name] = _protect_categories(frame, name, protection, rng)
         return {name: n for name, n in changed.items() if n}
+
+    def past_range(self, frame: pd.DataFrame, columns: set[str]) -> np.ndarray:
+        """Rows whose value in one of `columns` lies past its protected range."""
+        past = np.zeros(len(frame), dtype=bool)
+        for name in sorted(columns & set(self.numeric) & set(frame.columns)):
+            p = self.numeric[name]
+            values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float,
+                                                                          na_value=np.nan)
+            past |= (values < p.low) | (values > p.high)
+        return past
 
 
 def singleton_value_share(train: pd.DataFrame, synthetic: pd.DataFrame,

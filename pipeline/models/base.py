@@ -33,7 +33,7 @@ from pipeline.models.relations.index_counters import (
 )
 from pipeline.models.relations.table import FittedRelations, fit_relations
 from pipeline.record_protection import REDRAW_ROUNDS, RecordProtection
-from pipeline.schema import DatasetSchema, Role
+from pipeline.schema import DatasetSchema, Relation, Role
 from pipeline.value_protection import ValueProtection
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class Synthesizer(ABC):
             self.relations = self._fit_relations(frame, schema)
             self.counters = find_counters(frame, schema) if schema.is_time_series else []
             self._fit(self.relations.model_view(to_offsets(frame, schema, self.counters)),
-                      static_schema(schema, self.counters), seed)
+                      self.relations.model_schema(static_schema(schema, self.counters)), seed)
         self.fit_seconds = round(time.perf_counter() - started, 3)
         log.info("%s fitted in %.1f s", self.name, self.fit_seconds)
         return self
@@ -195,12 +195,37 @@ class Synthesizer(ABC):
 
     def _draw_rows(self, n: int, rng: np.random.Generator, conditions: dict[str, Any],
                    schema: DatasetSchema) -> pd.DataFrame:
-        """n tabular rows through the model, its relations, the schema and value protection."""
-        raw = self.relations.table_view(self._sample(n, rng, conditions), rng)
+        """n tabular rows through the model, its relations, the schema and value protection.
+        Value protection cannot move a column in a relation without breaking it, so a row
+        that takes such a column past its protected range (a one-off extreme) is drawn again,
+        as many as REDRAW_ROUNDS rounds find."""
+        rows = self._draw_once(n, rng, conditions, schema)
+        outside = self._past_protected_range(rows, conditions)
+        redrawn = int(outside.sum())
+        for _ in range(REDRAW_ROUNDS):
+            if not outside.any():
+                break
+            fresh = self._draw_once(int(outside.sum()), rng, conditions, schema)
+            rows = pd.concat([rows[~outside], fresh], ignore_index=True)
+            outside = self._past_protected_range(rows, conditions)
+        if redrawn:
+            log.info("%s: redrew %d rows past a related column's protected range (%d left)",
+                     self.name, redrawn, int(outside.sum()))
+        return rows
+
+    def _draw_once(self, n: int, rng: np.random.Generator, conditions: dict[str, Any],
+                   schema: DatasetSchema) -> pd.DataFrame:
+        drawn = self._sample(n, rng, self.relations.model_conditions(conditions))
+        raw = self.relations.table_view(drawn, rng)
         rows = finish_output(raw, schema, rng, self.vocabularies,
                                 getattr(self, "missing_shares", {}))
         self._protect(rows, rng, conditions)
         return rows
+
+    def _past_protected_range(self, rows: pd.DataFrame, conditions: dict[str, Any]) -> np.ndarray:
+        if self.protection is None:
+            return np.zeros(len(rows), dtype=bool)
+        return self.protection.past_range(rows, self._related_columns() - set(conditions))
 
     def _redraw_rare_records(self, rows: pd.DataFrame, rng: np.random.Generator,
                              conditions: dict[str, Any], schema: DatasetSchema) -> pd.DataFrame:
@@ -258,6 +283,7 @@ class Synthesizer(ABC):
         value protection leaves them alone, since moving one value would break its rule."""
         related = {c for p in self.relations.pairs for c in (p.low, p.high)}
         related |= {c for d in self.relations.derived for c in (d.column, *d.inputs)}
+        related |= {c for g in self.relations.choices for c in g.columns}
         related |= {c.column for c in self.counters}
         if self.schema is not None:
             related |= {c for d in self.schema.dependencies for c in (d.source, d.target)}
@@ -307,7 +333,8 @@ class Synthesizer(ABC):
         must run inside its step loop."""
         if schema.is_time_series:
             return FittedRelations()
-        return fit_relations(frame, schema.relations)
+        specs = [r for r in schema.relations if _free_of_dependencies(r, schema)]
+        return fit_relations(frame, specs)
 
     # --- helpers -------------------------------------------------------------------------
     def _fitted_schema(self) -> DatasetSchema:
@@ -391,3 +418,13 @@ def available_models(time_series: bool | None = None) -> list[str]:
     from pipeline.models import registry
 
     return registry.names(time_series=time_series)
+
+
+def _free_of_dependencies(relation: Relation, schema: DatasetSchema) -> bool:
+    """A relation on a dependency's target (a schema written before detection left those out,
+    or a user's edit) is not used: the target is written from its source after sampling."""
+    touched = set(relation.columns) & schema.dependency_targets()
+    if touched:
+        log.info("relation %s %s is not used: %s follows its dependency's source",
+                 relation.kind, relation.columns, sorted(touched)[0])
+    return not touched

@@ -108,9 +108,13 @@ def detect_relations(df: pd.DataFrame, schema: DatasetSchema) -> list[Relation]:
     columns missing together (models/relations/table)."""
     from pipeline.models.relations.table import detect
 
-    numeric = [c.name for c in schema.columns if c.role == Role.numerical and not c.empty]
-    dated = [c.name for c in schema.columns if c.role == Role.datetime and not c.empty]
-    found = detect(df, numeric, schema.modelled_columns(), dated)
+    # a dependency's target is written from its source after sampling: a relation on it is
+    # the source's, and one that rebuilt a column from it would read a column not yet there
+    free = [c for c in schema.columns if c.name not in schema.dependency_targets() and not c.empty]
+    numeric = [c.name for c in free if c.role == Role.numerical]
+    dated = [c.name for c in free if c.role == Role.datetime]
+    modelled = [c for c in schema.modelled_columns() if c not in schema.dependency_targets()]
+    found = detect(df, numeric, modelled, dated)
     return [Relation(kind=kind, columns=columns) for kind, columns in found]
 
 

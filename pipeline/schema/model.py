@@ -111,10 +111,11 @@ class Relation(BaseModel):
     `ordered` [low, high] (low never exceeds high; two numbers or two dates), `derived`
     [column, *inputs] (the column is a function of its inputs: a cubic of one or two, a
     total of up to eight),
-    `missing_together` [columns] (all present or all absent). Set `enabled: false` to let
-    the model learn them freely."""
+    `missing_together` [columns] (all present or all absent), `one_of` [indicators] (0/1
+    columns of which at most one is set on a row). Set `enabled: false` to let the model
+    learn them freely."""
 
-    kind: Literal["ordered", "derived", "missing_together"]
+    kind: Literal["ordered", "derived", "missing_together", "one_of"]
     columns: list[str] = Field(min_length=2)
     enabled: bool = True
 
@@ -166,6 +167,9 @@ class DatasetSchema(BaseModel):
             if (relation.kind == "derived" and relation.columns[0] in numeric
                     and set(relation.columns[1:]) <= dated):
                 continue  # a length of time from a start and an end
+            flags = numeric | set(self.names(Role.boolean))
+            if relation.kind == "one_of" and set(relation.columns) <= flags:
+                continue  # indicators, written 0/1 or True/False
             if relation.kind != "missing_together" and not set(relation.columns) <= numeric:
                 raise ValueError(f"relation {relation.columns}: every column must be a "
                                  "numerical column of the schema (or, for `ordered`, both "
@@ -184,6 +188,10 @@ class DatasetSchema(BaseModel):
 
     def names(self, *roles: Role) -> list[str]:
         return [c.name for c in self.columns if not roles or c.role in roles]
+
+    def dependency_targets(self) -> set[str]:
+        """Columns written from another column's value after sampling (see Dependency)."""
+        return {d.target for d in self.dependencies}
 
     def modelled_columns(self) -> list[str]:
         """Columns a model learns: not ids, pii, free text, empty columns, or calendar parts."""

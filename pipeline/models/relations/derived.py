@@ -10,11 +10,11 @@ the relation and inherits the inputs' dynamics.
 A fit is a cubic polynomial of the standardised inputs (a plane, past two inputs) by least
 squares; a column counts as
 derived when it explains at least `MIN_R2` of the variance on rows where the column and its
-inputs are known, and the column is known wherever its inputs are (its own missing values
-would otherwise be lost). Where columns determine each other in a ring (temperature, dew point
-and humidity: any one from the other two), the least persistent column (lowest lag-1
-autocorrelation) is derived: autoregressive models reproduce persistent columns best, so those
-stay modelled and the rough one follows them.
+inputs are known, and the column is known exactly where its inputs are (recomputing would
+otherwise lose values or missing values). Where columns determine each other in a ring
+(temperature, dew point and humidity: any one from the other two), the least persistent column
+(lowest lag-1 autocorrelation) is derived: autoregressive models reproduce persistent columns
+best, so those stay modelled and the rough one follows them.
 """
 
 from __future__ import annotations
@@ -134,9 +134,13 @@ def best_of(values: np.ndarray, target: int, candidates: list[list[int]]) -> Der
 
 
 def missing_follows_inputs(values: np.ndarray, fit: DerivedColumn) -> bool:
+    """The column is missing where, and only where, an input is (to MAX_OWN_MISSING):
+    recomputed from its inputs, it would lose its own missing values, or those it has
+    where an input is missing (Democracy and Dictatorship's cowcode2 beside politycode)."""
     inputs_known = ~np.isnan(values[:, fit.inputs]).any(1)
-    own_missing = np.isnan(values[:, fit.target]) & inputs_known
-    return own_missing.mean() <= MAX_OWN_MISSING
+    own_known = ~np.isnan(values[:, fit.target])
+    return ((~own_known & inputs_known).mean() <= MAX_OWN_MISSING
+            and (own_known & ~inputs_known).mean() <= MAX_OWN_MISSING)
 
 
 def total_of_parts(values: np.ndarray, target: int, allowed: list[int]) -> DerivedColumn | None:

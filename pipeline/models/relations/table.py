@@ -6,7 +6,8 @@ cubic function of the others) and `missing_together`. Before the fit, an ordered
 wider column is replaced by the gap between the two and a derived column is dropped; after
 sampling the gap is added back (never negative, so the order holds on every row), the
 derived column is recomputed from its inputs with noise of its fit's residual size, and
-columns missing together get the first one's missing rows.
+columns missing together get the first one's missing rows. `one_of` indicators (at most one
+set on a row) are modelled as one choice and spread back after sampling.
 """
 
 from __future__ import annotations
@@ -29,20 +30,26 @@ from pipeline.models.relations.derived import (
     total_of_parts,
 )
 from pipeline.models.relations.missing_together import MissingTogether, find_missing_together
+from pipeline.models.relations.one_of import OneOf, find_one_of, fit_one_of
 from pipeline.models.relations.ordered_pairs import (
     MAX_LOST,
     OrderedPair,
     as_numbers,
     find_ordered_pairs,
 )
+from pipeline.models.relations.value_grids import snap
+from pipeline.schema.model import DatasetSchema, Role
 from pipeline.timestamps import at_resolution, timestamp_layout
 
 log = logging.getLogger(__name__)
 
-ORDERED, DERIVED, MISSING_TOGETHER = "ordered", "derived", "missing_together"
+ORDERED, DERIVED, MISSING_TOGETHER, ONE_OF = "ordered", "derived", "missing_together", "one_of"
 # A table's rows have no dynamics for a derived column to inherit, so only (near) identities
 # are worth a column: trending columns fit each other to 0.99 by accident on small tables.
 TABLE_MIN_R2 = 0.9999
+# A derived column is snapped onto the values at least GRID_ROWS rows share when at least
+# GRID_SHARE of its rows hold one of them.
+GRID_ROWS, GRID_SHARE = 2, 0.5
 EXACT_R2 = 1 - 1e-9  # a length computed from two dates, to float precision
 MAX_SINGLES, MAX_PAIRS = 4, 12  # input sets per column that get the cubic fit
 
@@ -61,6 +68,9 @@ class NamedDerived:
     input_range: np.ndarray  # (inputs, 2): each input's least and largest training value
     # date inputs and the layout each is written in; their range is in epoch seconds
     dated_inputs: tuple[tuple[str, str], ...] = ()
+    # the values most rows share, when the column takes few (a discount's percentages): a
+    # fit's residual would put recomputed values between them, where no real row is
+    grid: np.ndarray | None = None
 
     def clip_inputs(self, frame: pd.DataFrame) -> None:
         """Inputs inside their training range (in place), before the column is computed from
@@ -84,22 +94,51 @@ class FittedRelations:
     pairs: tuple[OrderedPair, ...] = ()
     derived: tuple[NamedDerived, ...] = ()
     missing: tuple[MissingTogether, ...] = ()
+    choices: tuple[OneOf, ...] = ()
 
     def model_view(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """What the model fits: gaps for ordered pairs, derived columns left out."""
+        """What the model fits: gaps for ordered pairs, derived columns left out, each group
+        of indicators as one choice."""
         for pair in self.pairs:
             frame = pair.to_gap(frame)
-        return frame.drop(columns=[d.column for d in self.derived])
+        frame = frame.drop(columns=[d.column for d in self.derived])
+        for group in self.choices:
+            frame = group.to_choice(frame)
+        return frame
+
+    def model_conditions(self, conditions: dict[str, Any]) -> dict[str, Any]:
+        """Conditions in the model view's terms: an indicator set becomes its choice."""
+        out = dict(conditions)
+        for group in self.choices:
+            asked = {c: out.pop(c) for c in group.columns if c in out}
+            if asked:
+                out[group.holder] = group.choice_of(asked)
+        return out
+
+    def model_schema(self, schema: DatasetSchema) -> DatasetSchema:
+        """The schema of the model view: a choice is a category of 0 (none) .. k."""
+        holders = {g.holder: g for g in self.choices}
+        if not holders:
+            return schema
+        columns = [c.model_copy(update={
+            "role": Role.categorical, "categories": list(range(len(holders[c.name].columns) + 1)),
+            "minimum": None, "maximum": None, "step": None}) if c.name in holders else c
+            for c in schema.columns]
+        return schema.model_copy(update={"columns": columns})
 
     def table_view(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        """The sampled rows back in the table's terms: pairs restored, derived recomputed."""
+        """The sampled rows back in the table's terms: indicators spread from their choice,
+        pairs restored, derived recomputed."""
+        for group in self.choices:
+            frame = group.from_choice(frame)
         for pair in self.pairs:
             frame = pair.from_gap(frame)
         for named in self.derived:
             named.clip_inputs(frame)
             inputs = as_numbers(frame, list(named.inputs)).to_numpy(dtype=float,
                                                                     na_value=np.nan)
-            frame[named.column] = named.predict(inputs, rng.standard_normal(len(frame)))
+            computed = named.predict(inputs, rng.standard_normal(len(frame)))
+            frame[named.column] = computed if named.grid is None else snap(computed, named.grid)
         for group in self.missing:
             frame = group.apply(frame, rng)
         return frame
@@ -110,7 +149,8 @@ class FittedRelations:
                  for p in self.pairs]
                 + [{"derived": d.column, "from": list(d.inputs), "r2": round(d.fit.r2, 4)}
                    for d in self.derived]
-                + [{"missing_together": list(g.columns)} for g in self.missing])
+                + [{"missing_together": list(g.columns)} for g in self.missing]
+                + [{"one_of": list(g.columns)} for g in self.choices])
 
 
 def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
@@ -124,9 +164,13 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
     derived = durations + _derived_columns(frame, rest)
     targets = {columns[0] for columns in derived}
     pairs = find_ordered_pairs(frame, [c for c in rest if c not in targets]) + date_pairs
+    related = {c for columns in derived for c in columns} | {c for p in pairs
+                                                             for c in (p.low, p.high)}
     return ([(DERIVED, columns) for columns in derived]
             + [(ORDERED, [p.low, p.high]) for p in pairs]
-            + [(MISSING_TOGETHER, group) for group in find_missing_together(frame, modelled)])
+            + [(MISSING_TOGETHER, group) for group in find_missing_together(frame, modelled)]
+            + [(ONE_OF, group) for group in find_one_of(frame, [c for c in modelled
+                                                                if c not in related])])
 
 
 def _durations(frame: pd.DataFrame, numeric: list[str],
@@ -208,7 +252,7 @@ FEW_VALUES = 20
 def fit_relations(train: pd.DataFrame, specs: list[RelationSpec]) -> FittedRelations:
     """Refit each enabled relation on the training rows; one that no longer holds there
     (the holdout took the rows that made it) is skipped with a log line."""
-    fitted: dict[str, list[Any]] = {ORDERED: [], DERIVED: [], MISSING_TOGETHER: []}
+    fitted: dict[str, list[Any]] = {ORDERED: [], DERIVED: [], MISSING_TOGETHER: [], ONE_OF: []}
     for spec in specs:
         if not spec.enabled or not set(spec.columns) <= set(train.columns):
             continue
@@ -219,7 +263,7 @@ def fit_relations(train: pd.DataFrame, specs: list[RelationSpec]) -> FittedRelat
         else:
             fitted[spec.kind].append(relation)
     return FittedRelations(*(tuple(fitted[kind]) for kind in (ORDERED, DERIVED,
-                                                               MISSING_TOGETHER)))
+                                                               MISSING_TOGETHER, ONE_OF)))
 
 
 def _fit_pair(train: pd.DataFrame, columns: list[str]) -> OrderedPair | None:
@@ -264,13 +308,25 @@ def fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None:
     column, *inputs = columns
     values = as_numbers(train, [*inputs, column]).to_numpy(dtype=float, na_value=np.nan)
     fit = fit_cubic(values, len(inputs), list(range(len(inputs))))
-    if fit is None or fit.r2 < TABLE_MIN_R2:
+    if fit is None or fit.r2 < TABLE_MIN_R2 or not missing_follows_inputs(values, fit):
         return None
     input_range = np.column_stack([np.nanmin(values[:, :-1], axis=0),
                                    np.nanmax(values[:, :-1], axis=0)])
     dated = tuple((c, timestamp_layout(train[c])) for c in inputs
                   if pd.api.types.is_datetime64_any_dtype(train[c]))
-    return NamedDerived(column, tuple(inputs), fit, input_range, dated)
+    # a total or a length of time is exact: snapped, it would no longer match its inputs
+    grid = None if fit.is_total or dated else _shared_values(values[:, -1])
+    return NamedDerived(column, tuple(inputs), fit, input_range, dated, grid)
 
 
-FITTERS = {ORDERED: _fit_pair, DERIVED: fit_derived, MISSING_TOGETHER: _fit_missing}
+def _shared_values(values: np.ndarray) -> np.ndarray | None:
+    """The values GRID_ROWS rows hold each, when most rows hold one of them; else None."""
+    distinct, counts = np.unique(values[~np.isnan(values)], return_counts=True)
+    shared = counts >= GRID_ROWS
+    if not shared.any() or counts[shared].sum() < GRID_SHARE * counts.sum():
+        return None
+    return distinct[shared]
+
+
+FITTERS = {ORDERED: _fit_pair, DERIVED: fit_derived, MISSING_TOGETHER: _fit_missing,
+           ONE_OF: fit_one_of}
