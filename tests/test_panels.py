@@ -199,3 +199,15 @@ def test_a_shared_covariate_of_three_years_is_fitted():
     assert schema.column("cpi").shared
     sample = HiddenMarkovModel().fit(frame, schema, seed=0).sample(10, seed=1)
     assert len(sample) == 30 and (sample.groupby("year")["cpi"].nunique() == 1).all()
+
+
+def test_a_measurement_of_each_entity_stays_a_measurement():
+    # each state's 1963 population, one per state and distinct: it ranks the states as their
+    # populations do, so it is an attribute of the state, not another name for it
+    from benchmarks.public_data import cigar
+
+    frame = cigar()
+    frame["pop_1963"] = frame.groupby("state")["pop"].transform("first").round()
+    schema = detect_schema(frame, "cigar", sequence_key="state", sequence_index="year")
+    assert schema.column("pop_1963").static and schema.column("pop_1963").role.value == (
+        "numerical")

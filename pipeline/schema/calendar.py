@@ -62,8 +62,22 @@ def _names_the_entity(df: pd.DataFrame, spec: ColumnSpec, key: str) -> bool:
         return False
     present = df[[key, spec.name]].dropna().drop_duplicates()
     entities = present[key].nunique()
-    return (entities >= MIN_ALIASED_ENTITIES
-            and present[spec.name].nunique() >= MIN_ALIAS_UNIQUE * entities)
+    if entities < MIN_ALIASED_ENTITIES or present[spec.name].nunique() < (
+            MIN_ALIAS_UNIQUE * entities):
+        return False
+    return spec.role == Role.categorical or not _tells_about_the_entity(df, spec.name, key)
+
+
+def _tells_about_the_entity(df: pd.DataFrame, column: str, key: str) -> bool:
+    """A whole number that ranks the entities as their varying numbers do is a measurement
+    (a baseline weight), not a code: a code (iso_num 4..894) is unrelated to them."""
+    means = df.groupby(key).mean(numeric_only=True)
+    if column not in means:
+        return False
+    varying = [c for c in means.columns if c != column and means[c].nunique() > 1]
+    ranks = means.rank()
+    association = ranks[varying].corrwith(ranks[column]).abs().max() if varying else 0.0
+    return bool(association >= MAX_CODE_ASSOCIATION)
 
 
 def _as_entity_id(values: pd.Series, spec: ColumnSpec) -> None:
@@ -79,6 +93,9 @@ def _as_entity_id(values: pd.Series, spec: ColumnSpec) -> None:
 # Entities a static column must name one each before it counts as another name of the entity.
 MIN_ALIASED_ENTITIES = 10
 MIN_ALIAS_UNIQUE = 0.95  # distinct values per entity it must have (a data error may repeat one)
+# A whole number whose rank correlation with an entity's mean of another number reaches this
+# is a measurement of the entity, not a code for it.
+MAX_CODE_ASSOCIATION = 0.3
 # A column is shared by the entities when at least this share of its steps are steps of
 # several entities (so sharing is seen, not vacuous) and it agrees across them at every step.
 MIN_SHARED_STEPS = 0.5
