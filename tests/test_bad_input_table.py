@@ -88,6 +88,9 @@ CASES = [
              _text("This is a paragraph of prose.\nIt goes on for a while.\n"), REFUSED,
              "does not look tabular"),
     BadInput("semicolon-separated", "semicolon.csv", _delimited(";"), PUBLISHED),
+    BadInput("row numbers in an unnamed first column (R's write.csv)", "rownames.csv",
+             lambda path: _people(np.random.default_rng(0)).rename(index=lambda i: i + 1)
+             .to_csv(path, index=True), PUBLISHED),
     BadInput("tab-separated", "tabs.tsv", _delimited("\t"), PUBLISHED, slow=True),
     BadInput("pipe-separated", "pipes.csv", _delimited("|"), PUBLISHED, slow=True),
     BadInput("Latin-1 text (José, São Paulo)", "latin1.csv",
