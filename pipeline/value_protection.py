@@ -11,7 +11,9 @@ Every model's output passes through here, after it is cast to the schema:
 - a category fewer than k training rows hold is replaced by a frequent one, drawn in
   proportion to the frequent ones' counts;
 - a column in a relation (an order, a derived column, a dependency) is not moved, which would
-  break the relation: a tabular model draws again the rows that take it past its range.
+  break the relation, but for a column only in orders, which is mirrored inside its range as
+  above: a tabular model draws again the rows that take any of them past its range, or
+  whose order the mirroring broke.
 
 Rare numeric values are kept only as hashes, as training ids are: the fitted model must not
 carry the values it protects.
@@ -80,6 +82,18 @@ class ValueProtection:
         for name, protection in self.categories.items():
             if name in frame.columns and name not in keep:
                 changed[name] = _protect_categories(frame, name, protection, rng)
+        return {name: n for name, n in changed.items() if n}
+
+    def mirror(self, frame: pd.DataFrame, columns: set[str]) -> dict[str, int]:
+        """Values of `columns` past their protected range mirrored inside it (in place), and
+        nothing else: the bounds part of `apply`, for columns whose other values must stay."""
+        changed = {}
+        for name in sorted(columns & set(self.numeric) & set(frame.columns)):
+            p = self.numeric[name]
+            values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float,
+                                                                          na_value=np.nan)
+            changed[name] = _write_moved(frame, name, values, _reflect(values, p.low, p.high),
+                                         p)
         return {name: n for name, n in changed.items() if n}
 
     def past_range(self, frame: pd.DataFrame, columns: set[str]) -> np.ndarray:
@@ -184,12 +198,18 @@ def _protect_numeric(frame: pd.DataFrame, name: str, p: NumericProtection) -> in
             break
         rows, towards = rows[rare], towards[rare]
         out[rows] += np.where(towards == 0, 1.0, towards) * p.unit
+    return _write_moved(frame, name, values, out, p)
+
+
+def _write_moved(frame: pd.DataFrame, name: str, values: np.ndarray, out: np.ndarray,
+                 p: NumericProtection) -> int:
+    """`out` written where it moved a value; how many it moved."""
     changed = ~np.isclose(out, values, rtol=0, atol=p.unit * 1e-6) & ~np.isnan(values)
     if changed.any():
         # only moved values are rounded: a kept value is a column value as it was, and a
         # value like 5.38020833333333 (inches in feet) rounded would be a value of no row
         kept = np.where(changed, np.round(out, p.digits), values)
-        frame[name] = pd.Series(kept, index=frame.index).astype(column.dtype)
+        frame[name] = pd.Series(kept, index=frame.index).astype(frame[name].dtype)
     return int(changed.sum())
 
 

@@ -225,7 +225,15 @@ class Synthesizer(ABC):
     def _past_protected_range(self, rows: pd.DataFrame, conditions: dict[str, Any]) -> np.ndarray:
         if self.protection is None:
             return np.zeros(len(rows), dtype=bool)
-        return self.protection.past_range(rows, self._related_columns() - set(conditions))
+        past = self.protection.past_range(rows, self._related_columns() - set(conditions))
+        mirrored = self._only_ordered_columns()
+        for pair in self.relations.pairs:  # an order the mirroring broke (numbers only)
+            if {pair.low, pair.high} & mirrored and {pair.low, pair.high} <= set(
+                    self.protection.numeric):
+                low, high = (pd.to_numeric(rows[c], errors="coerce").to_numpy(
+                    dtype=float, na_value=np.nan) for c in (pair.low, pair.high))
+                past |= low > high
+        return past
 
     def _redraw_rare_records(self, rows: pd.DataFrame, rng: np.random.Generator,
                              conditions: dict[str, Any], schema: DatasetSchema) -> pd.DataFrame:
@@ -274,15 +282,28 @@ class Synthesizer(ABC):
         if self.protection is not None:
             keep = set(conditions) | self._related_columns()
             changed = self.protection.apply(out, rng, keep=keep)
+            # a column only in orders is mirrored inside its range too; a row whose order
+            # that breaks is drawn again (_past_protected_range)
+            moved = self.protection.mirror(out, self._only_ordered_columns() - set(conditions))
+            changed = {c: changed.get(c, 0) + moved.get(c, 0) for c in {*changed, *moved}}
             if changed:
                 log.info("%s: protected %d rare values (%s)", self.name, sum(changed.values()),
                          ", ".join(f"{c} {n}" for c, n in changed.items()))
 
+    def _only_ordered_columns(self) -> set[str]:
+        """Columns of ordered pairs in no other relation: moving one keeps every other rule."""
+        ordered = {c for p in self.relations.pairs for c in (p.low, p.high)}
+        return ordered - self._columns_in_rules() if ordered else set()
+
     def _related_columns(self) -> set[str]:
         """Columns in a relation the output keeps (orders, derived columns, dependencies):
         value protection leaves them alone, since moving one value would break its rule."""
-        related = {c for p in self.relations.pairs for c in (p.low, p.high)}
-        related |= {c for d in self.relations.derived for c in (d.column, *d.inputs)}
+        return {c for p in self.relations.pairs for c in (p.low, p.high)} | (
+            self._columns_in_rules())
+
+    def _columns_in_rules(self) -> set[str]:
+        """Columns in the table's relations other than orders."""
+        related = {c for d in self.relations.derived for c in (d.column, *d.inputs)}
         related |= {c for g in self.relations.choices for c in g.columns}
         related |= {c.column for c in self.counters}
         if self.schema is not None:
