@@ -285,7 +285,7 @@ class Synthesizer(ABC):
             # a column only in orders is mirrored inside its range too; a row whose order
             # that breaks is drawn again (_past_protected_range)
             moved = self.protection.mirror(out, self._only_ordered_columns() - set(conditions))
-            changed = {c: changed.get(c, 0) + moved.get(c, 0) for c in {*changed, *moved}}
+            changed = {c: changed.get(c, 0) + moved.get(c, 0) for c in sorted({*changed, *moved})}
             if changed:
                 log.info("%s: protected %d rare values (%s)", self.name, sum(changed.values()),
                          ", ".join(f"{c} {n}" for c, n in changed.items()))
