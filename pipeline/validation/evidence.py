@@ -39,12 +39,15 @@ def share_p_value(successes: int, n: int, null_share: float) -> float:
 
 
 def auc_p_value(auc: float, n_pos: int, n_neg: int, null_auc: float) -> float:
-    """P-value that an AUC exceeds null_auc (normal test, Hanley & McNeil's standard error)."""
+    """P-value that an AUC exceeds null_auc (normal test, Hanley & McNeil's standard error
+    under the null). Taken at the observed AUC, that error vanishes as the AUC reaches 1: on
+    a 12-row table three members and three others ranked apart by chance (1 in 20) gave
+    p = 0 and quarantined an honest output."""
     from scipy.stats import norm
 
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    variance = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc)
-                + (n_neg - 1) * (q2 - auc * auc)) / max(n_pos * n_neg, 1)
+    q1, q2 = null_auc / (2 - null_auc), 2 * null_auc * null_auc / (1 + null_auc)
+    variance = (null_auc * (1 - null_auc) + (n_pos - 1) * (q1 - null_auc * null_auc)
+                + (n_neg - 1) * (q2 - null_auc * null_auc)) / max(n_pos * n_neg, 1)
     se = float(np.sqrt(max(variance, 1e-12)))
     return float(norm.sf((auc - null_auc) / se))
 
