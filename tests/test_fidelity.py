@@ -333,3 +333,20 @@ def test_detection_auc_on_one_sequence_keeps_stretches_of_time_together(nyc_weat
     assert 0.4 < result["auc"] < 0.9
     as_rows = schema.model_copy(update={"sequence_index": None})
     assert result["auc"] < fidelity.detection_auc(jfk, lga, as_rows, seed=0)["auc"]  # the leak
+
+
+@pytest.mark.slow
+def test_a_table_of_thousands_of_pairs_is_scored_on_a_seeded_sample_of_them():
+    # 210 columns: 21,945 pairs, above MAX_COMPARED_PAIRS; the sample is the same each time
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(300, 1))
+    real = pd.DataFrame(base + 0.1 * rng.normal(size=(300, 210)),
+                        columns=[f"c{i}" for i in range(210)])
+    shuffled = real.apply(lambda c: rng.permutation(c.to_numpy()))
+    schema = detect_schema(real, "wide_pairs")
+    kept = fidelity.column_pair_trends(real, real.sample(frac=1, random_state=1), schema)
+    lost = fidelity.column_pair_trends(real, shuffled, schema)
+    assert kept["n_pairs"] == fidelity.MAX_COMPARED_PAIRS < kept["n_pairs_in_table"] == 21_945
+    assert kept["score"] > 0.99 and lost["score"] < 0.6  # the sample still tells them apart
+    again = fidelity.column_pair_trends(real, shuffled, schema)
+    assert again["score"] == lost["score"]

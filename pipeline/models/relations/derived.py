@@ -149,8 +149,13 @@ def total_of_parts(values: np.ndarray, target: int, allowed: list[int]) -> Deriv
     part that matters least is dropped while the rest still fits, down to the parts that
     remain. Parts must be known wherever the target is, or recomputing would lose values."""
     known = ~np.isnan(values[:, target])
-    pool = [j for j in allowed
-            if np.isnan(values[known, j]).mean() <= MAX_OWN_MISSING and np.nanstd(values[:, j])]
+    if not allowed:
+        return None
+    block = values[:, allowed]  # every candidate at once: a wide table has thousands
+    with np.errstate(invalid="ignore", divide="ignore"):
+        usable = (np.isnan(block[known]).mean(axis=0) <= MAX_OWN_MISSING) & (
+            np.nan_to_num(np.nanstd(block, axis=0)) > 0)
+    pool = [j for j, keep in zip(allowed, usable) if keep]
     if len(pool) < 3 or known.sum() < 2 * len(pool) + MIN_ROWS:
         return None
     parts = list(pool)

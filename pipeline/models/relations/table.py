@@ -228,13 +228,21 @@ def _derived_columns(frame: pd.DataFrame, numeric: list[str]) -> list[list[str]]
     return found
 
 
+# Columns whose pairs are all screened; past it, only pairs of the columns best correlated
+# with the target (every pair of 2,000 columns, for each of them, is hours of work).
+MAX_PAIR_POOL = 200
+
+
 def _screened_inputs(corr: np.ndarray, target: int, allowed: list[int]) -> list[list[int]]:
     """The single inputs and pairs whose linear fit of the target is best (a pair's R^2
     from the correlations alone); a sum is exactly linear, a product nearly so."""
     if not allowed:
         return []
     r = corr[target, allowed]
-    singles = [[allowed[i]] for i in np.argsort(-np.abs(r), kind="stable")[:MAX_SINGLES]]
+    order = np.argsort(-np.abs(r), kind="stable")
+    singles = [[allowed[i]] for i in order[:MAX_SINGLES]]
+    if len(allowed) > MAX_PAIR_POOL:  # a wide table: pairs among the best single inputs only
+        allowed, r = [allowed[i] for i in order[:MAX_PAIR_POOL]], r[order[:MAX_PAIR_POOL]]
     a, b = np.triu_indices(len(allowed), 1)
     r_ab = corr[np.ix_(allowed, allowed)][a, b]
     with np.errstate(divide="ignore", invalid="ignore"):
