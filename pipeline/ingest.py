@@ -209,12 +209,40 @@ def _parse(raw: bytes, source: str) -> tuple[pd.DataFrame, str | None, str | Non
         # the names as written: pandas renames a repeated `a` to `a.1`, which a real name
         # (R's `x.1`, a percentile `P99.5`) may also be
         frame.columns = header
+    if frame.shape[1] == 1 and len(frame) and _spaced_columns(head, len(raw) > SNIFF_BYTES):
+        # R's write.table and many exports separate by spaces, strings quoted
+        frame, sep = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False,
+                                 sep=r"\s+", encoding=PANDAS_CODEC[encoding]), " "
     if frame.shape[1] == 1 and len(frame) and _looks_unstructured(frame):
         raise PipelineError(
             f"{source} does not look tabular (one column, no delimiter found); "
             "give a CSV with a header row, or a Parquet file"
         )
     return frame, encoding, sep
+
+
+def _spaced_columns(head: str, cut: bool) -> bool:
+    """Whether the sample's lines split on spaces (quotes respected) into the same number of
+    fields, two or more, over a header and two rows at least, and one field is a number on
+    every row: prose splits into words too, but its words are not columns of numbers.
+    `cut`: the sample's last line may be incomplete."""
+    lines = [line.strip() for line in head.splitlines() if line.strip()]
+    lines = (lines[:-1] if cut else lines)[:20]
+    try:
+        rows = [next(csv.reader([line], delimiter=" ", skipinitialspace=True)) for line in lines]
+    except csv.Error:
+        return False
+    if len(rows) < 3 or len({len(row) for row in rows}) != 1 or len(rows[0]) < 2:
+        return False
+    return any(all(_is_number(row[j]) for row in rows[1:]) for j in range(len(rows[0])))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _header(head: str, sep: str) -> list[str] | None:
@@ -246,7 +274,8 @@ def _decodes(raw: bytes, codec: str) -> bool:
 
 
 def _delimiter(text: str) -> str:
-    """Comma unless the header clearly uses another common delimiter (never a space)."""
+    """Comma unless the header clearly uses another common delimiter (a space only where
+    nothing else splits the lines: `_spaced_columns`)."""
     sample = "\n".join(text.splitlines()[:20])
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter

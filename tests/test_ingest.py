@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import vega_datasets
 
 from pipeline.errors import PipelineError
 from pipeline.ingest import read_source
@@ -365,3 +366,20 @@ def test_row_labels_as_r_writes_them(tmp_path, member, first, rows):
     assert "unnamed first column" in report.summary()
     if first == "row_name":
         assert frame["row_name"].iloc[0] == "Mazda RX4"
+
+
+def test_space_separated_columns_are_read_and_prose_is_still_refused(tmp_path):
+    # lifelines ships anderson.csv separated by spaces, as R's write.table writes: refused
+    # as "one column"; strings with spaces are quoted there
+    iris = vega_datasets.local_data.iris()
+    iris["species"] = iris["species"] + " iris"
+    path = tmp_path / "iris.txt"
+    iris.to_csv(path, sep=" ", index=False)
+    frame, report = read_source(path)
+    assert frame.shape == (150, 5) and report.delimiter == " "
+    assert frame["species"].iloc[0] == "setosa iris" and frame["petalWidth"].dtype.kind == "f"
+    prose = tmp_path / "prose.csv"
+    prose.write_text("This is a paragraph of prose.\nIt goes on for a while.\n"
+                     "And so it goes on again.\n")
+    with pytest.raises(PipelineError, match="does not look tabular"):
+        read_source(prose)
