@@ -93,6 +93,8 @@ CASES = [
              .to_csv(path, index=True), PUBLISHED),
     BadInput("tab-separated", "tabs.tsv", _delimited("\t"), PUBLISHED, slow=True),
     BadInput("pipe-separated", "pipes.csv", _delimited("|"), PUBLISHED, slow=True),
+    BadInput("space-separated (R's write.table)", "spaces.txt", _delimited(" "), PUBLISHED,
+             slow=True),
     BadInput("Latin-1 text (José, São Paulo)", "latin1.csv",
              _frame(_people, encoding="latin-1"), PUBLISHED, "decoded as latin-1"),
     BadInput("cp1252 text (curly quotes, €)", "cp1252.csv",
