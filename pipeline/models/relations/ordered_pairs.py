@@ -89,7 +89,10 @@ def as_numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def _seconds(stamps: pd.Series) -> np.ndarray:
     if stamps.dt.tz is not None:
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    return (stamps - EPOCH).dt.total_seconds().to_numpy(dtype=float)
+    # a barely trained model's stamps can lie centuries out: the gap is clipped to its range
+    # afterwards, so numpy's overflow warning would only reach the user's console
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (stamps - EPOCH).dt.total_seconds().to_numpy(dtype=float)
 
 
 def _chance_breaks(low: np.ndarray, high: np.ndarray) -> float:
