@@ -106,7 +106,7 @@ class CharacterChain:
                 break
             contexts = pd.Series(written[active]).str[-CHAIN_ORDER:].to_numpy()
             length = pd.Series(written[active]).str.len().to_numpy() - CHAIN_ORDER
-            due = length >= np.where(length >= 1.5 * target[active], 0, target[active])
+            due = length >= target[active]
             overdue = length >= 1.5 * target[active]
             codes, distinct = pd.factorize(contexts)
             drawn = np.empty(len(active), dtype=object)
