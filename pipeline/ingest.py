@@ -7,7 +7,6 @@ numbers, dates and booleans) is decided here, once, and reported back to the run
 from __future__ import annotations
 
 import codecs
-import csv
 import hashlib
 import io
 import json
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from pipeline.delimiters import delimiter, header_names, spaced_columns
 from pipeline.errors import PipelineError
 from pipeline.text_values import read_dates, read_numbers
 
@@ -197,19 +197,19 @@ def _parse(raw: bytes, source: str) -> tuple[pd.DataFrame, str | None, str | Non
     head = raw[:SNIFF_BYTES].decode(PANDAS_CODEC[encoding], errors="ignore")
     try:
         # parsed from the bytes: a decoded copy of a large file would double its footprint
-        sep = _delimiter(head)
+        sep = delimiter(head)
         frame = pd.read_csv(
             io.BytesIO(raw), dtype=str, keep_default_na=False, sep=sep,
             encoding=PANDAS_CODEC[encoding],
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise PipelineError(f"{source} is not a readable CSV: {exc}") from None
-    header = _header(head, sep)
+    header = header_names(head, sep)
     if header is not None and len(header) == frame.shape[1]:
         # the names as written: pandas renames a repeated `a` to `a.1`, which a real name
         # (R's `x.1`, a percentile `P99.5`) may also be
         frame.columns = header
-    if frame.shape[1] == 1 and len(frame) and _spaced_columns(head, len(raw) > SNIFF_BYTES):
+    if frame.shape[1] == 1 and len(frame) and spaced_columns(head, len(raw) > SNIFF_BYTES):
         # R's write.table and many exports separate by spaces, strings quoted
         frame, sep = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False,
                                  sep=r"\s+", encoding=PANDAS_CODEC[encoding]), " "
@@ -219,37 +219,6 @@ def _parse(raw: bytes, source: str) -> tuple[pd.DataFrame, str | None, str | Non
             "give a CSV with a header row, or a Parquet file"
         )
     return frame, encoding, sep
-
-
-def _spaced_columns(head: str, cut: bool) -> bool:
-    """Whether the sample's lines split on spaces (quotes respected) into the same number of
-    fields, two or more, over a header and two rows at least, and one field is a number on
-    every row: prose splits into words too, but its words are not columns of numbers.
-    `cut`: the sample's last line may be incomplete."""
-    lines = [line.strip() for line in head.splitlines() if line.strip()]
-    lines = (lines[:-1] if cut else lines)[:20]
-    try:
-        rows = [next(csv.reader([line], delimiter=" ", skipinitialspace=True)) for line in lines]
-    except csv.Error:
-        return False
-    if len(rows) < 3 or len({len(row) for row in rows}) != 1 or len(rows[0]) < 2:
-        return False
-    return any(all(_is_number(row[j]) for row in rows[1:]) for j in range(len(rows[0])))
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _header(head: str, sep: str) -> list[str] | None:
-    try:
-        return next(csv.reader(io.StringIO(head), delimiter=sep))
-    except (csv.Error, StopIteration):
-        return None
 
 
 def _encoding(raw: bytes) -> str:
@@ -271,16 +240,6 @@ def _decodes(raw: bytes, codec: str) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _delimiter(text: str) -> str:
-    """Comma unless the header clearly uses another common delimiter (a space only where
-    nothing else splits the lines: `_spaced_columns`)."""
-    sample = "\n".join(text.splitlines()[:20])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
 
 
 def _parse_parquet(raw: bytes, source: str) -> pd.DataFrame:

@@ -33,7 +33,7 @@ from pipeline.models.relations.index_counters import (
 )
 from pipeline.models.relations.table import FittedRelations, fit_relations
 from pipeline.record_protection import REDRAW_ROUNDS, RecordProtection
-from pipeline.schema import DatasetSchema, Relation, Role
+from pipeline.schema import DatasetSchema, Role
 from pipeline.value_protection import ValueProtection
 
 log = logging.getLogger(__name__)
@@ -354,8 +354,7 @@ class Synthesizer(ABC):
         must run inside its step loop."""
         if schema.is_time_series:
             return FittedRelations()
-        specs = [r for r in schema.relations if _free_of_dependencies(r, schema)]
-        return fit_relations(frame, specs)
+        return fit_relations(frame, schema.relations, schema.dependency_targets())
 
     # --- helpers -------------------------------------------------------------------------
     def _fitted_schema(self) -> DatasetSchema:
@@ -439,13 +438,3 @@ def available_models(time_series: bool | None = None) -> list[str]:
     from pipeline.models import registry
 
     return registry.names(time_series=time_series)
-
-
-def _free_of_dependencies(relation: Relation, schema: DatasetSchema) -> bool:
-    """A relation on a dependency's target (a schema written before detection left those out,
-    or a user's edit) is not used: the target is written from its source after sampling."""
-    touched = set(relation.columns) & schema.dependency_targets()
-    if touched:
-        log.info("relation %s %s is not used: %s follows its dependency's source",
-                 relation.kind, relation.columns, sorted(touched)[0])
-    return not touched

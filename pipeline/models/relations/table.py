@@ -257,12 +257,19 @@ def _screened_inputs(corr: np.ndarray, target: int, allowed: list[int]) -> list[
 FEW_VALUES = 20
 
 
-def fit_relations(train: pd.DataFrame, specs: list[RelationSpec]) -> FittedRelations:
+def fit_relations(train: pd.DataFrame, specs: list[RelationSpec],
+                  written_later: set[str] = frozenset()) -> FittedRelations:
     """Refit each enabled relation on the training rows; one that no longer holds there
-    (the holdout took the rows that made it) is skipped with a log line."""
+    (the holdout took the rows that made it) is skipped with a log line, as is one on a
+    column `written_later` (a dependency's target, written from its source after sampling:
+    a schema written before detection left those out, or a user's edit, may name one)."""
     fitted: dict[str, list[Any]] = {ORDERED: [], DERIVED: [], MISSING_TOGETHER: [], ONE_OF: []}
     for spec in specs:
         if not spec.enabled or not set(spec.columns) <= set(train.columns):
+            continue
+        if set(spec.columns) & written_later:
+            log.info("relation %s %s is not used: %s is written from a dependency's source",
+                     spec.kind, spec.columns, sorted(set(spec.columns) & written_later)[0])
             continue
         relation = FITTERS[spec.kind](train, spec.columns)
         if relation is None:
