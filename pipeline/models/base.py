@@ -215,8 +215,12 @@ class Synthesizer(ABC):
 
     def _draw_once(self, n: int, rng: np.random.Generator, conditions: dict[str, Any],
                    schema: DatasetSchema) -> pd.DataFrame:
-        drawn = self._sample(n, rng, self.relations.model_conditions(conditions))
-        raw = self.relations.table_view(drawn, rng)
+        parts = self.relations.model_conditions(conditions, n, rng, schema.dependencies)
+        drawn = [self._sample(size, rng, part) for size, part in parts]
+        if len(drawn) > 1:  # one part per combination asked for: mixed, as drawn
+            mixed = pd.concat(drawn, ignore_index=True)
+            drawn = [mixed.iloc[rng.permutation(len(mixed))].reset_index(drop=True)]
+        raw = self.relations.table_view(drawn[0], rng)
         rows = finish_output(raw, schema, rng, self.vocabularies,
                                 getattr(self, "missing_shares", {}))
         self._protect(rows, rng, conditions)
@@ -305,6 +309,7 @@ class Synthesizer(ABC):
         """Columns in the table's relations other than orders."""
         related = {c for d in self.relations.derived for c in (d.column, *d.inputs)}
         related |= {c for g in self.relations.choices for c in g.columns}
+        related |= {c for g in self.relations.combinations for c in g.columns}
         related |= {c.column for c in self.counters}
         if self.schema is not None:
             related |= {c for d in self.schema.dependencies for c in (d.source, d.target)}
@@ -354,7 +359,8 @@ class Synthesizer(ABC):
         must run inside its step loop."""
         if schema.is_time_series:
             return FittedRelations()
-        return fit_relations(frame, schema.relations, schema.dependency_targets())
+        return fit_relations(frame, schema.relations, schema.dependency_targets(),
+                             rare=self.settings.protect_rare)
 
     # --- helpers -------------------------------------------------------------------------
     def _fitted_schema(self) -> DatasetSchema:

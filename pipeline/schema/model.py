@@ -112,10 +112,11 @@ class Relation(BaseModel):
     [column, *inputs] (the column is a function of its inputs: a cubic of one or two, a
     total of up to eight),
     `missing_together` [columns] (all present or all absent), `one_of` [indicators] (0/1
-    columns of which at most one is set on a row). Set `enabled: false` to let the model
-    learn them freely."""
+    columns of which at most one is set on a row), `fixed_combinations` [columns] (columns of
+    few values that occur together only in the training rows' combinations). Set
+    `enabled: false` to let the model learn them freely."""
 
-    kind: Literal["ordered", "derived", "missing_together", "one_of"]
+    kind: Literal["ordered", "derived", "missing_together", "one_of", "fixed_combinations"]
     columns: list[str] = Field(min_length=2)
     enabled: bool = True
 
@@ -170,7 +171,8 @@ class DatasetSchema(BaseModel):
             flags = numeric | set(self.names(Role.boolean))
             if relation.kind == "one_of" and set(relation.columns) <= flags:
                 continue  # indicators, written 0/1 or True/False
-            if relation.kind != "missing_together" and not set(relation.columns) <= numeric:
+            if (relation.kind not in ("missing_together", "fixed_combinations")
+                    and not set(relation.columns) <= numeric):
                 raise ValueError(f"relation {relation.columns}: every column must be a "
                                  "numerical column of the schema (or, for `ordered`, both "
                                  "datetime)")

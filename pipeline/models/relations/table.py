@@ -7,7 +7,9 @@ wider column is replaced by the gap between the two and a derived column is drop
 sampling the gap is added back (never negative, so the order holds on every row), the
 derived column is recomputed from its inputs with noise of its fit's residual size, and
 columns missing together get the first one's missing rows. `one_of` indicators (at most one
-set on a row) are modelled as one choice and spread back after sampling.
+set on a row) are modelled as one choice and spread back after sampling, and
+`fixed_combinations` (columns whose values only occur together in some combinations) as one
+category of combinations.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ from pipeline.models.relations.derived import (
     missing_follows_inputs,
     total_of_parts,
 )
+from pipeline.models.relations.fixed_combinations import (
+    FixedCombinations,
+    find_fixed_combinations,
+    fit_fixed_combinations,
+    max_combinations,
+)
 from pipeline.models.relations.missing_together import MissingTogether, find_missing_together
 from pipeline.models.relations.one_of import OneOf, find_one_of, fit_one_of
 from pipeline.models.relations.ordered_pairs import (
@@ -38,12 +46,14 @@ from pipeline.models.relations.ordered_pairs import (
     find_ordered_pairs,
 )
 from pipeline.models.relations.value_grids import snap
-from pipeline.schema.model import DatasetSchema, Role
+from pipeline.schema.model import DatasetSchema, Dependency, Role
 from pipeline.timestamps import at_resolution, timestamp_layout
 
 log = logging.getLogger(__name__)
 
 ORDERED, DERIVED, MISSING_TOGETHER, ONE_OF = "ordered", "derived", "missing_together", "one_of"
+COMBINATIONS = "fixed_combinations"
+KINDS = (ORDERED, DERIVED, MISSING_TOGETHER, ONE_OF, COMBINATIONS)
 # A table's rows have no dynamics for a derived column to inherit, so only (near) identities
 # are worth a column: trending columns fit each other to 0.99 by accident on small tables.
 TABLE_MIN_R2 = 0.9999
@@ -95,40 +105,64 @@ class FittedRelations:
     derived: tuple[NamedDerived, ...] = ()
     missing: tuple[MissingTogether, ...] = ()
     choices: tuple[OneOf, ...] = ()
+    combinations: tuple[FixedCombinations, ...] = ()
 
     def model_view(self, frame: pd.DataFrame) -> pd.DataFrame:
         """What the model fits: gaps for ordered pairs, derived columns left out, each group
-        of indicators as one choice."""
+        of indicators as one choice, each group of fixed combinations as one category."""
         for pair in self.pairs:
             frame = pair.to_gap(frame)
         frame = frame.drop(columns=[d.column for d in self.derived])
         for group in self.choices:
             frame = group.to_choice(frame)
+        for group in self.combinations:
+            frame = group.to_combination(frame)
         return frame
 
-    def model_conditions(self, conditions: dict[str, Any]) -> dict[str, Any]:
-        """Conditions in the model view's terms: an indicator set becomes its choice."""
+    def model_conditions(self, conditions: dict[str, Any], n: int, rng: np.random.Generator,
+                         dependencies: list[Dependency] = ()
+                         ) -> list[tuple[int, dict[str, Any]]]:
+        """Conditions in the model view's terms, as (rows, conditions) parts of the n rows:
+        an indicator set becomes its choice; values of some columns of fixed combinations
+        (or of a dependency's target, read as its source's values that map onto it) become
+        one of the combinations that hold them, drawn by frequency row by row (one part per
+        combination drawn)."""
         out = dict(conditions)
         for group in self.choices:
             asked = {c: out.pop(c) for c in group.columns if c in out}
             if asked:
                 out[group.holder] = group.choice_of(asked)
-        return out
+        parts = [(n, out)]
+        for group in self.combinations:
+            asked = {c: {str(out.pop(c))} for c in group.columns if c in out}
+            for dep in dependencies:
+                if dep.source in group.columns and dep.target in out:
+                    target = out.pop(dep.target)  # written from the source after sampling
+                    wanted = {s for s, t in dep.mapping.items() if str(t) == str(target)}
+                    asked[dep.source] = asked.get(dep.source, wanted) & wanted
+            if asked:
+                parts = [split for size, part in parts
+                         for split in _split_on_combinations(group, asked, size, part, rng)]
+        return parts
 
     def model_schema(self, schema: DatasetSchema) -> DatasetSchema:
-        """The schema of the model view: a choice is a category of 0 (none) .. k."""
-        holders = {g.holder: g for g in self.choices}
-        if not holders:
+        """The schema of the model view: a choice is a category of 0 (none) .. k, a group
+        of fixed combinations a category of their numbers."""
+        categories = {g.holder: list(range(len(g.columns) + 1)) for g in self.choices}
+        categories |= {g.holder: g.categories() for g in self.combinations}
+        if not categories:
             return schema
         columns = [c.model_copy(update={
-            "role": Role.categorical, "categories": list(range(len(holders[c.name].columns) + 1)),
-            "minimum": None, "maximum": None, "step": None}) if c.name in holders else c
+            "role": Role.categorical, "categories": categories[c.name],
+            "minimum": None, "maximum": None, "step": None}) if c.name in categories else c
             for c in schema.columns]
         return schema.model_copy(update={"columns": columns})
 
     def table_view(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        """The sampled rows back in the table's terms: indicators spread from their choice,
-        pairs restored, derived recomputed."""
+        """The sampled rows back in the table's terms: combinations and indicators spread
+        back, pairs restored, derived recomputed."""
+        for group in self.combinations:
+            frame = group.from_combination(frame, rng)
         for group in self.choices:
             frame = group.from_choice(frame)
         for pair in self.pairs:
@@ -150,14 +184,29 @@ class FittedRelations:
                 + [{"derived": d.column, "from": list(d.inputs), "r2": round(d.fit.r2, 4)}
                    for d in self.derived]
                 + [{"missing_together": list(g.columns)} for g in self.missing]
-                + [{"one_of": list(g.columns)} for g in self.choices])
+                + [{"one_of": list(g.columns)} for g in self.choices]
+                + [{"fixed_combinations": list(g.columns), "combinations": len(g.values),
+                    "rare_combinations": g.n_rare} for g in self.combinations])
+
+
+def _split_on_combinations(group: FixedCombinations, asked: dict[str, Any], n: int,
+                           conditions: dict[str, Any], rng: np.random.Generator
+                           ) -> list[tuple[int, dict[str, Any]]]:
+    """The n rows' part of each combination that holds the asked values, by frequency."""
+    hits = group.matching(asked)
+    shares = np.asarray(group.shares)[hits]
+    counts = rng.multinomial(n, shares / shares.sum()) if len(hits) > 1 else np.array([n])
+    return [(int(count), {**conditions, group.holder: int(number)})
+            for number, count in zip(hits, counts) if count > 0] or [
+        (0, {**conditions, group.holder: int(hits[0])})]
 
 
 def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
            dated: list[str] = ()) -> list[tuple[str, list[str]]]:
     """(kind, columns) of each relation of the real table: derived columns first among the
     `numeric` ones (they fix a value outright), then orders among the rest and among the
-    `dated` columns, then groups of `modelled` columns missing together."""
+    `dated` columns, then groups of `modelled` columns missing together, indicators of one
+    choice, and fixed combinations among the remaining columns of few values."""
     date_pairs = find_ordered_pairs(as_numbers(frame, list(dated)), list(dated), durations=True)
     durations = _durations(frame, numeric, date_pairs)
     rest = [c for c in numeric if c not in {columns[0] for columns in durations}]
@@ -166,11 +215,21 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
     pairs = find_ordered_pairs(frame, [c for c in rest if c not in targets]) + date_pairs
     related = {c for columns in derived for c in columns} | {c for p in pairs
                                                              for c in (p.low, p.high)}
+    choices = find_one_of(frame, [c for c in modelled if c not in related])
+    related |= {c for group in choices for c in group}
+    few = [c for c in modelled if c not in related and c not in dated
+           and (c not in numeric or frame[c].nunique() <= _few_values(len(frame)))]
     return ([(DERIVED, columns) for columns in derived]
             + [(ORDERED, [p.low, p.high]) for p in pairs]
             + [(MISSING_TOGETHER, group) for group in find_missing_together(frame, modelled)]
-            + [(ONE_OF, group) for group in find_one_of(frame, [c for c in modelled
-                                                                if c not in related])])
+            + [(ONE_OF, group) for group in choices]
+            + [(COMBINATIONS, group) for group in find_fixed_combinations(frame, few)])
+
+
+def _few_values(n_rows: int) -> int:
+    """A numeric column of at most this many values can be part of fixed combinations (a
+    round, a condition, a time of day), as a categorical column can."""
+    return max(FEW_VALUES, max_combinations(n_rows))
 
 
 def _durations(frame: pd.DataFrame, numeric: list[str],
@@ -258,12 +317,13 @@ FEW_VALUES = 20
 
 
 def fit_relations(train: pd.DataFrame, specs: list[RelationSpec],
-                  written_later: set[str] = frozenset()) -> FittedRelations:
+                  written_later: set[str] = frozenset(), rare: int = 2) -> FittedRelations:
     """Refit each enabled relation on the training rows; one that no longer holds there
     (the holdout took the rows that made it) is skipped with a log line, as is one on a
     column `written_later` (a dependency's target, written from its source after sampling:
-    a schema written before detection left those out, or a user's edit, may name one)."""
-    fitted: dict[str, list[Any]] = {ORDERED: [], DERIVED: [], MISSING_TOGETHER: [], ONE_OF: []}
+    a schema written before detection left those out, or a user's edit, may name one).
+    A combination fewer than `rare` training rows hold is not learnt as one."""
+    fitted: dict[str, list[Any]] = {kind: [] for kind in KINDS}
     for spec in specs:
         if not spec.enabled or not set(spec.columns) <= set(train.columns):
             continue
@@ -271,14 +331,14 @@ def fit_relations(train: pd.DataFrame, specs: list[RelationSpec],
             log.info("relation %s %s is not used: %s is written from a dependency's source",
                      spec.kind, spec.columns, sorted(set(spec.columns) & written_later)[0])
             continue
-        relation = FITTERS[spec.kind](train, spec.columns)
+        relation = (fit_fixed_combinations(train, spec.columns, rare)
+                    if spec.kind == COMBINATIONS else FITTERS[spec.kind](train, spec.columns))
         if relation is None:
             log.info("relation %s %s does not hold on the training rows; not used",
                      spec.kind, spec.columns)
         else:
             fitted[spec.kind].append(relation)
-    return FittedRelations(*(tuple(fitted[kind]) for kind in (ORDERED, DERIVED,
-                                                               MISSING_TOGETHER, ONE_OF)))
+    return FittedRelations(*(tuple(fitted[kind]) for kind in KINDS))
 
 
 def _fit_pair(train: pd.DataFrame, columns: list[str]) -> OrderedPair | None:
