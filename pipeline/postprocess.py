@@ -113,11 +113,29 @@ def _known_categories(values: pd.Series, spec: ColumnSpec) -> pd.Series:
 
 
 def apply_dependencies(df: pd.DataFrame, schema: DatasetSchema) -> None:
-    """Rewrite each dependent column from its determinant, so pairs stay consistent."""
+    """Rewrite each dependent column from its determinant, so pairs stay consistent. A
+    numeric determinant off the mapping's values (a relation rebuilt it) first moves to the
+    nearest of them: its target would otherwise be missing where the real one never is."""
     for dep in schema.dependencies:
         spec = schema.column(dep.target)
+        if schema.column(dep.source).role == Role.numerical:
+            _onto_mapped_values(df, dep.source, dep.mapping)
         mapped = df[dep.source].astype("string").map(dep.mapping)
         df[dep.target] = cast_column(mapped.where(df[dep.source].notna()), spec)
+
+
+def _onto_mapped_values(df: pd.DataFrame, column: str, mapping: dict[str, Any]) -> None:
+    keys = pd.to_numeric(pd.Series(list(mapping)), errors="coerce").dropna().to_numpy(float)
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    off = ~np.isnan(values) & ~df[column].astype("string").isin(list(mapping)).to_numpy()
+    if off.any() and len(keys):
+        keys = np.sort(keys)
+        at = np.clip(np.searchsorted(keys, values[off]), 1, len(keys) - 1)
+        left, right = keys[at - 1], keys[np.minimum(at, len(keys) - 1)]
+        nearest = np.where(np.abs(values[off] - left) <= np.abs(right - values[off]), left, right)
+        moved = values.copy()
+        moved[off] = nearest if len(keys) > 1 else keys[0]
+        df[column] = pd.Series(moved, index=df.index).astype(df[column].dtype)
 
 
 def fill_calendar_parts(df: pd.DataFrame, schema: DatasetSchema) -> None:

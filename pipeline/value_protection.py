@@ -113,13 +113,19 @@ def singleton_value_share(train: pd.DataFrame, synthetic: pd.DataFrame,
     one training row holds: the target is 0."""
     hits = total = 0
     for spec in _protected(schema, train, synthetic):
-        counts = train[spec.name].dropna().value_counts()
+        counts = _written(train[spec.name].dropna(), spec).value_counts()
         singletons = set(counts.index[counts == 1])
-        values = synthetic[spec.name].dropna()
+        values = _written(synthetic[spec.name].dropna(), spec)
         if singletons and len(values):
             hits += int(values.isin(singletons).sum())
         total += len(values)
     return hits / total if total else 0.0
+
+
+def _written(values: pd.Series, spec: ColumnSpec) -> pd.Series:
+    if spec.role != Role.numerical:
+        return values
+    return pd.Series(spec.as_written(pd.to_numeric(values, errors="coerce")), index=values.index)
 
 
 def _protected(schema: DatasetSchema, *frames: pd.DataFrame) -> list[ColumnSpec]:
@@ -138,7 +144,7 @@ def _hashes(values: np.ndarray) -> np.ndarray:
 
 
 def _fit_numeric(values: pd.Series, spec: ColumnSpec, k: int) -> NumericProtection | None:
-    present = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    present = spec.as_written(pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float))
     if len(present) < 2 * k:
         return None
     ordered = np.sort(present)

@@ -33,6 +33,9 @@ MAX_DECIMALS = 8
 # Any looser, and a large value's last decimals pass for rounding noise: the output then
 # drops digits the source writes, and no synthetic value equals a real one.
 FLOAT32_DECIMALS_TOLERANCE, FLOAT64_DECIMALS_TOLERANCE = 1e-6, 1e-11
+# How near a float64 must be to a float32 to be one written out, relative to it: 16 digits
+# and a parser that is not exact (pandas' default) leave ~1e-14; float32s are 6e-8 apart.
+FLOAT32_WRITTEN_TOLERANCE = 1e-12
 MIN_STEP_VALUES = 3  # two values always share a step: it says nothing
 # Names that mark an identifier column (never modelled, regenerated unique on output).
 # `_`, `.`, `-` or a space before the word (customer_id, subject.id), or camelCase
@@ -109,8 +112,11 @@ def detect_relations(df: pd.DataFrame, schema: DatasetSchema) -> list[Relation]:
     from pipeline.models.relations.table import detect
 
     # a dependency's target is written from its source after sampling: a relation on it is
-    # the source's, and one that rebuilt a column from it would read a column not yet there
-    free = [c for c in schema.columns if c.name not in schema.dependency_targets() and not c.empty]
+    # the source's, and one that rebuilt a column from it would read a column not yet there;
+    # a source keeps the values its mapping knows, which a rebuilt column would leave
+    # (mother's schooling rebuilt from one's own less a gap: 13 years, which maps to nothing)
+    bound = schema.dependency_targets() | {d.source for d in schema.dependencies}
+    free = [c for c in schema.columns if c.name not in bound and not c.empty]
     numeric = [c.name for c in free if c.role == Role.numerical]
     dated = [c.name for c in free if c.role == Role.datetime]
     modelled = [c for c in schema.modelled_columns() if c not in schema.dependency_targets()]
@@ -177,13 +183,27 @@ def _numeric_column(
 def _decimals(values: pd.Series, dtype: Any) -> int | None:
     """The fewest digits after the point that write every value (None past MAX_DECIMALS)."""
     x = np.unique(values.to_numpy(dtype=float))
-    tolerance = (FLOAT32_DECIMALS_TOLERANCE if str(dtype).lower() == "float32"
+    tolerance = (FLOAT32_DECIMALS_TOLERANCE if str(dtype).lower() == "float32" or _float32(x)
                  else FLOAT64_DECIMALS_TOLERANCE)
     for digits in range(MAX_DECIMALS + 1):
         scaled = x * 10.0**digits
         if np.all(np.abs(scaled - np.round(scaled)) <= tolerance * np.maximum(1.0, np.abs(scaled))):
             return digits
     return None
+
+
+def _float32(x: np.ndarray) -> bool:
+    """Values are float32 ones written out (Stata's and numpy's float32 columns exported to
+    CSV: 3.0999999046325684 for 3.1), to the 16 or 17 digits a writer gives a float64: some
+    need that many digits and are float32s, and every other one is short (a writer that
+    shortens some writes 0.006 beside 0.027000000700354576; whole numbers are short)."""
+    scaled = x * 10.0**MAX_DECIMALS
+    short = np.abs(scaled - np.round(scaled)) <= FLOAT64_DECIMALS_TOLERANCE * np.maximum(
+        1.0, np.abs(scaled))
+    with np.errstate(over="ignore", invalid="ignore"):
+        single = x.astype(np.float32).astype(np.float64)
+        noise = ~short & (np.abs(single - x) <= FLOAT32_WRITTEN_TOLERANCE * np.abs(x))
+    return bool(noise.any() and np.all(noise | short))
 
 
 def _step(values: pd.Series, decimals: int | None) -> float | None:

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -83,6 +84,13 @@ class ColumnSpec(BaseModel):
                 "knows; use an IANA name such as 'America/New_York', or remove it"
             )
         return self
+
+    def as_written(self, values: np.ndarray) -> np.ndarray:
+        """Numbers as the schema writes them: to its decimals. A float32 column exported
+        as text (3.0999999046325684 for 3.1) and the published 3.1 are then one value when
+        rows or values are compared with the training data."""
+        values = np.asarray(values, dtype=float)
+        return values if self.decimals is None else np.round(values, self.decimals)
 
 
 def known_zone(zone: str) -> bool:

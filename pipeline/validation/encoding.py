@@ -99,11 +99,14 @@ def value_range(series: pd.Series) -> tuple[float, float, float]:
 
 
 def canonical_frame(df: pd.DataFrame, schema: DatasetSchema, columns: list[str]) -> pd.DataFrame:
-    """One representation per value (floats, or strings with None), so equal rows hash equal."""
+    """One representation per value (floats, numbers to the schema's decimals, or strings
+    with None), so equal rows hash equal."""
     out = {}
     for name in columns:
-        role = schema.column(name).role
-        if role in CONTINUOUS or role == Role.boolean:
+        spec = schema.column(name)
+        if spec.role == Role.numerical:
+            out[name] = spec.as_written(column_values(df[name])) + 0.0  # -0.0 hashes as 0.0
+        elif spec.role in CONTINUOUS or spec.role == Role.boolean:
             out[name] = column_values(df[name])
         else:
             col = df[name]
