@@ -115,3 +115,14 @@ def test_independent_columns_with_absent_combinations_by_chance_are_not_grouped(
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.integers(0, 30, 400), "b": rng.integers(0, 30, 400)})
     assert find_fixed_combinations(frame, ["a", "b"]) == []  # 900 cells, 400 rows
+
+
+@pytest.mark.parametrize("package, name, grouped", [
+    ("HistData", "OldMaps", [["col", "year"]]),  # map codes: detection AUC 0.89 -> 0.58
+    ("Ecdat", "Tuna", []),  # five prices, 278 combinations: the gmm's components fell 128 -> 2
+    ("plm", "Cigar", []),  # year and price index rise with the prices: kept as numbers
+])
+def test_numbers_alone_are_a_category_only_when_few_and_without_a_shared_trend(
+        package, name, grouped):
+    schema = detect_schema(r_dataset(package, name), name)
+    assert [r.columns for r in schema.relations if r.kind == "fixed_combinations"] == grouped
