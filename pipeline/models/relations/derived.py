@@ -54,6 +54,9 @@ class DerivedColumn:
     low: float  # observed range of the target: the polynomial is not trusted outside it
     high: float
     r2: float
+    # the input's scale the cubic is of: "" as it is, "log" or "exp" (a column and its
+    # logarithm, lwage beside wage, which no cubic of the other links over a wide range)
+    transform: str = ""
 
     @property
     def is_total(self) -> bool:
@@ -63,8 +66,8 @@ class DerivedColumn:
     def predict(self, values: np.ndarray, noise: np.ndarray) -> np.ndarray:
         """The target from rows of values (NaN where an input is NaN); `noise` is N(0, 1).
         A cubic is not trusted outside the target's observed range; a total holds anywhere."""
-        inputs = values[:, self.inputs]
-        known = ~np.isnan(inputs).any(1)
+        inputs = transformed(values[:, self.inputs], self.transform)
+        known = np.isfinite(inputs).all(1)
         out = np.full(len(values), np.nan)
         feats = _features((inputs[known] - self.center) / self.scale)
         predicted = feats @ self.coef + self.residual_sd * noise[known]
@@ -93,13 +96,35 @@ def _features(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_cubic(values: np.ndarray, target: int, inputs: list[int]) -> DerivedColumn | None:
-    """The target column as a cubic of the inputs, on rows where all are known (None: too few,
-    or a fit that does not converge)."""
+# Input scales a single input's cubic is also tried on (`best_of`); exp only of inputs up to
+# this, a logarithm's range (exp(700) overflows).
+TRANSFORMS = ("", "log", "exp")
+MAX_EXP_INPUT = 50.0
+
+
+def transformed(x: np.ndarray, transform: str) -> np.ndarray:
+    """Inputs on the fit's scale; NaN where the scale has no value (log of 0 or less)."""
+    if not transform:
+        return x
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = np.log(x) if transform == "log" else np.exp(x)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def fit_cubic(values: np.ndarray, target: int, inputs: list[int],
+              transform: str = "") -> DerivedColumn | None:
+    """The target column as a cubic of the inputs (on the `transform`'s scale), on rows where
+    all are known (None: too few, a scale the inputs do not allow, or a fit that does not
+    converge)."""
     rows = np.isfinite(values[:, [target, *inputs]]).all(1)
     if rows.sum() < MIN_ROWS:
         return None
     x, y = values[np.ix_(rows, inputs)], values[rows, target]
+    if transform:
+        if (transform == "log" and (x <= 0).any()) or (
+                transform == "exp" and np.abs(x).max() > MAX_EXP_INPUT):
+            return None
+        x = transformed(x, transform)
     center, scale = x.mean(0), x.std(0)
     if (scale == 0).any() or y.std() == 0:
         return None
@@ -112,7 +137,7 @@ def fit_cubic(values: np.ndarray, target: int, inputs: list[int]) -> DerivedColu
     r2 = 1.0 - residual.var() / y.var()
     return DerivedColumn(
         target, list(inputs), center, scale, coef, float(residual.std()),
-        float(y.min()), float(y.max()), float(r2),
+        float(y.min()), float(y.max()), float(r2), transform,
     )
 
 
@@ -122,14 +147,17 @@ def best_fit(values: np.ndarray, target: int, pool: list[int]) -> DerivedColumn 
                                     for inputs in itertools.combinations(pool, size)])
 
 
-def best_of(values: np.ndarray, target: int, candidates: list[list[int]]) -> DerivedColumn | None:
-    """The best cubic over the candidate input sets, in order: a later set must beat the
-    best so far by more than a rounding error (so a pair never displaces an equal single)."""
+def best_of(values: np.ndarray, target: int, candidates: list[list[int]],
+            transforms: tuple[str, ...] = ("",)) -> DerivedColumn | None:
+    """The best cubic over the candidate input sets (a single input also on each of the
+    `transforms`' scales), in order: a later fit must beat the best so far by more than a
+    rounding error (so a pair never displaces an equal single, nor a scale the plain one)."""
     best = None
     for inputs in candidates:
-        fit = fit_cubic(values, target, inputs)
-        if fit is not None and (best is None or fit.r2 > best.r2 + 1e-4):
-            best = fit
+        for transform in transforms if len(inputs) == 1 else ("",):
+            fit = fit_cubic(values, target, inputs, transform)
+            if fit is not None and (best is None or fit.r2 > best.r2 + 1e-4):
+                best = fit
     return best
 
 

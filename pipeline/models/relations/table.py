@@ -24,10 +24,10 @@ import pandas as pd
 
 from pipeline.models.relations.derived import (
     SEARCH_ROWS,
+    TRANSFORMS,
     DerivedColumn,
     amplifies,
     best_of,
-    fit_cubic,
     missing_follows_inputs,
     total_of_parts,
 )
@@ -305,7 +305,7 @@ def _derived_columns(frame: pd.DataFrame, numeric: list[str]) -> list[list[str]]
         if target in inputs:
             continue
         allowed = [j for j in range(len(numeric)) if j != target and j not in targets]
-        fit = best_of(values, target, _screened_inputs(corr, target, allowed))
+        fit = best_of(values, target, _screened_inputs(corr, target, allowed), TRANSFORMS)
         if fit is None or fit.r2 < TABLE_MIN_R2:
             fit = total_of_parts(values, target, allowed)
         if fit is None or fit.r2 < TABLE_MIN_R2 or not missing_follows_inputs(values, fit):
@@ -413,15 +413,16 @@ def fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None:
     """[column, *inputs] refitted on the training rows, if it still holds to identity."""
     column, *inputs = columns
     values = as_numbers(train, [*inputs, column]).to_numpy(dtype=float, na_value=np.nan)
-    fit = fit_cubic(values, len(inputs), list(range(len(inputs))))
+    fit = best_of(values, len(inputs), [list(range(len(inputs)))], TRANSFORMS)
     if fit is None or fit.r2 < TABLE_MIN_R2 or not missing_follows_inputs(values, fit):
         return None
     input_range = np.column_stack([np.nanmin(values[:, :-1], axis=0),
                                    np.nanmax(values[:, :-1], axis=0)])
     dated = tuple((c, timestamp_layout(train[c])) for c in inputs
                   if pd.api.types.is_datetime64_any_dtype(train[c]))
-    # a total or a length of time is exact: snapped, it would no longer match its inputs
-    grid = None if fit.is_total or dated else _shared_values(values[:, -1])
+    # a total, a length of time or a column of its input's logarithm is exact: snapped, it
+    # would no longer match its inputs
+    grid = None if fit.is_total or dated or fit.transform else _shared_values(values[:, -1])
     return NamedDerived(column, tuple(inputs), fit, input_range, dated, grid)
 
 
