@@ -114,13 +114,13 @@ def detect_relations(df: pd.DataFrame, schema: DatasetSchema) -> list[Relation]:
     # a dependency's target is written from its source after sampling: a relation on it is
     # the source's, and one that rebuilt a column from it would read a column not yet there;
     # a source keeps the values its mapping knows, which a rebuilt column would leave
-    # (mother's schooling rebuilt from one's own less a gap: 13 years, which maps to nothing)
-    bound = schema.dependency_targets() | {d.source for d in schema.dependencies}
-    free = [c for c in schema.columns if c.name not in bound and not c.empty]
+    # (mother's schooling rebuilt from one's own less a gap: 13 years, which maps to nothing),
+    # so it is in no order (a derived one is exact, and snapped onto its mapping after)
+    free = [c for c in schema.columns if c.name not in schema.dependency_targets() and not c.empty]
     numeric = [c.name for c in free if c.role == Role.numerical]
     dated = [c.name for c in free if c.role == Role.datetime]
     modelled = [c for c in schema.modelled_columns() if c not in schema.dependency_targets()]
-    found = detect(df, numeric, modelled, dated)
+    found = detect(df, numeric, modelled, dated, {d.source for d in schema.dependencies})
     return [Relation(kind=kind, columns=columns) for kind, columns in found]
 
 

@@ -202,16 +202,19 @@ def _split_on_combinations(group: FixedCombinations, asked: dict[str, Any], n: i
 
 
 def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
-           dated: list[str] = ()) -> list[tuple[str, list[str]]]:
+           dated: list[str] = (), as_written: set[str] = frozenset()
+           ) -> list[tuple[str, list[str]]]:
     """(kind, columns) of each relation of the real table: derived columns first among the
     `numeric` ones (they fix a value outright), then orders among the rest and among the
     `dated` columns, then groups of `modelled` columns missing together, indicators of one
-    choice, and fixed combinations among the remaining columns of few values."""
+    choice, and fixed combinations among the remaining columns of few values. A column
+    `as_written` (a dependency's source) is in no order: rebuilt from its partner plus a
+    modelled gap, it would leave the values its mapping knows."""
     date_pairs = find_ordered_pairs(as_numbers(frame, list(dated)), list(dated), durations=True)
     durations = _durations(frame, numeric, date_pairs)
     rest = [c for c in numeric if c not in {columns[0] for columns in durations}]
     derived = durations + _derived_columns(frame, rest)
-    targets = {columns[0] for columns in derived}
+    targets = {columns[0] for columns in derived} | set(as_written)
     pairs = find_ordered_pairs(frame, [c for c in rest if c not in targets]) + date_pairs
     related = {c for columns in derived for c in columns} | {c for p in pairs
                                                              for c in (p.low, p.high)}
