@@ -126,3 +126,27 @@ def test_numbers_alone_are_a_category_only_when_few_and_without_a_shared_trend(
         package, name, grouped):
     schema = detect_schema(r_dataset(package, name), name)
     assert [r.columns for r in schema.relations if r.kind == "fixed_combinations"] == grouped
+
+
+def test_a_saved_model_keeps_its_combinations(baseball, tmp_path):
+    from pipeline.models.base import Synthesizer
+
+    frame, schema = baseball
+    model = _fitted(frame, schema)
+    model.save(tmp_path)
+    loaded = Synthesizer.load(tmp_path)
+    assert loaded.relations.combinations == model.relations.combinations
+    pd.testing.assert_frame_equal(loaded.sample(500, seed=7), model.sample(500, seed=7))
+
+
+@pytest.mark.parametrize("model, params", [
+    ("gaussian_copula", {}), ("ctgan", {"epochs": 2}), ("tvae", {"epochs": 2}),
+])
+def test_every_tabular_model_keeps_the_combinations(baseball, model, params):
+    from pipeline.models import registry
+
+    frame, schema = baseball
+    train = enforce_schema(frame.iloc[:1500], schema)
+    out = registry.create(model, **params).fit(train, schema, seed=0).sample(400, seed=1)
+    real = _combinations(frame, ["team", "lg"])
+    assert _combinations(out.dropna(subset=["team", "lg"]), ["team", "lg"]) <= real
