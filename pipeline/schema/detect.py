@@ -183,11 +183,15 @@ def _numeric_column(
 def _decimals(values: pd.Series, dtype: Any) -> int | None:
     """The fewest digits after the point that write every value (None past MAX_DECIMALS)."""
     x = np.unique(values.to_numpy(dtype=float))
-    tolerance = (FLOAT32_DECIMALS_TOLERANCE if str(dtype).lower() == "float32" or _float32(x)
-                 else FLOAT64_DECIMALS_TOLERANCE)
+    single = str(dtype).lower() == "float32" or _float32(x)
+    tolerance = FLOAT32_DECIMALS_TOLERANCE if single else FLOAT64_DECIMALS_TOLERANCE
+    # float32 arithmetic errs by its operands' size: a change of rates computed in float32
+    # (9.3 - 11.9 = -2.6000003814697266) is off by the rates' rounding, not the change's
+    typical = float(np.quantile(np.abs(x), 0.9)) if single and len(x) else 0.0
     for digits in range(MAX_DECIMALS + 1):
         scaled = x * 10.0**digits
-        if np.all(np.abs(scaled - np.round(scaled)) <= tolerance * np.maximum(1.0, np.abs(scaled))):
+        size = np.maximum(np.maximum(1.0, np.abs(scaled)), typical * 10.0**digits)
+        if np.all(np.abs(scaled - np.round(scaled)) <= tolerance * size):
             return digits
     return None
 
