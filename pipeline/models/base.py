@@ -359,8 +359,10 @@ class Synthesizer(ABC):
         must run inside its step loop."""
         if schema.is_time_series:
             return FittedRelations()
+        decimals = {c.name: 0 if c.integer else c.decimals for c in schema.columns
+                    if c.role == Role.numerical and (c.integer or c.decimals is not None)}
         return fit_relations(frame, schema.relations, schema.dependency_targets(),
-                             rare=self.settings.protect_rare)
+                             rare=self.settings.protect_rare, decimals=decimals)
 
     # --- helpers -------------------------------------------------------------------------
     def _fitted_schema(self) -> DatasetSchema:

@@ -164,8 +164,9 @@ def best_of(values: np.ndarray, target: int, candidates: list[list[int]],
 def missing_follows_inputs(values: np.ndarray, fit: DerivedColumn) -> bool:
     """The column is missing where, and only where, an input is (to MAX_OWN_MISSING):
     recomputed from its inputs, it would lose its own missing values, or those it has
-    where an input is missing (Democracy and Dictatorship's cowcode2 beside politycode)."""
-    inputs_known = ~np.isnan(values[:, fit.inputs]).any(1)
+    where an input is missing (Democracy and Dictatorship's cowcode2 beside politycode). On
+    a log scale an input of 0 has no value either: a rate's logarithm is missing there."""
+    inputs_known = np.isfinite(transformed(values[:, fit.inputs], fit.transform)).all(1)
     own_known = ~np.isnan(values[:, fit.target])
     return ((~own_known & inputs_known).mean() <= MAX_OWN_MISSING
             and (own_known & ~inputs_known).mean() <= MAX_OWN_MISSING)

@@ -81,18 +81,23 @@ class NamedDerived:
     # the values most rows share, when the column takes few (a discount's percentages): a
     # fit's residual would put recomputed values between them, where no real row is
     grid: np.ndarray | None = None
+    # number inputs and the decimals the schema writes them with
+    written_inputs: tuple[tuple[str, int], ...] = ()
 
     def clip_inputs(self, frame: pd.DataFrame) -> None:
         """Inputs inside their training range (in place), before the column is computed from
-        them: the schema's bounds would otherwise clip one afterwards. A date input becomes a
-        timestamp (SDV's models return text) at its written resolution first, so a stay in
-        days is computed from the days the output will show."""
-        layouts = dict(self.dated_inputs)
+        them: the schema's bounds would otherwise clip one afterwards. An input is at its
+        written resolution first (a date's layout, a number's decimals; SDV's models return
+        dates as text), so the column is computed from the values the output will show: a
+        stay in days from the days, a logarithm from the rate as written."""
+        layouts, decimals = dict(self.dated_inputs), dict(self.written_inputs)
         for column, (low, high) in zip(self.inputs, self.input_range):
             if column in layouts:
                 frame[column] = at_resolution(pd.to_datetime(frame[column]), layouts[column])
                 low, high = pd.Timestamp(low, unit="s"), pd.Timestamp(high, unit="s")
             frame[column] = frame[column].clip(low, high)
+            if column in decimals:
+                frame[column] = pd.to_numeric(frame[column]).round(decimals[column])
 
     def predict(self, inputs: np.ndarray, noise: np.ndarray) -> np.ndarray:
         """The column from rows of its inputs' values; `noise` is N(0, 1)."""
@@ -222,12 +227,17 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
     related |= {c for group in choices for c in group}
     few = [c for c in modelled if c not in related and c not in dated
            and (c not in numeric or frame[c].nunique() <= _few_values(len(frame)))]
+    combinations = [group for group in find_fixed_combinations(frame, few)
+                    if _worth_a_category(frame, group)]
+    # a combination fixes its columns' missing values too, and a derived column is missing
+    # where its inputs are: filling one from a donor row would break either
+    fixed = {c for group in combinations for c in group} | {columns[0] for columns in derived}
+    missing = find_missing_together(frame, [c for c in modelled if c not in fixed])
     return ([(DERIVED, columns) for columns in derived]
             + [(ORDERED, [p.low, p.high]) for p in pairs]
-            + [(MISSING_TOGETHER, group) for group in find_missing_together(frame, modelled)]
+            + [(MISSING_TOGETHER, group) for group in missing]
             + [(ONE_OF, group) for group in choices]
-            + [(COMBINATIONS, group) for group in find_fixed_combinations(frame, few)
-               if _worth_a_category(frame, group)])
+            + [(COMBINATIONS, group) for group in combinations])
 
 
 # A group of numbers only is one category when it takes at most this many combinations and
@@ -351,12 +361,14 @@ FEW_VALUES = 20
 
 
 def fit_relations(train: pd.DataFrame, specs: list[RelationSpec],
-                  written_later: set[str] = frozenset(), rare: int = 2) -> FittedRelations:
+                  written_later: set[str] = frozenset(), rare: int = 2,
+                  decimals: dict[str, int] | None = None) -> FittedRelations:
     """Refit each enabled relation on the training rows; one that no longer holds there
     (the holdout took the rows that made it) is skipped with a log line, as is one on a
     column `written_later` (a dependency's target, written from its source after sampling:
     a schema written before detection left those out, or a user's edit, may name one).
-    A combination fewer than `rare` training rows hold is not learnt as one."""
+    A combination fewer than `rare` training rows hold is not learnt as one; a derived
+    column is computed from its inputs at the `decimals` the schema writes them with."""
     fitted: dict[str, list[Any]] = {kind: [] for kind in KINDS}
     for spec in specs:
         if not spec.enabled or not set(spec.columns) <= set(train.columns):
@@ -365,8 +377,12 @@ def fit_relations(train: pd.DataFrame, specs: list[RelationSpec],
             log.info("relation %s %s is not used: %s is written from a dependency's source",
                      spec.kind, spec.columns, sorted(set(spec.columns) & written_later)[0])
             continue
-        relation = (fit_fixed_combinations(train, spec.columns, rare)
-                    if spec.kind == COMBINATIONS else FITTERS[spec.kind](train, spec.columns))
+        if spec.kind == COMBINATIONS:
+            relation = fit_fixed_combinations(train, spec.columns, rare)
+        elif spec.kind == DERIVED:
+            relation = fit_derived(train, spec.columns, decimals)
+        else:
+            relation = FITTERS[spec.kind](train, spec.columns)
         if relation is None:
             log.info("relation %s %s does not hold on the training rows; not used",
                      spec.kind, spec.columns)
@@ -412,7 +428,8 @@ def _fit_missing(train: pd.DataFrame, columns: list[str]) -> MissingTogether | N
     return group if group.holds(train) else None
 
 
-def fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None:
+def fit_derived(train: pd.DataFrame, columns: list[str],
+                decimals: dict[str, int] | None = None) -> NamedDerived | None:
     """[column, *inputs] refitted on the training rows, if it still holds to identity."""
     column, *inputs = columns
     values = as_numbers(train, [*inputs, column]).to_numpy(dtype=float, na_value=np.nan)
@@ -426,7 +443,8 @@ def fit_derived(train: pd.DataFrame, columns: list[str]) -> NamedDerived | None:
     # a total, a length of time or a column of its input's logarithm is exact: snapped, it
     # would no longer match its inputs
     grid = None if fit.is_total or dated or fit.transform else _shared_values(values[:, -1])
-    return NamedDerived(column, tuple(inputs), fit, input_range, dated, grid)
+    written = tuple((c, decimals[c]) for c in inputs if c in (decimals or {}))
+    return NamedDerived(column, tuple(inputs), fit, input_range, dated, grid, written)
 
 
 def _shared_values(values: np.ndarray) -> np.ndarray | None:
