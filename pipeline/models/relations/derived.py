@@ -120,9 +120,9 @@ def fit_cubic(values: np.ndarray, target: int, inputs: list[int],
     if rows.sum() < MIN_ROWS:
         return None
     x, y = values[np.ix_(rows, inputs)], values[rows, target]
-    if transform:
+    if transform:  # a logarithm needs positive inputs; an exponential is positive
         if (transform == "log" and (x <= 0).any()) or (
-                transform == "exp" and np.abs(x).max() > MAX_EXP_INPUT):
+                transform == "exp" and (np.abs(x).max() > MAX_EXP_INPUT or (y <= 0).any())):
             return None
         x = transformed(x, transform)
     center, scale = x.mean(0), x.std(0)
