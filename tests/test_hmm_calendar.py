@@ -27,6 +27,7 @@ def _month_gap(real: pd.DataFrame, synthetic: pd.DataFrame) -> float:
     return float((by_month(real) - by_month(synthetic)).abs().mean())
 
 
+@pytest.mark.slow  # a minute of fits on this machine: `make test-all`
 def test_a_single_years_seasons_stay_in_their_months(seattle):
     # with the slow average the chain's summer came a month and a half early (monthly means
     # 4.4 F off on a 25 F seasonal swing); its calendar profile decides it is left out
