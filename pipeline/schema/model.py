@@ -117,9 +117,10 @@ MAX_DERIVED_INPUTS = 8
 class Relation(BaseModel):
     """Columns the tabular models keep in a fixed relation (models/relations/table):
     `ordered` [low, high] (low never exceeds high; two numbers or two dates), `derived`
-    [column, *inputs] (the column is a function of its inputs: a cubic of one or two, a
-    total of up to eight),
-    `missing_together` [columns] (all present or all absent), `one_of` [indicators] (0/1
+    [column, *inputs] (the column is a function of its inputs: a cubic of one or two, of
+    one also on a log or exp scale, a total of up to eight),
+    `missing_together` [columns] (all present or all absent, on nearly every row), `one_of`
+    [indicators] (0/1
     columns of which at most one is set on a row), `fixed_combinations` [columns] (columns of
     few values that occur together only in the training rows' combinations). Set
     `enabled: false` to let the model learn them freely."""
