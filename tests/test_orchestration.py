@@ -41,6 +41,7 @@ def _demo_job(tmp: Path, **extra) -> dict:
             "gx_dir": str(tmp / "gx"), **extra}
 
 
+@pytest.mark.slow  # a served deployment and its worker: a minute and a half here
 def test_served_deployment_runs_when_triggered_with_parameters(in_project, api_env):
     from flows.deployments import _deployment_job, trigger
 
@@ -80,6 +81,7 @@ def test_served_deployment_runs_when_triggered_with_parameters(in_project, api_e
         server.wait(timeout=30)
 
 
+@pytest.mark.slow  # a distributed.LocalCluster, as #20 asks of `make test-all`
 def test_fits_and_shards_run_on_a_dask_cluster(in_project, api_env):
     from distributed import LocalCluster
 
