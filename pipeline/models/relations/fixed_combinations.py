@@ -138,6 +138,36 @@ def max_combinations(n_rows: int) -> int:
     return min(MAX_COMBINATIONS, n_rows // ROWS_PER_COMBINATION)
 
 
+# A group of numbers only is one category when it takes at most this many combinations and
+# none of its numbers shares a trend with another numeric column at this rank correlation.
+MAX_NUMERIC_COMBINATIONS = 64
+TREND_CORRELATION = 0.7
+
+
+def worth_a_category(frame: pd.DataFrame, group: list[str]) -> bool:
+    """Whether a group is better modelled as one category of combinations. One with a
+    categorical column is: that column is a category already. Numbers made a category lose
+    the linear fit a mixture gives them, and a category of hundreds of combinations draws
+    the gmm's component choice down (Ecdat's Tuna: five prices in 278 combinations, 128
+    components down to 2, detection AUC 0.50 -> 0.66); a year and a price index that rise
+    with the prices (plm's Cigar) lose that rise."""
+    numbers = [c for c in frame.columns if _is_number(frame[c])]
+    if set(group) - set(numbers):
+        return True
+    rows = frame.iloc[:: max(1, len(frame) // SCREEN_ROWS)]
+    if len(rows[group].drop_duplicates()) > MAX_NUMERIC_COMBINATIONS:
+        return False
+    others = [c for c in numbers if c not in group]
+    if not others:
+        return True
+    trend = rows[group + others].rank().corr().loc[group, others].abs().to_numpy()
+    return not bool(np.nanmax(trend, initial=0.0) >= TREND_CORRELATION)
+
+
+def _is_number(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
 def find_fixed_combinations(frame: pd.DataFrame, columns: list[str]) -> list[list[str]]:
     """Groups of two or more `columns` whose values occur together in far fewer combinations
     than chance would give. Agglomerative: the most constrained pair of columns (or groups

@@ -36,6 +36,7 @@ from pipeline.models.relations.fixed_combinations import (
     find_fixed_combinations,
     fit_fixed_combinations,
     max_combinations,
+    worth_a_category,
 )
 from pipeline.models.relations.missing_together import MissingTogether, find_missing_together
 from pipeline.models.relations.one_of import OneOf, find_one_of, fit_one_of
@@ -228,7 +229,7 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
     few = [c for c in modelled if c not in related and c not in dated
            and (c not in numeric or frame[c].nunique() <= _few_values(len(frame)))]
     combinations = [group for group in find_fixed_combinations(frame, few)
-                    if _worth_a_category(frame, group)]
+                    if worth_a_category(frame, group)]
     # a combination fixes its columns' missing values too, and a derived column is missing
     # where its inputs are: filling one from a donor row would break either
     fixed = {c for group in combinations for c in group} | {columns[0] for columns in derived}
@@ -238,36 +239,6 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
             + [(MISSING_TOGETHER, group) for group in missing]
             + [(ONE_OF, group) for group in choices]
             + [(COMBINATIONS, group) for group in combinations])
-
-
-# A group of numbers only is one category when it takes at most this many combinations and
-# none of its numbers shares a trend with another numeric column at this rank correlation.
-MAX_NUMERIC_COMBINATIONS = 64
-TREND_CORRELATION = 0.7
-
-
-def _worth_a_category(frame: pd.DataFrame, group: list[str]) -> bool:
-    """Whether a group is better modelled as one category of combinations. One with a
-    categorical column is: that column is a category already. Numbers made a category lose
-    the linear fit a mixture gives them, and a category of hundreds of combinations draws
-    the gmm's component choice down (Ecdat's Tuna: five prices in 278 combinations, 128
-    components down to 2, detection AUC 0.50 -> 0.66); a year and a price index that rise
-    with the prices (plm's Cigar) lose that rise."""
-    numbers = [c for c in frame.columns if _is_number(frame[c])]
-    if set(group) - set(numbers):
-        return True
-    rows = frame.iloc[:: max(1, len(frame) // SEARCH_ROWS)]
-    if len(rows[group].drop_duplicates()) > MAX_NUMERIC_COMBINATIONS:
-        return False
-    others = [c for c in numbers if c not in group]
-    if not others:
-        return True
-    trend = rows[group + others].rank().corr().loc[group, others].abs().to_numpy()
-    return not bool(np.nanmax(trend, initial=0.0) >= TREND_CORRELATION)
-
-
-def _is_number(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def _few_values(n_rows: int) -> int:
