@@ -280,6 +280,7 @@ def test_dew_point_stays_below_temperature_and_humidity_follows_them(fitted, wea
     assert r2_on(many) > r2_on(loose) + 0.05
 
 
+@pytest.mark.slow  # over 10 s here; the default run keeps under 15 minutes
 def test_gusts_follow_the_wind_of_the_same_hour(fitted, weather, schema):
     """The gust token is driven by the current wind speed (drawn after the values) and the
     gust is the wind speed plus an excess; without either the relation weakens."""
@@ -328,6 +329,7 @@ def test_numeric_columns_take_real_values_and_keep_their_order(fitted, weather, 
     assert (many["wind_speed"] <= many["wind_gust"].fillna(np.inf)).all()
 
 
+@pytest.mark.slow  # over 10 s here; the default run keeps under 15 minutes
 def test_calm_has_no_direction_in_the_samples(fitted, weather, schema):
     """Wind direction is 0 exactly where the wind speed is 0: set by that rule, not drawn
     (drawn, thousands of calm hours had a direction and windy ones direction 0)."""
@@ -395,6 +397,7 @@ def _lag(frame: pd.DataFrame, schema, column: str, lag: int) -> float:
     return mean_autocorrelation(check_time_series(frame, schema), schema, column, lag)
 
 
+@pytest.mark.slow  # over 10 s here; the default run keeps under 15 minutes
 def test_slow_average_keeps_wind_direction_persistent_over_hours(fitted, weather, schema):
     """Wind direction is a noisy reading of a slow signal: without the slow average its
     autocorrelation 12 and 24 hours on dies out (0.06 and -0.07 vs 0.17 and 0.10 real)."""

@@ -40,6 +40,7 @@ def test_a_single_years_seasons_stay_in_their_months(seattle):
     assert _month_gap(frame, slow.sample(1, seed=1)) > 2.5
 
 
+@pytest.mark.slow  # over 10 s here; the default run keeps under 15 minutes
 def test_a_short_wide_series_keeps_each_columns_persistence():
     # ten years of 23 monthly US employment counts: 119 steps for a step equation of about a
     # hundred regressors. Fitted on every column's past, the near-saturated regression

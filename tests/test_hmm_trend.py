@@ -25,6 +25,7 @@ def _shapes(model: HiddenMarkovModel, frame) -> float:
                           for s in range(3) for c in GROWING]))
 
 
+@pytest.mark.slow  # over 10 s here; the default run keeps under 15 minutes
 def test_growing_series_keep_their_spread_with_a_trend(macro):
     """Without a trend the chain reverts to a middle level and one draw covers a fraction of
     the real range (KS complement ~0.63 for real GDP); the trend regressor runs each growing

@@ -32,6 +32,7 @@ def test_one_percent_of_verbatim_rows_fails(adult_table, honest):
     assert "exact_copy_p_value" in result["failed"]
 
 
+@pytest.mark.slow  # over 10 s here; the default run keeps under 15 minutes
 def test_five_percent_of_near_copies_fails(adult_table, honest):
     """Numbers moved by 1 % and one or two categories changed: no row is an exact copy."""
     leaked = leaks.leaked(adult_table, honest, "near", 0.05, seed=1)
