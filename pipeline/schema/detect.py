@@ -211,14 +211,51 @@ def _float32(x: np.ndarray) -> bool:
 
 
 def _step(values: pd.Series, decimals: int | None) -> float | None:
-    """The largest unit every value is a multiple of, when it is more than the last digit."""
+    """The unit the values are written in steps of, when it is more than the last digit: the
+    largest every value is a multiple of, or a coarser round one (1, 2, 2.5 or 5 times a
+    power of ten) that all but a few rows are (`_round_unit`)."""
     if decimals is None:
         return None
-    scaled = np.round(np.unique(values.to_numpy(dtype=float)) * 10.0**decimals)
+    distinct, counts = np.unique(values.to_numpy(dtype=float), return_counts=True)
+    scaled = np.round(distinct * 10.0**decimals)
     if len(scaled) < MIN_STEP_VALUES or np.abs(scaled).max() >= 2**53:
         return None
-    unit = int(np.gcd.reduce(np.abs(scaled).astype(np.int64)))
+    whole = np.abs(scaled).astype(np.int64)
+    unit = max(int(np.gcd.reduce(whole)), _round_unit(whole, counts))
     return unit / 10**decimals if unit > 1 else None
+
+
+# A round unit holds when at most this share of rows, and of distinct values, lies off it,
+# and no value off it is held by more rows than STEP_EXCEPTION_COUNT or this share of them:
+# cell counts on a half grid with two averages of three (4.333333), scores that are whole but
+# for a few halves. A value off the grid that recurs (a visibility of 1/8 mile on a grid of
+# quarters) is part of the column's vocabulary, not an exception.
+STEP_EXCEPTION_ROWS, STEP_EXCEPTION_VALUES, STEP_EXCEPTION_SHARE = 0.01, 0.25, 0.001
+STEP_EXCEPTION_COUNT = 2
+
+
+def _round_unit(whole: np.ndarray, counts: np.ndarray) -> int:
+    """The largest round unit (in the last digit's units) the values are on but for a few
+    rare exceptions (the STEP_EXCEPTION_ bounds), with at least MIN_STEP_VALUES distinct
+    values on it; 1 when none is.
+
+    Without it one odd value sets the step to the last digit, and every output value is
+    written to digits that only that value needs."""
+    best, top = 1, int(whole.max())
+    most = max(STEP_EXCEPTION_COUNT, STEP_EXCEPTION_SHARE * counts.sum())
+    for power in range(len(str(top))):
+        for factor in (10, 20, 25, 50):  # 1, 2, 2.5 and 5 times 10**power
+            unit = factor * 10**power // 10
+            if unit <= best or factor == 25 and power == 0:
+                continue
+            off = whole % unit != 0
+            on_grid = len(np.unique(whole[~off]))
+            if (counts[off].sum() <= STEP_EXCEPTION_ROWS * counts.sum()
+                    and off.sum() <= STEP_EXCEPTION_VALUES * len(whole)
+                    and (counts[off] <= most).all()
+                    and on_grid >= MIN_STEP_VALUES):
+                best = unit
+    return best
 
 
 def _code_pattern(strings: pd.Series) -> str | None:

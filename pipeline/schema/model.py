@@ -44,7 +44,8 @@ class ColumnSpec(BaseModel):
     maximum: float | None = None
     # the digits after the point the source used (money: 2); None: any
     decimals: int | None = Field(default=None, ge=0)
-    # every value a multiple of this (limits in steps of 100, quarters); None: no step
+    # every value a multiple of this (limits in steps of 100, quarters), but for a few rare
+    # ones (`detect._round_unit`); None: no step
     step: float | None = Field(default=None, gt=0)
     # categorical: the categories seen in the real data (output never invents others)
     categories: list[Any] | None = None
