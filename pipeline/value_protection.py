@@ -42,6 +42,7 @@ class NumericProtection:
     digits: int  # decimals a nudged value is rounded to
     rare: np.ndarray  # sorted hashes of the values fewer than k training rows hold
     common: np.ndarray  # on a grid: the sorted values at least k training rows share; else none
+    step: float | None = None  # the schema's step: a moved value lands on it
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ def _fit_numeric(values: pd.Series, spec: ColumnSpec, k: int) -> NumericProtecti
         unit=_unit(spec, distinct), rare=np.sort(_hashes(distinct[counts < k])),
         common=_grid(distinct, counts, k),
         digits=spec.decimals if spec.decimals is not None else 0 if spec.integer else 12,
+        step=spec.step,
     )
 
 
@@ -214,7 +216,8 @@ def _write_moved(frame: pd.DataFrame, name: str, values: np.ndarray, out: np.nda
     if changed.any():
         # only moved values are rounded: a kept value is a column value as it was, and a
         # value like 5.38020833333333 (inches in feet) rounded would be a value of no row
-        kept = np.where(changed, np.round(out, p.digits), values)
+        moved = np.round(out / p.step) * p.step if p.step else out
+        kept = np.where(changed, np.round(moved, p.digits), values)
         frame[name] = pd.Series(kept, index=frame.index).astype(frame[name].dtype)
     return int(changed.sum())
 
