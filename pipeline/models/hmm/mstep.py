@@ -64,32 +64,71 @@ def regression(
     draws after a continuous token.
     """
     k, r, d = weights.shape[1], z.shape[1], data.x.shape[1]
+    allowed = np.ones((d, r), dtype=bool) if allowed is None else allowed
     values = np.where(data.observed, data.x, 0.0)
     mask = data.observed.astype(float)
+    # a column allowed few regressors (its own past) is solved on its own rows; the others
+    # share one Gram matrix per pattern of observed columns
+    few = 2 * allowed.sum(axis=1) < r
+    groups = _columns_by_patterns(data.patterns, d, ~few)
     coef = np.zeros((k, d, r))
     cov = np.zeros((k, d, d))
     for s in range(k):
         w = weights[:, s]
-        gram = np.zeros((d, r, r))
-        cross = np.zeros((d, r))
-        for rows, obs, _ in data.patterns:
-            zw = z[rows].T * w[rows]
-            gram[obs] += zw @ z[rows]
-            cross[obs] += (zw @ values[np.ix_(rows, obs)]).T
         total = (mask * w[:, None]).sum(0)
-        gram += np.eye(r)[None] * (1e-6 + 1e-4 * total)[:, None, None]
-        if allowed is not None:
-            barred = np.zeros((d, r, r))
-            barred[:, np.arange(r), np.arange(r)] = ~allowed * 1e6 * (1.0 + total[:, None])
-            gram += barred
-        coef[s] = np.linalg.solve(gram, cross[:, :, None])[:, :, 0]
-        if allowed is not None:
-            coef[s][~allowed] = 0.0
+        for c in np.flatnonzero(few):
+            use, rows = np.flatnonzero(allowed[c]), np.flatnonzero(data.observed[:, c])
+            zw = z[np.ix_(rows, use)].T * w[rows]
+            coef[s, c, use] = _solve_ridged(zw @ z[np.ix_(rows, use)], zw @ values[rows, c],
+                                            total[c])
+        if groups:
+            _solve_groups(data, z, w, values, allowed, total, groups, coef[s])
         resid = (values - z @ coef[s].T) * mask
         scatter = (resid.T * w) @ resid + np.eye(d) * 1e-2
         pairs = (mask.T * w) @ mask + 1e-2
         cov[s] = _nearest_proper(scatter / pairs, min_variance)
     return coef, cov
+
+
+def _solve_groups(data: Data, z: np.ndarray, w: np.ndarray, values: np.ndarray,
+                  allowed: np.ndarray, total: np.ndarray, groups, coef: np.ndarray) -> None:
+    """One state's coefficients (in place) of the grouped columns, from one Gram matrix per
+    pattern of observed columns."""
+    r, d = z.shape[1], values.shape[1]
+    grams = np.zeros((len(data.patterns), r, r))
+    cross = np.zeros((d, r))
+    for p, (rows, obs, _) in enumerate(data.patterns):
+        zw = z[rows].T * w[rows]
+        grams[p] = zw @ z[rows]
+        cross[obs] += (zw @ values[np.ix_(rows, obs)]).T
+    for member, columns in groups:
+        gram = np.tensordot(member, grams, axes=1)
+        for c in columns:
+            use = np.flatnonzero(allowed[c])
+            coef[c, use] = _solve_ridged(gram[np.ix_(use, use)], cross[c, use], total[c])
+
+
+def _columns_by_patterns(patterns, d: int, chosen: np.ndarray
+                         ) -> list[tuple[np.ndarray, list[int]]]:
+    """The `chosen` columns grouped by the patterns (row sets) they are observed in, each
+    group with its patterns as weights: a group's Gram matrix is one sum over patterns, not
+    one per column."""
+    member = np.zeros((len(patterns), d))
+    for p, (_, obs, _) in enumerate(patterns):
+        member[p, obs] = 1.0
+    if not chosen.any():
+        return []
+    kinds, inverse = np.unique(member.T[chosen], axis=0, return_inverse=True)
+    columns = np.flatnonzero(chosen)
+    return [(kind, list(columns[inverse.ravel() == i])) for i, kind in enumerate(kinds)]
+
+
+def _solve_ridged(gram: np.ndarray, cross: np.ndarray, total: float) -> np.ndarray:
+    """Coefficients on one column's allowed regressors, lightly ridged. Only the allowed block
+    is summed and solved: a wide panel whose columns may each use their own past alone then
+    costs its width, not its width cubed."""
+    gram[np.diag_indices(len(gram))] += 1e-6 + 1e-4 * total
+    return np.linalg.solve(gram, cross)
 
 
 def _nearest_proper(cov: np.ndarray, min_variance: float) -> np.ndarray:

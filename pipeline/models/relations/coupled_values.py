@@ -55,8 +55,11 @@ def find_coupled_values(
     """Couplings between the numeric `columns` of rows ordered by sequence (`first`: each
     sequence's first row). A column follows at most one partner and a follower leads none."""
     values = {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in columns}
+    # a constant column is its own rule: coupled to it, every row would be set and none left
+    # to model (a state's own trend, zero wherever that state is held out of training)
+    values = {c: x for c, x in values.items() if len(np.unique(x[~np.isnan(x)])) > 1}
     found: dict[frozenset[str], CoupledValue] = {}
-    for column in columns:
+    for column in values:
         for coupling in _couplings_of(values, column):
             pair = frozenset((coupling.column, coupling.partner))
             if pair not in found:
