@@ -120,9 +120,11 @@ def fit_cubic(values: np.ndarray, target: int, inputs: list[int],
     if rows.sum() < MIN_ROWS:
         return None
     x, y = values[np.ix_(rows, inputs)], values[rows, target]
-    if transform:  # a logarithm needs positive inputs; an exponential is positive
+    # a logarithm needs positive inputs; the target of an exponential need not be positive,
+    # for the cubic is of exp(x): jtrain's hours are exp(log(1 + hours)) - 1, zero or more
+    if transform:
         if (transform == "log" and (x <= 0).any()) or (
-                transform == "exp" and (np.abs(x).max() > MAX_EXP_INPUT or (y <= 0).any())):
+                transform == "exp" and np.abs(x).max() > MAX_EXP_INPUT):
             return None
         x = transformed(x, transform)
     center, scale = x.mean(0), x.std(0)
