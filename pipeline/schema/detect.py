@@ -369,6 +369,32 @@ def detect_dependencies(df: pd.DataFrame, schema: DatasetSchema) -> list[Depende
             if codes[source].determines(codes[target]):
                 found.append(_dependency(df, source, target))
                 taken.add(target)
+    return found + _group_attributes(df, schema, codes, taken)
+
+
+# A category determines a number of many values (a village's take-up rate) only when each
+# category holds at least this many rows on average: a group's attribute shared by its rows.
+# In smaller groups (Galton's families of four or five) the attributes published exactly
+# single out the group's records, and the privacy gate rightly refuses the output.
+MIN_ROWS_PER_GROUP = 5
+
+
+def _group_attributes(df: pd.DataFrame, schema: DatasetSchema, codes: dict[str, _ValueCodes],
+                      taken: set[str]) -> list[Dependency]:
+    """Numbers that are attributes of a categorical column's groups (the same value on every
+    row of a group), as dependencies: modelled apart, the number drifted within its group."""
+    sources = [c.name for c in schema.columns if c.role == Role.categorical
+               and c.name in codes and c.name not in taken
+               and codes[c.name].n_values * MIN_ROWS_PER_GROUP <= len(df)]
+    targets = [c.name for c in schema.columns if c.role == Role.numerical
+               and c.name not in codes and not c.derived_from_index
+               and c.name not in (schema.sequence_key, schema.sequence_index)]
+    found: list[Dependency] = []
+    for target in targets:
+        values = _ValueCodes(df[target])
+        source = next((s for s in sources if codes[s].determines(values)), None)
+        if source is not None:
+            found.append(_dependency(df, source, target))
     return found
 
 

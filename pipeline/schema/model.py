@@ -104,7 +104,8 @@ def known_zone(zone: str) -> bool:
 
 
 class Dependency(BaseModel):
-    """`target` is a function of `source` in the real data (Adult: education -> education-num)."""
+    """`target` is a function of `source` in the real data (Adult: education -> education-num;
+    a village's take-up rate, the same on each of its rows)."""
 
     source: str
     target: str
