@@ -90,3 +90,22 @@ def test_a_few_odd_values_do_not_set_the_step_of_every_output_value(tmp_path):
     model = GaussianMixtureModel(n_components=8, max_iter=30)
     out = model.fit(enforced, schema, seed=0).sample(3000, seed=1)["cototinc"].dropna()
     assert len(out) > 1000 and (out % 1 == 0).all()
+
+
+def test_float32_rounded_to_seven_decimals_keeps_the_decimals_it_stands_for(tmp_path):
+    """Mroz's non-wife income, computed in float32 and written to seven decimals: 10.91 is
+    10.9100008 and 6.8 is 6.8000002. Read as a double's seven digits, every synthetic income
+    came out with seven; an exact conversion of the same length (58.9670081 kg for 130 lb) is
+    no float32 and keeps its digits."""
+    from causaldata import Mroz
+
+    frame = _as_user_file(Mroz.load_pandas().data, tmp_path)
+    assert 10.9100008 in frame["inc"].tolist()
+    schema = detect_schema(frame, "mroz")
+    assert schema.column("inc").decimals == 3
+    model = GaussianMixtureModel(n_components=4, max_iter=30)
+    out = model.fit(enforce_schema(frame, schema), schema, seed=0).sample(1000, seed=1)
+    thousandths = out["inc"].dropna().to_numpy() * 1000
+    assert np.allclose(thousandths, np.round(thousandths), atol=1e-6)
+    pounds = pd.DataFrame({"kg": np.arange(100, 160) * 0.45359237})
+    assert detect_schema(pounds, "weights").column("kg").decimals == 8

@@ -183,17 +183,50 @@ def _numeric_column(
 def _decimals(values: pd.Series, dtype: Any) -> int | None:
     """The fewest digits after the point that write every value (None past MAX_DECIMALS)."""
     x = np.unique(values.to_numpy(dtype=float))
-    single = str(dtype).lower() == "float32" or _float32(x)
-    tolerance = FLOAT32_DECIMALS_TOLERANCE if single else FLOAT64_DECIMALS_TOLERANCE
+    written = _fewest_digits(x, FLOAT64_DECIMALS_TOLERANCE, 0.0)
+    single = str(dtype).lower() == "float32" or _float32(x) or _float32_rounded(x, written)
+    if not single:
+        return written
     # float32 arithmetic errs by its operands' size: a change of rates computed in float32
     # (9.3 - 11.9 = -2.6000003814697266) is off by the rates' rounding, not the change's
-    typical = float(np.quantile(np.abs(x), 0.9)) if single and len(x) else 0.0
+    typical = float(np.quantile(np.abs(x), 0.9)) if len(x) else 0.0
+    return _fewest_digits(x, FLOAT32_DECIMALS_TOLERANCE, typical)
+
+
+def _fewest_digits(x: np.ndarray, tolerance: float, typical: float) -> int | None:
+    """The fewest digits within `tolerance` (relative to each value, or to `typical` where
+    larger) of every value of `x`; None past MAX_DECIMALS."""
     for digits in range(MAX_DECIMALS + 1):
         scaled = x * 10.0**digits
         size = np.maximum(np.maximum(1.0, np.abs(scaled)), typical * 10.0**digits)
         if np.all(np.abs(scaled - np.round(scaled)) <= tolerance * size):
             return digits
     return None
+
+
+# Values with at least this many significant digits tell a float32 from a short decimal.
+FLOAT32_TELLING_DIGITS = 8
+# How many telling values `_float32_rounded` needs, and the most it formats.
+MIN_FLOAT32_TELLING, MAX_FLOAT32_CHECKED = 3, 2000
+
+
+def _float32_rounded(x: np.ndarray, digits: int | None) -> bool:
+    """Values are float32 ones rounded to `digits` decimals when written (an income of 10.91
+    computed in float32 is 10.9100008, 6.8 is 6.8000002): each is its own float32 so
+    rounded, and enough of them have the eight or more significant digits only a float32's
+    noise gives such a column. An exact conversion (58.9670081 kg for 130 lb) or a double
+    of many digits (779.4453145) is no float32 so rounded."""
+    if digits is None or not digits or not np.isfinite(x).all():
+        return False
+    checked = x[:: max(1, len(x) // MAX_FLOAT32_CHECKED)]
+    with np.errstate(over="ignore"):
+        rounded = np.round(checked.astype(np.float32).astype(np.float64), digits)
+    if not np.array_equal(rounded, np.round(checked, digits)):
+        return False
+    # a binary fraction (160.03125) is a float32 exactly: its digits tell nothing
+    inexact = checked[checked.astype(np.float32).astype(np.float64) != checked]
+    telling = [f"{abs(v):.{digits}f}".replace(".", "").strip("0") for v in inexact]
+    return sum(len(s) >= FLOAT32_TELLING_DIGITS for s in telling) >= MIN_FLOAT32_TELLING
 
 
 def _float32(x: np.ndarray) -> bool:
