@@ -81,3 +81,21 @@ def test_values_protection_does_not_move_keep_every_digit():
     counts = frame["height"].value_counts()
     assert frame["height"][moved].map(counts).max() < 50  # only rare heights moved
     assert moved.mean() < 0.1  # and every other height kept to its last digit
+
+
+def test_a_moved_value_lands_on_the_columns_step():
+    """nyc_weather's visibility is on a quarter-mile step but for 1/8 and 1/16 mile on a few
+    rows; protecting those, a value was moved to 0.24, on neither the step nor any row."""
+    from tests.conftest import SHARED_DATA
+
+    weather = pd.read_csv(SHARED_DATA / "nyc_weather.csv")
+    two = weather[weather["origin"].isin(["EWR", "JFK"])].groupby("origin").head(500)
+    frame = two[["visib"]].reset_index(drop=True)  # 1/8 mile on 2 of its 1,000 hours
+    schema = detect_schema(frame, "visibility")
+    assert schema.column("visib").step == 0.25 and (frame["visib"] == 0.12).any()
+    copy = frame.copy()
+    changed = ValueProtection.fit(frame, schema, k=3).apply(copy, np.random.default_rng(0))
+    moved = copy["visib"] != frame["visib"]
+    assert changed["visib"] == moved.sum() > 0
+    quarters = copy["visib"] * 4
+    assert np.allclose(quarters, np.round(quarters))
