@@ -63,7 +63,8 @@ def learn_vocabulary(values: pd.Series) -> Vocabulary | None:
         return None
     label_counts = strings.value_counts()
     common_labels = label_counts[label_counts >= MIN_WORD_ROWS]
-    rows_per_word = pd.Series([w for row in tokens for w in set(row)]).value_counts()
+    # each row's words once, in their order (a set's order changes with string hashing)
+    rows_per_word = pd.Series([w for row in tokens for w in dict.fromkeys(row)]).value_counts()
     common = rows_per_word[rows_per_word >= MIN_WORD_ROWS]
     if len(common) < MIN_VOCABULARY:
         return None
@@ -85,14 +86,18 @@ class CharacterChain:
 
     def draw(self, n: int, rng: np.random.Generator) -> pd.Series:
         """n values, none a training value: those still equal to one after CHAIN_REDRAWS
-        rounds of drawing again are left missing."""
+        rounds of drawing again take one of the other drawn values (a column that is never
+        missing must not come out missing), or are left missing when every value copied."""
         values = self._compose(n, rng)
         for _ in range(CHAIN_REDRAWS):
             copied = np.flatnonzero(_in_hashes(values, self.seen))
             if not len(copied):
                 break
             values[copied] = self._compose(len(copied), rng)
-        values[_in_hashes(values, self.seen)] = None
+        copied = _in_hashes(values, self.seen)
+        if copied.any() and not copied.all():
+            values[copied] = rng.choice(values[~copied], size=int(copied.sum()))
+        values[copied & _in_hashes(values, self.seen)] = None
         return pd.Series(values, dtype="string")
 
     def _compose(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -150,8 +155,11 @@ def learn_characters(values: pd.Series) -> CharacterChain | None:
         by_context.setdefault(context, {})[char] = count
     steps = {}
     for context, chars in by_context.items():
-        counts = np.array(list(chars.values()), dtype=float)
-        steps[context] = (np.array(list(chars), dtype=object), counts / counts.sum())
+        # in a fixed order: the steps were found through sets, whose order changes with the
+        # process's string hashing, and the same seed drew other names in another process
+        ordered = sorted(chars)
+        counts = np.array([chars[c] for c in ordered], dtype=float)
+        steps[context] = (np.array(ordered, dtype=object), counts / counts.sum())
     lengths = np.random.default_rng(0).choice(strings.str.len().to_numpy(),
                                               size=min(1000, len(strings)))
     chain = CharacterChain(steps, lengths, np.sort(hash_ids(strings)))
