@@ -177,15 +177,15 @@ def test_a_chain_that_would_spell_real_values_is_not_used():
 
 def test_spelled_names_are_never_missing_nor_real():
     """A chain's value still equal to a real name after its redraws was left missing: a
-    never-missing column published missing, at about one seed in twenty on Guerry's
-    départements (seeds 3, 53 and 54 of 60 here; a full test run hit it). It now takes
-    another drawn name."""
+    never-missing column published missing, on Guerry's départements at 11 of 80 seeds of
+    3,000 names (2, 3 and 14 among them; a full test run hit it). It now takes another
+    drawn name."""
     from benchmarks.public_data import r_dataset
     from pipeline.text_columns import learn_characters
 
     names = r_dataset("HistData", "Guerry")["Department"]
     chain = learn_characters(names)
-    for seed in (3, 53, 54):
+    for seed in (2, 3, 14):
         out = chain.draw(3000, np.random.default_rng(seed))
         assert out.notna().all() and not out.isin(names).any()
 
