@@ -45,7 +45,7 @@ class ColumnSpec(BaseModel):
     # the digits after the point the source used (money: 2); None: any
     decimals: int | None = Field(default=None, ge=0)
     # every value a multiple of this (limits in steps of 100, quarters), but for a few rare
-    # ones (`detect._round_unit`); None: no step
+    # ones (`written_numbers._round_unit`); None: no step
     step: float | None = Field(default=None, gt=0)
     # categorical: the categories seen in the real data (output never invents others)
     categories: list[Any] | None = None
