@@ -95,9 +95,10 @@ class CharacterChain:
                 break
             values[copied] = self._compose(len(copied), rng)
         copied = _in_hashes(values, self.seen)
-        if copied.any() and not copied.all():
+        if copied.all():
+            values[:] = None
+        elif copied.any():
             values[copied] = rng.choice(values[~copied], size=int(copied.sum()))
-        values[copied & _in_hashes(values, self.seen)] = None
         return pd.Series(values, dtype="string")
 
     def _compose(self, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -113,11 +113,11 @@ def _columns_by_patterns(patterns, d: int, chosen: np.ndarray
     """The `chosen` columns grouped by the patterns (row sets) they are observed in, each
     group with its patterns as weights: a group's Gram matrix is one sum over patterns, not
     one per column."""
+    if not chosen.any():
+        return []
     member = np.zeros((len(patterns), d))
     for p, (_, obs, _) in enumerate(patterns):
         member[p, obs] = 1.0
-    if not chosen.any():
-        return []
     kinds, inverse = np.unique(member.T[chosen], axis=0, return_inverse=True)
     columns = np.flatnonzero(chosen)
     return [(kind, list(columns[inverse.ravel() == i])) for i, kind in enumerate(kinds)]
