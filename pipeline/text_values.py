@@ -32,7 +32,8 @@ DAY_LAYOUTS = (
 )
 MONTH_LAYOUTS = (
     "%Y-%m", "%Y/%m", "%m/%Y", "%m/%y", "%b %Y", "%B %Y", "%b-%Y", "%b-%y",
-    "%YM%m", "%Ym%m", "%Y %b",  # statistics offices: 2020M01, 1959m1, 2020 JAN
+    "%YM%m", "%Ym%m", "%Y %b", "%Y %B",  # statistics offices: 2020M01, 1959m1, 2020 JAN
+    "%Y-%b", "%Y-%B",
     QUARTERS,
 )
 # A layout without a day reads a column only with this many distinct values: a handful of

@@ -197,6 +197,8 @@ def test_labels_shaped_like_dates_stay_labels(tmp_path, member, columns):
     ([f"2020 {m}" for m in ("JAN", "FEB", "MAR", "APR", "MAY", "JUN")], "2020-01-01"),
     ([f"{m} 2020" for m in ("January", "February", "March", "April", "May", "June")],
      "2020-01-01"),
+    # river's airline passengers: 1977-Jan came out as codes (2290-Ybh)
+    ([f"1977-{m}" for m in ("Jan", "Feb", "Mar", "Apr", "May", "Jun")], "1977-01-01"),
 ])
 def test_dates_in_the_layouts_people_write(tmp_path, written, first):
     path = tmp_path / "dates.csv"
