@@ -145,6 +145,19 @@ def test_a_personal_header_needs_personal_values():
     assert schema.column("owner_name").pii_kind == "name"
 
 
+def test_animal_names_are_not_peoples_names():
+    # ggplot2's msleep: "Cheetah", "Owl monkey", "Greater short-tailed shrew" came out as
+    # Faker's people ("Jacqueline Collier"); a person's later words are capitalised
+    from benchmarks.public_data import r_dataset
+
+    sleep = r_dataset("ggplot2", "msleep")
+    sleep["owner_name"] = [["Ludwig van Beethoven", "Mary O'Neil", "Chen"][i % 3]
+                           for i in sleep.index]
+    schema = detect_schema(sleep, "msleep")
+    assert schema.column("name").role == Role.text
+    assert schema.column("owner_name").pii_kind == "name"
+
+
 def test_yaml_round_trip_and_reuse(tmp_path, adult_frame):
     path = tmp_path / "adult.yaml"
     schema, detected = load_or_detect_schema(adult_frame, path, "adult")

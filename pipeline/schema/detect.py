@@ -61,6 +61,9 @@ PII_VALUES = {
     "ssn": re.compile(r"^\d{3}[\s-]?\d{2}[\s-]?\d{4}$"),
     "ipv4": re.compile(r"^\d{1,3}(\.\d{1,3}){3}$"),
 }
+# Lower-case words a person's name may hold after its first (surname particles).
+NAME_PARTICLES = frozenset({"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos",
+                            "das", "du", "la", "le", "ter", "ten", "bin", "ibn", "al", "y", "e"})
 # The share of a column's values that must look like its kind (a few typos are allowed).
 MIN_PII_VALUE_SHARE = 0.8
 # Integer columns with at most this many values may take part in a dependency.
@@ -256,7 +259,20 @@ def _written_as(values: pd.Series, kind: str) -> bool:
     if not len(values) or values.str.fullmatch(PII_VALUES[kind]).mean() < MIN_PII_VALUE_SHARE:
         return False
     # a person's name starts with a capital letter: "pontiac firebird" is a car model
-    return kind != "name" or values.str[0].str.isupper().mean() >= MIN_PII_VALUE_SHARE
+    return kind != "name" or (values.str[0].str.isupper().mean() >= MIN_PII_VALUE_SHARE
+                              and _every_name_capitalised(values))
+
+
+def _every_name_capitalised(values: pd.Series) -> bool:
+    """Whether the values of several words capitalise each word but a surname's particle
+    (Ludwig van Beethoven): "Owl monkey" and "Greater short-tailed shrew" name animals."""
+    words = values.str.split()
+    several = words[words.str.len() > 1]
+    if several.empty:
+        return True
+    capitalised = several.map(lambda ws: all(w[0].isupper() or w.lower() in NAME_PARTICLES
+                                             for w in ws[1:]))
+    return bool(capitalised.mean() >= MIN_PII_VALUE_SHARE)
 
 
 def detect_dependencies(df: pd.DataFrame, schema: DatasetSchema) -> list[Dependency]:
