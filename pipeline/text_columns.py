@@ -23,9 +23,11 @@ MIN_WORD_ROWS = 5
 MIN_VOCABULARY = 5  # fewer common words than this: a chain of characters
 CHAIN_ORDER = 3  # characters a chain's next character depends on (fewer where unseen)
 MIN_CHAIN_STEPS = 20  # fewer common steps than this: Faker sentences
-CHAIN_REDRAWS = 5  # rounds of redrawing values that equal a training value
-# A chain whose trial draws are training values more often than this is not used.
-CHAIN_TRIAL_ROWS, MAX_CHAIN_COPIES = 500, 0.2
+CHAIN_REDRAWS = 8  # rounds of redrawing values that equal a training value
+# A chain whose trial draws are training values more often than this spells a numbered code
+# (Name0001), not names. Below it the copies are simply drawn again: R's colour names
+# (gray0..gray100, aliceblue) spell real ones half the time and still read as the column.
+CHAIN_TRIAL_ROWS, MAX_CHAIN_COPIES = 500, 0.8
 START, END = "\x02", "\x03"
 
 
@@ -103,7 +105,8 @@ class CharacterChain:
 
     def _compose(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Values grown a character at a time; one that has reached a length drawn from the
-        column's ends at the first context where values end, and half as long again, ends."""
+        column's ends at the first context where values end, and half as long again, ends;
+        none ends before that length where the context lets it go on."""
         written = np.full(n, START * CHAIN_ORDER, dtype=object)
         target = rng.choice(self.lengths, size=n)
         active = np.arange(n)
@@ -120,6 +123,9 @@ class CharacterChain:
                 rows = np.flatnonzero(codes == code)
                 chars, probs = self._table(context)
                 drawn[rows] = chars[rng.choice(len(chars), size=len(rows), p=probs)]
+                early = rows[(drawn[rows] == END) & ~due[rows]]
+                if len(early) and len(chars) > 1:  # not before its length: AL, not A
+                    drawn[early] = _without_end(chars, probs, len(early), rng)
                 drawn[rows[overdue[rows] | (due[rows] & (END in chars))]] = END
             ended = drawn == END
             written[active[~ended]] = written[active[~ended]] + drawn[~ended]
@@ -131,6 +137,12 @@ class CharacterChain:
             if context[start:] in self.steps:
                 return self.steps[context[start:]]
         raise AssertionError("the empty context always has steps")
+
+
+def _without_end(chars: np.ndarray, probs: np.ndarray, n: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    keep = chars != END
+    return chars[keep][rng.choice(int(keep.sum()), size=n, p=probs[keep] / probs[keep].sum())]
 
 
 def learn_characters(values: pd.Series) -> CharacterChain | None:

@@ -175,6 +175,35 @@ def test_a_chain_that_would_spell_real_values_is_not_used():
     assert learn_characters(pd.Series([f"Realname Number{i}" for i in range(1500)])) is None
 
 
+def test_a_chain_that_spells_real_values_in_part_is_used_not_faker_sentences():
+    """plotnine's colour names (gray57, aliceblue: text, unique per row) came out as Faker
+    sentences ("Time feel enough."): a chain of their letters spells a real name on half of
+    its draws, and a chain spelling one on more than a fifth was refused. Ecdat's US state
+    abbreviations (AL, AK) are such a column too (the schema reads them as a code; here
+    their letters only): the copies are now drawn again."""
+    from benchmarks.public_data import r_dataset
+    from pipeline.text_columns import learn_characters
+
+    states = r_dataset("Ecdat", "USstateAbbreviations")["USPS"].dropna()
+    chain = learn_characters(states)
+    assert chain is not None
+    codes = chain.draw(500, np.random.default_rng(1))
+    assert codes.notna().all() and not codes.isin(states).any()
+    assert codes.str.fullmatch(r"[A-Z]{1,3}").all()  # the column's letters, as short
+
+
+def test_spelled_names_are_as_long_as_the_columns():
+    """ggplot2's msleep genera (Acinonyx, Aotus: 8 letters on average) were spelled 4 long:
+    a chain could end a name wherever some common step ends one (after `P`, `us`)."""
+    from benchmarks.public_data import r_dataset
+    from pipeline.text_columns import learn_characters
+
+    genera = r_dataset("ggplot2", "msleep")["genus"]
+    spelled = learn_characters(genera).draw(2000, np.random.default_rng(1))
+    real = genera.str.len().mean()
+    assert abs(spelled.str.len().mean() - real) < 0.2 * real
+
+
 def test_spelled_names_are_never_missing_nor_real():
     """A chain's value still equal to a real name after its redraws was left missing: a
     never-missing column published missing, on Guerry's départements at 11 of 80 seeds of
