@@ -420,3 +420,33 @@ def test_columns_missing_together_on_all_rows_but_a_few():
     train = frame.sample(1200, random_state=0)  # the group is the full table's; a slice fits
     missing = _fit_sample(train, schema, 2000)[items].isna().to_numpy()
     assert (missing == missing[:, :1]).all() and 0.2 < missing[:, 0].mean() < 0.8
+
+
+def test_a_category_that_is_bands_of_a_number_is_read_off_it():
+    """Ecdat's MedExp: `child` is yes where the age is under 18 (and car's Moore: an
+    F-scale category low / medium / high from the score). Learnt side by side, the model put
+    adults among the children and back; every row now takes its band's value, and a condition
+    on the category is still honoured as asked."""
+    from benchmarks.public_data import r_dataset
+
+    frame = r_dataset("Ecdat", "MedExp")[["age", "child", "sex", "med", "linc"]]
+    schema = detect_schema(frame, "medexp")
+    assert [r.columns for r in schema.relations if r.kind == "binned"] == [["child", "age"]]
+    out = _fit_sample(frame, schema, 3000)
+    assert ((out["age"] < 18) == (out["child"] == "yes")).all()
+    assert abs((out["child"] == "yes").mean() - (frame["child"] == "yes").mean()) < 0.05
+    model = GaussianMixtureModel(**FAST).fit(enforce_schema(frame, schema), schema, seed=0)
+    asked = model.sample(300, seed=2, conditions={"child": "yes"})
+    assert (asked["child"] == "yes").all() and (asked["age"] < 18).mean() > 0.9
+    scores = r_dataset("car", "Moore")
+    moore = detect_schema(scores, "moore")
+    assert ["fcategory", "fscore"] in [r.columns for r in moore.relations if r.kind == "binned"]
+
+
+def test_a_category_that_is_not_bands_of_any_number_is_modelled():
+    # MedExp's sex, health and race overlap on every number's range: no band to read off
+    from benchmarks.public_data import r_dataset
+    from pipeline.models.relations.binned import find_binned
+
+    frame = r_dataset("Ecdat", "MedExp")
+    assert find_binned(frame, ["sex", "health", "black"], ["age", "med", "linc", "lc"]) == []

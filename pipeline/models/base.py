@@ -220,7 +220,7 @@ class Synthesizer(ABC):
         if len(drawn) > 1:  # one part per combination asked for: mixed, as drawn
             mixed = pd.concat(drawn, ignore_index=True)
             drawn = [mixed.iloc[rng.permutation(len(mixed))].reset_index(drop=True)]
-        raw = self.relations.table_view(drawn[0], rng)
+        raw = self.relations.table_view(drawn[0], rng, set(conditions))
         rows = finish_output(raw, schema, rng, self.vocabularies,
                                 getattr(self, "missing_shares", {}))
         self._protect(rows, rng, conditions)
@@ -310,6 +310,7 @@ class Synthesizer(ABC):
         related = {c for d in self.relations.derived for c in (d.column, *d.inputs)}
         related |= {c for g in self.relations.choices for c in g.columns}
         related |= {c for g in self.relations.combinations for c in g.columns}
+        related |= {c for b in getattr(self.relations, "binned", ()) for c in b.columns}
         related |= {c.column for c in self.counters}
         if self.schema is not None:
             related |= {c for d in self.schema.dependencies for c in (d.source, d.target)}

@@ -124,10 +124,12 @@ class Relation(BaseModel):
     `missing_together` [columns] (all present or all absent, on nearly every row), `one_of`
     [indicators] (0/1
     columns of which at most one is set on a row), `fixed_combinations` [columns] (columns of
-    few values that occur together only in the training rows' combinations). Set
+    few values that occur together only in the training rows' combinations), `binned`
+    [category, number] (each value of the category one interval of the number). Set
     `enabled: false` to let the model learn them freely."""
 
-    kind: Literal["ordered", "derived", "missing_together", "one_of", "fixed_combinations"]
+    kind: Literal["ordered", "derived", "missing_together", "one_of", "fixed_combinations",
+                  "binned"]
     columns: list[str] = Field(min_length=2)
     enabled: bool = True
 
@@ -135,6 +137,9 @@ class Relation(BaseModel):
     def _shape(self) -> Relation:
         if self.kind == "ordered" and len(self.columns) != 2:
             raise ValueError(f"an ordered relation names two columns [low, high], not "
+                             f"{self.columns}")
+        if self.kind == "binned" and len(self.columns) != 2:
+            raise ValueError(f"a binned relation names two columns [category, number], not "
                              f"{self.columns}")
         if self.kind == "derived" and len(self.columns) > 1 + MAX_DERIVED_INPUTS:
             raise ValueError(f"a derived column has at most {MAX_DERIVED_INPUTS} inputs, not "

@@ -9,7 +9,8 @@ derived column is recomputed from its inputs with noise of its fit's residual si
 columns missing together get the first one's missing rows. `one_of` indicators (at most one
 set on a row) are modelled as one choice and spread back after sampling, and
 `fixed_combinations` (columns whose values only occur together in some combinations) as one
-category of combinations.
+category of combinations. A `binned` category (bands of a number) is modelled as it is and
+read off its number after sampling.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from pipeline.models.relations.binned import BinnedCategory, find_binned, fit_binned
 from pipeline.models.relations.derived import (
     SEARCH_ROWS,
     TRANSFORMS,
@@ -53,8 +55,8 @@ from pipeline.timestamps import at_resolution, timestamp_layout
 log = logging.getLogger(__name__)
 
 ORDERED, DERIVED, MISSING_TOGETHER, ONE_OF = "ordered", "derived", "missing_together", "one_of"
-COMBINATIONS = "fixed_combinations"
-KINDS = (ORDERED, DERIVED, MISSING_TOGETHER, ONE_OF, COMBINATIONS)
+COMBINATIONS, BINNED = "fixed_combinations", "binned"
+KINDS = (ORDERED, DERIVED, MISSING_TOGETHER, ONE_OF, COMBINATIONS, BINNED)
 # A table's rows have no dynamics for a derived column to inherit, so only (near) identities
 # are worth a column: trending columns fit each other to 0.99 by accident on small tables.
 TABLE_MIN_R2 = 0.9999
@@ -112,6 +114,7 @@ class FittedRelations:
     missing: tuple[MissingTogether, ...] = ()
     choices: tuple[OneOf, ...] = ()
     combinations: tuple[FixedCombinations, ...] = ()
+    binned: tuple[BinnedCategory, ...] = ()
 
     def model_view(self, frame: pd.DataFrame) -> pd.DataFrame:
         """What the model fits: gaps for ordered pairs, derived columns left out, each group
@@ -164,9 +167,11 @@ class FittedRelations:
             for c in schema.columns]
         return schema.model_copy(update={"columns": columns})
 
-    def table_view(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    def table_view(self, frame: pd.DataFrame, rng: np.random.Generator,
+                   conditioned: set[str] = frozenset()) -> pd.DataFrame:
         """The sampled rows back in the table's terms: combinations and indicators spread
-        back, pairs restored, derived recomputed."""
+        back, pairs restored, derived recomputed, bands read off their numbers (but for a
+        category `conditioned` on, whose asked value stays)."""
         for group in self.combinations:
             frame = group.from_combination(frame, rng)
         for group in self.choices:
@@ -179,6 +184,8 @@ class FittedRelations:
                                                                     na_value=np.nan)
             computed = named.predict(inputs, rng.standard_normal(len(frame)))
             frame[named.column] = computed if named.grid is None else snap(computed, named.grid)
+        for binned in getattr(self, "binned", ()):  # models saved before it have none
+            binned.apply(frame, keep=binned.column in conditioned)
         for group in self.missing:
             frame = group.apply(frame, rng)
         return frame
@@ -192,7 +199,9 @@ class FittedRelations:
                 + [{"missing_together": list(g.columns)} for g in self.missing]
                 + [{"one_of": list(g.columns)} for g in self.choices]
                 + [{"fixed_combinations": list(g.columns), "combinations": len(g.values),
-                    "rare_combinations": g.n_rare} for g in self.combinations])
+                    "rare_combinations": g.n_rare} for g in self.combinations]
+                + [{"binned": b.column, "from": b.number, "bands": len(b.labels)}
+                   for b in getattr(self, "binned", ())])
 
 
 def _split_on_combinations(group: FixedCombinations, asked: dict[str, Any], n: int,
@@ -213,7 +222,8 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
     """(kind, columns) of each relation of the real table: derived columns first among the
     `numeric` ones (they fix a value outright), then orders among the rest and among the
     `dated` columns, then groups of `modelled` columns missing together, indicators of one
-    choice, and fixed combinations among the remaining columns of few values. A column
+    choice, categories that are bands of a number, and fixed combinations among the
+    remaining columns of few values. A column
     `as_written` (a dependency's source) is in no order: rebuilt from its partner plus a
     modelled gap, it would leave the values its mapping knows."""
     date_pairs = find_ordered_pairs(as_numbers(frame, list(dated)), list(dated), durations=True)
@@ -226,6 +236,10 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
                                                              for c in (p.low, p.high)}
     choices = find_one_of(frame, [c for c in modelled if c not in related])
     related |= {c for group in choices for c in group}
+    categories = [c for c in modelled if c not in related and c not in numeric
+                  and c not in dated and c not in as_written]
+    binned = find_binned(frame, categories, [*numeric, *dated])
+    related |= {columns[0] for columns in binned}
     few = [c for c in modelled if c not in related and c not in dated
            and (c not in numeric or frame[c].nunique() <= _few_values(len(frame)))]
     combinations = [group for group in find_fixed_combinations(frame, few)
@@ -238,7 +252,8 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
             + [(ORDERED, [p.low, p.high]) for p in pairs]
             + [(MISSING_TOGETHER, group) for group in missing]
             + [(ONE_OF, group) for group in choices]
-            + [(COMBINATIONS, group) for group in combinations])
+            + [(COMBINATIONS, group) for group in combinations]
+            + [(BINNED, columns) for columns in binned])
 
 
 def _few_values(n_rows: int) -> int:
@@ -428,4 +443,4 @@ def _shared_values(values: np.ndarray) -> np.ndarray | None:
 
 
 FITTERS = {ORDERED: _fit_pair, DERIVED: fit_derived, MISSING_TOGETHER: _fit_missing,
-           ONE_OF: fit_one_of}
+           ONE_OF: fit_one_of, BINNED: fit_binned}
