@@ -450,3 +450,18 @@ def test_a_category_that_is_not_bands_of_any_number_is_modelled():
 
     frame = r_dataset("Ecdat", "MedExp")
     assert find_binned(frame, ["sex", "health", "black"], ["age", "med", "linc", "lc"]) == []
+
+
+def test_a_category_that_is_bands_of_a_date_is_read_off_it_whatever_the_model():
+    # ISLP's NYSE: `train` is True before 1980; SDV's models return the dates as text
+    from pipeline.models.registry import create
+
+    frame = vega_datasets.local_data.seattle_weather()[["date", "temp_max", "weather"]]
+    frame["period"] = np.where(frame["date"] < "2014-01-01", "early", "late")
+    schema = detect_schema(frame, "weather_periods")
+    assert ["period", "date"] in [r.columns for r in schema.relations if r.kind == "binned"]
+    for name in ("gmm", "gaussian_copula"):
+        model = create(name).fit(enforce_schema(frame, schema), schema, seed=0)
+        out = model.sample(1000, seed=1)
+        early = pd.to_datetime(out["date"]) < "2014-01-01"
+        assert (early == (out["period"] == "early")).all(), name

@@ -220,9 +220,10 @@ class Synthesizer(ABC):
         if len(drawn) > 1:  # one part per combination asked for: mixed, as drawn
             mixed = pd.concat(drawn, ignore_index=True)
             drawn = [mixed.iloc[rng.permutation(len(mixed))].reset_index(drop=True)]
-        raw = self.relations.table_view(drawn[0], rng, set(conditions))
+        raw = self.relations.table_view(drawn[0], rng)
         rows = finish_output(raw, schema, rng, self.vocabularies,
                                 getattr(self, "missing_shares", {}))
+        self.relations.read_bands(rows, set(conditions))
         self._protect(rows, rng, conditions)
         return rows
 

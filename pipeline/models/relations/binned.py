@@ -2,8 +2,8 @@
 direction, Up where the day's return is above 0; an age band from the age; a period from
 the year). A model that learns the two side by side mixes them near every cut (Smarket's
 direction and return: Column Pair Trends 0.24). The model still learns the category, so a
-condition on it is honoured exactly; after sampling, every other row takes the value its
-number falls in.
+condition on it is honoured exactly; once the output is written, every other row takes the
+value its number falls in.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class BinnedCategory:
     number: str  # the number whose intervals set it
     cuts: np.ndarray  # ascending: between one band's largest value and the next's least
     labels: tuple  # the category of each band, len(cuts) + 1
+    dated: bool = False  # the number is a date (its cuts in epoch seconds)
 
     @property
     def columns(self) -> tuple[str, str]:
@@ -38,12 +39,15 @@ class BinnedCategory:
         leaves the model's own values (a condition on the category asked for them)."""
         if keep:
             return frame
-        x = _numbers(frame[self.number])
+        number = frame[self.number]
+        if self.dated:  # SDV's models return dates as text
+            number = pd.to_datetime(number, errors="coerce")
+        x = _numbers(number)
         known = ~np.isnan(x)
         values = frame[self.column].to_numpy(dtype=object, copy=True)
         labels = np.asarray(self.labels, dtype=object)
         values[known] = labels[np.searchsorted(self.cuts, x[known], side="right")]
-        frame[self.column] = pd.Series(values, index=frame.index)
+        frame[self.column] = pd.Series(values, index=frame.index).astype(frame[self.column].dtype)
         return frame
 
 
@@ -70,7 +74,8 @@ def fit_binned(train: pd.DataFrame, columns: list[str]) -> BinnedCategory | None
     if bands is None:
         return None
     cuts, labels = bands
-    return BinnedCategory(column, number, cuts, labels)
+    dated = pd.api.types.is_datetime64_any_dtype(train[number])
+    return BinnedCategory(column, number, cuts, labels, dated)
 
 
 def _bands(category: pd.Series, x: np.ndarray) -> tuple[np.ndarray, tuple] | None:

@@ -167,11 +167,9 @@ class FittedRelations:
             for c in schema.columns]
         return schema.model_copy(update={"columns": columns})
 
-    def table_view(self, frame: pd.DataFrame, rng: np.random.Generator,
-                   conditioned: set[str] = frozenset()) -> pd.DataFrame:
+    def table_view(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """The sampled rows back in the table's terms: combinations and indicators spread
-        back, pairs restored, derived recomputed, bands read off their numbers (but for a
-        category `conditioned` on, whose asked value stays)."""
+        back, pairs restored, derived recomputed."""
         for group in self.combinations:
             frame = group.from_combination(frame, rng)
         for group in self.choices:
@@ -184,10 +182,16 @@ class FittedRelations:
                                                                     na_value=np.nan)
             computed = named.predict(inputs, rng.standard_normal(len(frame)))
             frame[named.column] = computed if named.grid is None else snap(computed, named.grid)
-        for binned in getattr(self, "binned", ()):  # models saved before it have none
-            binned.apply(frame, keep=binned.column in conditioned)
         for group in self.missing:
             frame = group.apply(frame, rng)
+        return frame
+
+    def read_bands(self, frame: pd.DataFrame, conditioned: set[str]) -> pd.DataFrame:
+        """Each binned category read off its number as the output writes it (a date at its
+        layout, a number at its decimals and step), but one `conditioned` on keeps its asked
+        value."""
+        for binned in getattr(self, "binned", ()):  # models saved before it have none
+            binned.apply(frame, keep=binned.column in conditioned)
         return frame
 
     def describe(self) -> list[dict[str, Any]]:
