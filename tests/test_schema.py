@@ -145,6 +145,24 @@ def test_a_personal_header_needs_personal_values():
     assert schema.column("owner_name").pii_kind == "name"
 
 
+def test_first_and_last_names_are_replaced_by_first_and_last_names():
+    """vega's la-riots: `first_name` came out as Faker's whole names ("Michael Miles" for
+    Alex), and `last_name` (Doe #80, Garcia Rivera) was read as free text."""
+    from vega_datasets import local_data
+
+    from pipeline.models.gmm import GaussianMixtureModel
+
+    frame = local_data.la_riots()[["first_name", "last_name", "age", "gender"]]
+    schema = detect_schema(frame, "la_riots")
+    assert schema.column("first_name").pii_kind == "first_name"
+    assert schema.column("last_name").pii_kind == "last_name"
+    out = GaussianMixtureModel(n_components=2).fit(frame, schema, seed=0).sample(300, seed=1)
+    from faker.providers.person.en_US import Provider
+
+    assert out["first_name"].isin(list(Provider.first_names)).all()
+    assert out["last_name"].isin(list(Provider.last_names)).all()
+
+
 def test_animal_names_are_not_peoples_names():
     # ggplot2's msleep: "Cheetah", "Owl monkey", "Greater short-tailed shrew" came out as
     # Faker's people ("Jacqueline Collier"); a person's later words are capitalised

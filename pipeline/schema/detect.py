@@ -37,15 +37,19 @@ ID_NAME = re.compile(r"(^|[_.\s-])(id|key|uuid|guid)$"
 PII_NAMES = {
     "email": re.compile(r"e-?mail", re.IGNORECASE),
     "phone_number": re.compile(r"phone|mobile|tel(ephone)?$", re.IGNORECASE),
-    # a person's name; not month_name, product_name or station_name
+    # a person's first or last name alone (Faker writes one of those), or whole name; not
+    # month_name, product_name or station_name
+    "first_name": re.compile(r"^(first|given|fore)_?name$", re.IGNORECASE),
+    "last_name": re.compile(r"^(last|family|maiden)_?name$|surname", re.IGNORECASE),
     "name": re.compile(
-        r"^(full_?)?name$|^(first|last|middle|given|family|maiden|nick|user|customer|client|"
-        r"patient|person|employee|member|owner|contact|applicant|student)_?name$|surname",
+        r"^(full_?)?name$|^(middle|nick|user|customer|client|patient|person|employee|member|"
+        r"owner|contact|applicant|student)_?name$",
         re.IGNORECASE),
     "address": re.compile(r"address|street", re.IGNORECASE),
     "ssn": re.compile(r"(^|_)ssn$|social_security", re.IGNORECASE),
     "ipv4": re.compile(r"(^|_)ip(_address)?$", re.IGNORECASE),
 }
+PERSON_NAME = re.compile(r"^[^\W\d_][^\d\s,]*(,?\s+[^\d\s,]+){0,4}$")
 # Personal numbers written in one layout: output keeps it, with digits drawn afresh.
 SHAPED_PII = frozenset({"phone_number", "ssn"})
 MIN_PII_SHAPE_SHARE = 0.5
@@ -56,7 +60,9 @@ PII_VALUES = {
     "email": EMAIL_VALUE,
     "phone_number": re.compile(r"^\+?[\d\s().\-/]{7,}(\s*(x|ext\.?)\s*\d+)?$", re.IGNORECASE),
     # capitalised words without digits: "Mary O'Neil", "Smith, J.", "José Álvarez"
-    "name": re.compile(r"^[^\W\d_][^\d\s,]*(,?\s+[^\d\s,]+){0,4}$"),
+    "name": PERSON_NAME,
+    "first_name": PERSON_NAME,
+    "last_name": PERSON_NAME,
     "address": re.compile(r"^(?=.*[^\W\d_]).+\s.+$"),
     "ssn": re.compile(r"^\d{3}[\s-]?\d{2}[\s-]?\d{4}$"),
     "ipv4": re.compile(r"^\d{1,3}(\.\d{1,3}){3}$"),
@@ -259,18 +265,20 @@ def _written_as(values: pd.Series, kind: str) -> bool:
     if not len(values) or values.str.fullmatch(PII_VALUES[kind]).mean() < MIN_PII_VALUE_SHARE:
         return False
     # a person's name starts with a capital letter: "pontiac firebird" is a car model
-    return kind != "name" or (values.str[0].str.isupper().mean() >= MIN_PII_VALUE_SHARE
-                              and _every_name_capitalised(values))
+    return PII_VALUES[kind] is not PERSON_NAME or (
+        values.str[0].str.isupper().mean() >= MIN_PII_VALUE_SHARE
+        and _every_name_capitalised(values))
 
 
 def _every_name_capitalised(values: pd.Series) -> bool:
-    """Whether the values of several words capitalise each word but a surname's particle
-    (Ludwig van Beethoven): "Owl monkey" and "Greater short-tailed shrew" name animals."""
+    """Whether the values of several words start no word in lower case but a surname's
+    particle (Ludwig van Beethoven, Doe #80): "Owl monkey" and "Greater short-tailed shrew"
+    name animals."""
     words = values.str.split()
     several = words[words.str.len() > 1]
     if several.empty:
         return True
-    capitalised = several.map(lambda ws: all(w[0].isupper() or w.lower() in NAME_PARTICLES
+    capitalised = several.map(lambda ws: all(not w[0].islower() or w.lower() in NAME_PARTICLES
                                              for w in ws[1:]))
     return bool(capitalised.mean() >= MIN_PII_VALUE_SHARE)
 
