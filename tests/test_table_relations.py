@@ -465,3 +465,23 @@ def test_a_category_that_is_bands_of_a_date_is_read_off_it_whatever_the_model():
         out = model.sample(1000, seed=1)
         early = pd.to_datetime(out["date"]) < "2014-01-01"
         assert (early == (out["period"] == "early")).all(), name
+
+
+def test_calendar_parts_beside_a_date_are_read_off_it():
+    """HistData's Prostitutes (Paris, monthly): the year and the month's name beside the date
+    (and mosaicData's weather: year, month and day). Learnt side by side, a date of one year
+    came out beside another year; now every row's parts are its date's, and the month's
+    number, a dependency of its name, follows."""
+    from benchmarks.public_data import r_dataset
+
+    frame = r_dataset("HistData", "Prostitutes")
+    frame["date"] = pd.to_datetime(frame["date"])
+    schema = detect_schema(frame, "prostitutes")
+    assert sorted(r.columns for r in schema.relations if r.kind == "calendar") == [
+        ["Year", "date"], ["month", "date"]]
+    out = _fit_sample(frame, schema, 2000)
+    assert (out["Year"] == out["date"].dt.year).all()
+    assert (out["month"] == out["date"].dt.month_name().str[:3]).all()
+    assert (out["mon"] == out["date"].dt.month).all()
+    card = GaussianMixtureModel(**FAST).fit(enforce_schema(frame, schema), schema, seed=0).card()
+    assert {"calendar": "Year", "from": "date", "part": "year"} in card["relations"]

@@ -223,7 +223,10 @@ class Synthesizer(ABC):
         raw = self.relations.table_view(drawn[0], rng)
         rows = finish_output(raw, schema, rng, self.vocabularies,
                                 getattr(self, "missing_shares", {}))
-        self.relations.read_bands(rows, set(conditions))
+        if self.relations.read_off(rows, set(conditions)):
+            from pipeline.postprocess import apply_dependencies
+
+            apply_dependencies(rows, schema)  # a column read off may be a dependency's source
         self._protect(rows, rng, conditions)
         return rows
 
@@ -311,7 +314,8 @@ class Synthesizer(ABC):
         related = {c for d in self.relations.derived for c in (d.column, *d.inputs)}
         related |= {c for g in self.relations.choices for c in g.columns}
         related |= {c for g in self.relations.combinations for c in g.columns}
-        related |= {c for b in getattr(self.relations, "binned", ()) for c in b.columns}
+        related |= {c for rule in (*getattr(self.relations, "binned", ()),
+                                   *getattr(self.relations, "calendar", ())) for c in rule.columns}
         related |= {c.column for c in self.counters}
         if self.schema is not None:
             related |= {c for d in self.schema.dependencies for c in (d.source, d.target)}

@@ -174,7 +174,7 @@ def _calendar_named(
 
 
 def _matching_part(column: pd.Series, parts: tuple[str, ...], calendar: dict) -> str | None:
-    return next((part for part in parts if _same_values(column, calendar[part])), None)
+    return next((part for part in parts if same_values(column, calendar[part])), None)
 
 
 def _calendar_timezone(
@@ -237,7 +237,9 @@ def calendar_parts(index_values: pd.Series) -> dict[str, pd.Series]:
     }
 
 
-def _same_values(column: pd.Series, derived: pd.Series) -> bool:
+def same_values(column: pd.Series, derived: pd.Series) -> bool:
+    """Whether a column equals a calendar part wherever both are known (numbers as numbers,
+    names as written)."""
     mask = column.notna() & derived.notna()
     if not mask.any():
         return False

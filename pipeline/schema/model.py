@@ -125,11 +125,12 @@ class Relation(BaseModel):
     [indicators] (0/1
     columns of which at most one is set on a row), `fixed_combinations` [columns] (columns of
     few values that occur together only in the training rows' combinations), `binned`
-    [category, number] (each value of the category one interval of the number). Set
+    [category, number] (each value of the category one interval of the number), `calendar`
+    [column, date] (the column is a calendar part of the date: its year, month, weekday). Set
     `enabled: false` to let the model learn them freely."""
 
     kind: Literal["ordered", "derived", "missing_together", "one_of", "fixed_combinations",
-                  "binned"]
+                  "binned", "calendar"]
     columns: list[str] = Field(min_length=2)
     enabled: bool = True
 
@@ -138,8 +139,9 @@ class Relation(BaseModel):
         if self.kind == "ordered" and len(self.columns) != 2:
             raise ValueError(f"an ordered relation names two columns [low, high], not "
                              f"{self.columns}")
-        if self.kind == "binned" and len(self.columns) != 2:
-            raise ValueError(f"a binned relation names two columns [category, number], not "
+        if self.kind in ("binned", "calendar") and len(self.columns) != 2:
+            shape = "[category, number]" if self.kind == "binned" else "[column, date]"
+            raise ValueError(f"a {self.kind} relation names two columns {shape}, not "
                              f"{self.columns}")
         if self.kind == "derived" and len(self.columns) > 1 + MAX_DERIVED_INPUTS:
             raise ValueError(f"a derived column has at most {MAX_DERIVED_INPUTS} inputs, not "

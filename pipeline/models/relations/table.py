@@ -9,8 +9,9 @@ derived column is recomputed from its inputs with noise of its fit's residual si
 columns missing together get the first one's missing rows. `one_of` indicators (at most one
 set on a row) are modelled as one choice and spread back after sampling, and
 `fixed_combinations` (columns whose values only occur together in some combinations) as one
-category of combinations. A `binned` category (bands of a number) is modelled as it is and
-read off its number after sampling.
+category of combinations. A `binned` category (bands of a number) and a `calendar` column
+(a part of a date) are modelled as they are and read off their number or date once the
+output is written.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.models.relations.binned import BinnedCategory, find_binned, fit_binned
+from pipeline.models.relations.calendar_columns import (
+    CalendarColumn,
+    find_calendar_columns,
+    fit_calendar_column,
+)
 from pipeline.models.relations.derived import (
     SEARCH_ROWS,
     TRANSFORMS,
@@ -55,8 +61,8 @@ from pipeline.timestamps import at_resolution, timestamp_layout
 log = logging.getLogger(__name__)
 
 ORDERED, DERIVED, MISSING_TOGETHER, ONE_OF = "ordered", "derived", "missing_together", "one_of"
-COMBINATIONS, BINNED = "fixed_combinations", "binned"
-KINDS = (ORDERED, DERIVED, MISSING_TOGETHER, ONE_OF, COMBINATIONS, BINNED)
+COMBINATIONS, BINNED, CALENDAR = "fixed_combinations", "binned", "calendar"
+KINDS = (ORDERED, DERIVED, MISSING_TOGETHER, ONE_OF, COMBINATIONS, BINNED, CALENDAR)
 # A table's rows have no dynamics for a derived column to inherit, so only (near) identities
 # are worth a column: trending columns fit each other to 0.99 by accident on small tables.
 TABLE_MIN_R2 = 0.9999
@@ -115,6 +121,7 @@ class FittedRelations:
     choices: tuple[OneOf, ...] = ()
     combinations: tuple[FixedCombinations, ...] = ()
     binned: tuple[BinnedCategory, ...] = ()
+    calendar: tuple[CalendarColumn, ...] = ()
 
     def model_view(self, frame: pd.DataFrame) -> pd.DataFrame:
         """What the model fits: gaps for ordered pairs, derived columns left out, each group
@@ -186,13 +193,16 @@ class FittedRelations:
             frame = group.apply(frame, rng)
         return frame
 
-    def read_bands(self, frame: pd.DataFrame, conditioned: set[str]) -> pd.DataFrame:
-        """Each binned category read off its number as the output writes it (a date at its
-        layout, a number at its decimals and step), but one `conditioned` on keeps its asked
-        value."""
-        for binned in getattr(self, "binned", ()):  # models saved before it have none
-            binned.apply(frame, keep=binned.column in conditioned)
-        return frame
+    def read_off(self, frame: pd.DataFrame, conditioned: set[str]) -> bool:
+        """Each calendar column read off its date and each binned category off its number
+        (in place), as the output writes them (a date at its layout, a number at its
+        decimals and step), but one `conditioned` on keeps its asked value; whether any
+        was."""
+        # models saved before these relations have neither
+        rules = (*getattr(self, "calendar", ()), *getattr(self, "binned", ()))
+        for rule in rules:
+            rule.apply(frame, keep=rule.column in conditioned)
+        return bool(rules)
 
     def describe(self) -> list[dict[str, Any]]:
         """For the model's card."""
@@ -205,7 +215,9 @@ class FittedRelations:
                 + [{"fixed_combinations": list(g.columns), "combinations": len(g.values),
                     "rare_combinations": g.n_rare} for g in self.combinations]
                 + [{"binned": b.column, "from": b.number, "bands": len(b.labels)}
-                   for b in getattr(self, "binned", ())])
+                   for b in getattr(self, "binned", ())]
+                + [{"calendar": c.column, "from": c.date, "part": c.part}
+                   for c in getattr(self, "calendar", ())])
 
 
 def _split_on_combinations(group: FixedCombinations, asked: dict[str, Any], n: int,
@@ -227,9 +239,14 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
     `numeric` ones (they fix a value outright), then orders among the rest and among the
     `dated` columns, then groups of `modelled` columns missing together, indicators of one
     choice, categories that are bands of a number, and fixed combinations among the
-    remaining columns of few values. A column
+    remaining columns of few values. Calendar parts of a date (a year beside the date) are
+    found first and take part in nothing else. A column
     `as_written` (a dependency's source) is in no order: rebuilt from its partner plus a
     modelled gap, it would leave the values its mapping knows."""
+    calendar = find_calendar_columns(frame, [c for c in modelled if c not in dated], list(dated))
+    parts = {columns[0] for columns in calendar}
+    numeric = [c for c in numeric if c not in parts]
+    modelled = [c for c in modelled if c not in parts]
     date_pairs = find_ordered_pairs(as_numbers(frame, list(dated)), list(dated), durations=True)
     durations = _durations(frame, numeric, date_pairs)
     rest = [c for c in numeric if c not in {columns[0] for columns in durations}]
@@ -241,7 +258,7 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
     choices = find_one_of(frame, [c for c in modelled if c not in related])
     related |= {c for group in choices for c in group}
     categories = [c for c in modelled if c not in related and c not in numeric
-                  and c not in dated and c not in as_written]
+                  and c not in dated]
     binned = find_binned(frame, categories, [*numeric, *dated])
     related |= {columns[0] for columns in binned}
     few = [c for c in modelled if c not in related and c not in dated
@@ -257,7 +274,8 @@ def detect(frame: pd.DataFrame, numeric: list[str], modelled: list[str],
             + [(MISSING_TOGETHER, group) for group in missing]
             + [(ONE_OF, group) for group in choices]
             + [(COMBINATIONS, group) for group in combinations]
-            + [(BINNED, columns) for columns in binned])
+            + [(BINNED, columns) for columns in binned]
+            + [(CALENDAR, columns) for columns in calendar])
 
 
 def _few_values(n_rows: int) -> int:
@@ -447,4 +465,4 @@ def _shared_values(values: np.ndarray) -> np.ndarray | None:
 
 
 FITTERS = {ORDERED: _fit_pair, DERIVED: fit_derived, MISSING_TOGETHER: _fit_missing,
-           ONE_OF: fit_one_of, BINNED: fit_binned}
+           ONE_OF: fit_one_of, BINNED: fit_binned, CALENDAR: fit_calendar_column}
