@@ -31,9 +31,6 @@ class BinnedCategory:
     def columns(self) -> tuple[str, str]:
         return self.column, self.number
 
-    def holds(self, frame: pd.DataFrame) -> bool:
-        return _bands(frame[self.column], _numbers(frame[self.number])) is not None
-
     def apply(self, frame: pd.DataFrame, keep: bool = False) -> pd.DataFrame:
         """The category of each row whose number is known, read off its band; `keep`
         leaves the model's own values (a condition on the category asked for them)."""
@@ -54,15 +51,15 @@ class BinnedCategory:
 def find_binned(frame: pd.DataFrame, categories: list[str],
                 numbers: list[str]) -> list[list[str]]:
     """[category, number] for each category that is bands of some number (the first such
-    number in the table's order)."""
+    number in the table's order). Each number is sorted once: a wide table's pairs are many."""
     found = []
-    values = {n: _numbers(frame[n]) for n in numbers}
+    ordered = {n: _ordered(_numbers(frame[n])) for n in numbers}
     for column in categories:
-        levels = frame[column].nunique()
-        if not 2 <= levels <= MAX_BINS:
+        codes, labels = pd.factorize(frame[column])
+        if not 2 <= len(labels) <= MAX_BINS:
             continue
         for number in numbers:
-            if number != column and _bands(frame[column], values[number]) is not None:
+            if number != column and _bands(codes, ordered[number]) is not None:
                 found.append([column, number])
                 break
     return found
@@ -70,34 +67,43 @@ def find_binned(frame: pd.DataFrame, categories: list[str],
 
 def fit_binned(train: pd.DataFrame, columns: list[str]) -> BinnedCategory | None:
     column, number = columns
-    bands = _bands(train[column], _numbers(train[number]))
+    codes, labels = pd.factorize(train[column])
+    bands = _bands(codes, _ordered(_numbers(train[number])))
     if bands is None:
         return None
-    cuts, labels = bands
+    cuts, band_codes = bands
     dated = pd.api.types.is_datetime64_any_dtype(train[number])
-    return BinnedCategory(column, number, cuts, labels, dated)
+    return BinnedCategory(column, number, cuts, tuple(labels[band_codes]), dated)
 
 
-def _bands(category: pd.Series, x: np.ndarray) -> tuple[np.ndarray, tuple] | None:
-    """(cuts, labels) when each value of `category` is one interval of `x` on the rows with a
-    number, the category known on every one of them; else None."""
-    known = ~np.isnan(x)
-    if not known.any() or category[known].isna().any():
+def _ordered(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The rows with a number in its order, their numbers, and how many distinct ones."""
+    rows = np.flatnonzero(~np.isnan(x))
+    rows = rows[np.argsort(x[rows], kind="stable")]
+    xs = x[rows]
+    return rows, xs, int(np.count_nonzero(xs[1:] != xs[:-1]) + 1) if len(xs) else 0
+
+
+def _bands(codes: np.ndarray, ordered: tuple[np.ndarray, np.ndarray, int]
+           ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(cuts, the category code of each band) when each category (`codes`, -1 missing) is
+    one interval of the number on the rows that have one, known on every one of them."""
+    rows, xs, distinct = ordered
+    if not len(rows):
         return None
-    codes, labels = pd.factorize(category[known])
-    x = x[known]
-    counts = np.bincount(codes)
-    if len(labels) < 2 or counts.min() < MIN_BIN_ROWS:
+    cs = codes[rows]
+    if (cs < 0).any():
         return None
-    if len(np.unique(x)) < MIN_VALUES_PER_BIN * len(labels):
+    counts = np.bincount(cs)
+    levels = int(np.count_nonzero(counts))
+    if levels < 2 or counts[counts > 0].min() < MIN_BIN_ROWS:
         return None
-    order = np.argsort(x, kind="stable")
-    xs, cs = x[order], codes[order]
+    if distinct < MIN_VALUES_PER_BIN * levels:
+        return None
     changes = np.flatnonzero(cs[1:] != cs[:-1])
-    if len(changes) != len(labels) - 1 or np.any(xs[changes] == xs[changes + 1]):
+    if len(changes) != levels - 1 or np.any(xs[changes] == xs[changes + 1]):
         return None  # a band split in two, or one value in two bands
-    cuts = (xs[changes] + xs[changes + 1]) / 2
-    return cuts, tuple(labels[cs[np.r_[0, changes + 1]]])
+    return (xs[changes] + xs[changes + 1]) / 2, cs[np.r_[0, changes + 1]]
 
 
 def _numbers(values: pd.Series) -> np.ndarray:
