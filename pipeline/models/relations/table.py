@@ -29,6 +29,7 @@ from pipeline.models.relations.calendar_columns import (
     CalendarColumn,
     find_calendar_columns,
     fit_calendar_column,
+    move_dates,
 )
 from pipeline.models.relations.derived import (
     SEARCH_ROWS,
@@ -194,15 +195,16 @@ class FittedRelations:
         return frame
 
     def read_off(self, frame: pd.DataFrame, conditioned: set[str]) -> bool:
-        """Each calendar column read off its date and each binned category off its number
-        (in place), as the output writes them (a date at its layout, a number at its
-        decimals and step), but one `conditioned` on keeps its asked value; whether any
-        was."""
+        """(In place) each date moved to the calendar parts drawn beside it and the parts
+        read off it, and each binned category read off its number as the output writes it
+        (a number at its decimals and step), but one `conditioned` on keeps its asked
+        value; whether any rule applied."""
         # models saved before these relations have neither
-        rules = (*getattr(self, "calendar", ()), *getattr(self, "binned", ()))
-        for rule in rules:
+        calendar, binned = getattr(self, "calendar", ()), getattr(self, "binned", ())
+        move_dates(frame, list(calendar))
+        for rule in binned:
             rule.apply(frame, keep=rule.column in conditioned)
-        return bool(rules)
+        return bool(calendar or binned)
 
     def describe(self) -> list[dict[str, Any]]:
         """For the model's card."""
