@@ -19,7 +19,6 @@ Run: OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.series_publish_rate [--ser
 from __future__ import annotations
 
 import argparse
-import re
 import time
 import warnings
 from typing import Any
@@ -29,35 +28,15 @@ import pandas as pd
 
 from benchmarks import corpus
 from benchmarks.publish_rate import draw, save
+from pipeline.series_reading import read_as_series
 
 OUT = "series_publish_rate"
-INDEX_NAME = re.compile(r"^(year|yr|time|date|period|t|month|quarter|week|day|wave|obs)$", re.I)
-KEY_NAME = re.compile(r"(id|state|country|firm|name|subject|code|unit|region|city|county|"
-                      r"person|company|nr)$", re.I)
-MIN_STEPS = 3
-MAX_ENTITIES = 3000
 
 
 def find_series(frame: pd.DataFrame) -> tuple[str | None, str] | None:
-    """(key or None, index) when the table reads as series, else None."""
-    for index in [c for c in frame.columns if INDEX_NAME.match(str(c))]:
-        if frame[index].isna().any():
-            continue
-        if frame[index].is_unique and len(frame) >= 20:
-            return None, index
-        keys = sorted((not KEY_NAME.search(str(key)), frame[key].nunique(), key)
-                      for key in frame.columns if _keys_series(frame, key, index))
-        if keys:
-            return keys[0][2], index
-    return None
-
-
-def _keys_series(frame: pd.DataFrame, key: str, index: str) -> bool:
-    values = frame[key]
-    if key == index or values.isna().any() or pd.api.types.is_float_dtype(values):
-        return False
-    return (2 <= values.nunique() <= MAX_ENTITIES and not frame.duplicated([key, index]).any()
-            and values.value_counts().min() >= MIN_STEPS)
+    """(key or None, index) when the table reads as series by its column names (the
+    selection the committed results were drawn with), else None."""
+    return read_as_series(frame, dates=False)
 
 
 def run_series(package: str, name: str, load=None) -> dict[str, Any] | None:

@@ -304,8 +304,17 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         "fit_seconds": synthesizer.fit_seconds, "reused_model": reused,
         "docs": result.docs_url, "published_from": refit, "attempts": attempts,
         "written_at": manifest["written_at"], "drift": drift.table(),
-        "drift_series": drift.series,
+        "drift_series": drift.series, "hint": _series_hint(result.verdict, full, schema),
     }
+
+
+def _series_hint(verdict: str, full, schema) -> str | None:
+    """For a table that failed and reads as series, the options that model it as such."""
+    if verdict != "fail" or schema.is_time_series:
+        return None
+    from pipeline.series_reading import series_hint
+
+    return series_hint(full)
 
 
 def _drift(result, job: JobConfig, model: str, run_id: str, request):

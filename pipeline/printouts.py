@@ -85,6 +85,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         if r.get("published_from"):
             print(f"refit     published from a refit on all {r['published_from']['rows']} rows "
                   "(validated on held-out tails), so the series cover the full time span")
+        if r.get("hint"):
+            print(f"hint      {r['hint']}")
         where = "parquet  " if r["verdict"] != "fail" else "QUARANTINE"
         print(f"{where} {r['path']}/part-*.parquet")
         print(f"parts     {len(r['parts'])} file(s), {r['validated_rows']} rows validated")

@@ -112,6 +112,22 @@ def test_privacy_failure_is_quarantined_and_fails_the_run(in_project, capsys):
     assert not (in_project / "data/published/strict").exists()
 
 
+def test_a_series_run_as_a_table_that_fails_is_told_the_series_options(in_project, capsys):
+    # vega's seattle weather, one row a day: a faithful table model's rows sit beside real
+    # days (river's airline passengers and plotnine's economics failed so); here the bound
+    # is impossible, to fail for sure
+    import vega_datasets
+
+    vega_datasets.local_data.seattle_weather().to_csv("weather.csv", index=False)
+    job = {"name": "weather", "source": "weather.csv", "models": ["gmm"],
+           "thresholds": {"mia_p_value": {"min_value": 1.01}}}
+    Path("weather.yaml").write_text(yaml.safe_dump(job))
+    assert cli.main(["run", "weather.yaml"]) == cli.EXIT_VALIDATION_FAILED
+    out = capsys.readouterr().out
+    assert "hint      the table reads as time series ('date' is unique on every row)" in out
+    assert "--model hmm --sequence-index date" in out
+
+
 def test_time_series_demo_runs_end_to_end(in_project, capsys):
     assert cli.main(["demo", "--timeseries"]) == 0
     out = capsys.readouterr().out
