@@ -210,10 +210,10 @@ def _trending(ordered: pd.DataFrame, schema: DatasetSchema, codec: Codec) -> np.
     years); a column that only wanders, as weather does over a season, rarely correlates
     that strongly with it, and gets no trend to fit its noise."""
     index = ordered[schema.sequence_index].reset_index(drop=True).rank()
-    rho = np.array([
-        pd.Series(numbers(ordered[col.name], col.is_datetime)).corr(
-            index, method="spearman", min_periods=3)
-        for col in codec.numeric])
+    columns = [pd.Series(numbers(ordered[col.name], col.is_datetime)) for col in codec.numeric]
+    # a constant column follows nothing (and its correlation would warn on the user's console)
+    rho = np.array([values.corr(index, method="spearman", min_periods=3)
+                    if values.nunique() > 1 else 0.0 for values in columns])
     return np.abs(np.nan_to_num(rho)) >= TREND_MIN_CORRELATION
 
 

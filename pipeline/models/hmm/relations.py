@@ -165,9 +165,9 @@ def derived_columns(
     ]
     before = np.vstack([np.full((1, values.shape[1]), np.nan), values[:-1]])
     before[first] = np.nan
-    persistence = np.array([
-        pd.Series(values[:, j]).corr(pd.Series(before[:, j])) for j in range(values.shape[1])
-    ])
+    with np.errstate(divide="ignore", invalid="ignore"):  # a constant column: NaN, quietly
+        persistence = np.array([pd.Series(values[:, j]).corr(pd.Series(before[:, j]))
+                                for j in range(values.shape[1])])
     derived = [
         fit for fit in find_derived(values, candidates, np.nan_to_num(persistence, nan=1.0))
         if _noise_share(values[:, fit.target], first, fit.residual_sd) <= MAX_NOISE_SHARE
