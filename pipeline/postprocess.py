@@ -234,12 +234,16 @@ def fake_values(spec: ColumnSpec, n: int, rng: np.random.Generator,
     """Realistic replacement values from Faker, seeded from the run's generator; digits
     drawn into the layout the source writes them in; e-mails at the `domains` many training
     addresses share (text_columns.EmailDomains)."""
-    if spec.pii_shape:
+    if spec.pii_shape and spec.pii_kind != "name":
         return _shaped_digits(spec.pii_shape, n, rng)
     from faker import Faker
 
     faker = Faker()
     faker.seed_instance(int(rng.integers(0, 2**31 - 1)))
+    if spec.pii_shape:  # a name's layout, surname first
+        return pd.Series([spec.pii_shape.format(last=faker.last_name(), first=faker.first_name(),
+                                                initial=faker.first_name()[0])
+                          for _ in range(n)], dtype="string")
     if domains is not None:
         return domains.draw([faker.user_name() for _ in range(n)],
                             [faker.free_email_domain() for _ in range(n)], rng)

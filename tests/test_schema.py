@@ -163,6 +163,25 @@ def test_first_and_last_names_are_replaced_by_first_and_last_names():
     assert out["last_name"].isin(list(Provider.last_names)).all()
 
 
+@pytest.mark.parametrize(("written", "layout", "shape"), [
+    (lambda first, last: f"{last}, {first}", "{last}, {first}", r"[A-Z][\w' -]+, [A-Z]\w+"),
+    (lambda first, last: f"{last}, {first[0]}", "{last}, {initial}", r"[A-Z][\w' -]+, [A-Z]"),
+])
+def test_names_written_surname_first_come_out_so(written, layout, shape):
+    # openintro's mlb_players_18 writes "Allard, K": it came out as "Jennifer Hale"; here
+    # pscl's Efron-Morris batters (Roberto Clemente) written so
+    from benchmarks.public_data import r_dataset
+    from pipeline.postprocess import fake_values
+
+    players = r_dataset("pscl", "EfronMorris")
+    parts = players["name"].str.split(" ", n=1)
+    players["name"] = [written(first, last) for first, last in parts]
+    spec = detect_schema(players, "efron_morris").column("name")
+    assert spec.pii_kind == "name" and spec.pii_shape == layout
+    out = fake_values(spec, 300, np.random.default_rng(0))
+    assert out.str.fullmatch(shape).all() and not out.isin(players["name"]).any()
+
+
 def test_animal_names_are_not_peoples_names():
     # ggplot2's msleep: "Cheetah", "Owl monkey", "Greater short-tailed shrew" came out as
     # Faker's people ("Jacqueline Collier"); a person's later words are capitalised

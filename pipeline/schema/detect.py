@@ -206,7 +206,7 @@ def _string_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:
     pii_kind = _pii_kind(name, strings)
     if pii_kind:
         return ColumnSpec(name=name, role=Role.pii, pii_kind=pii_kind, nullable=nullable,
-                          pii_shape=_digit_shape(strings) if pii_kind in SHAPED_PII else None)
+                          pii_shape=_pii_layout(pii_kind, strings))
     n_unique = strings.nunique()
     if n_unique > MAX_CATEGORIES or (len(strings) > 20 and n_unique > 0.5 * len(strings)):
         # Mostly-unique or huge-cardinality strings: modelling them as categories would
@@ -240,6 +240,30 @@ def _all_whole(values: pd.Series) -> bool:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+def _pii_layout(kind: str, strings: pd.Series) -> str | None:
+    """The layout the output writes a personal value in: a number's digits, a name's order."""
+    if kind in SHAPED_PII:
+        return _digit_shape(strings)
+    return _name_layout(strings) if kind == "name" else None
+
+
+# Names written surname first, as most of a column's values are: "Allard, K", "Allard, K."
+# or "Abbott, John Joseph" (the layout, then the pattern its values match).
+NAME_LAYOUTS = (("{last}, {initial}", r"[^,]+,\s*[^\W\d_]"),
+                ("{last}, {initial}.", r"[^,]+,\s*[^\W\d_]\."),
+                ("{last}, {first}", r"[^,]+,\s*[^\W\d_]{2,}.*"))
+
+
+def _name_layout(strings: pd.Series) -> str | None:
+    """The surname-first layout at least MIN_PII_SHAPE_SHARE of the names are written in,
+    or None (Faker's "First Last")."""
+    names = strings.str.strip()
+    for layout, pattern in NAME_LAYOUTS:
+        if names.str.fullmatch(pattern).mean() >= MIN_PII_SHAPE_SHARE:
+            return layout
+    return None
 
 
 def _digit_shape(strings: pd.Series) -> str | None:

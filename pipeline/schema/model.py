@@ -55,7 +55,8 @@ class ColumnSpec(BaseModel):
     id_pattern: str | None = None
     # pii: the Faker provider that makes a realistic replacement value
     pii_kind: str | None = None
-    # pii: the layout most values share, `#` for a digit (`(###) ###-####`); None: Faker's
+    # pii: the layout most values share, `#` for a digit (`(###) ###-####`), or a name's
+    # order ("{last}, {initial}", "{last}, {first}"); None: Faker's
     pii_shape: str | None = None
     nullable: bool = True
     # time series: a column constant within each entity
