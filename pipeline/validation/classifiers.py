@@ -56,8 +56,9 @@ def detection_auc(
         model = HistGradientBoostingClassifier(
             categorical_features=encoder.categorical_mask, random_state=seed
         )
+        x_fit, x_test = _unknown_as_zero(x[fit_idx], x[test_idx])
         with single_threaded():
-            scores = model.fit(x[fit_idx], y[fit_idx]).predict_proba(x[test_idx])[:, 1]
+            scores = model.fit(x_fit, y[fit_idx]).predict_proba(x_test)[:, 1]
         aucs.append(float(roc_auc_score(y[test_idx], scores)))
     auc = float(np.mean(aucs))
     return {
@@ -101,6 +102,18 @@ def _folds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSchema, n
     position = index.rank(method="min", pct=True).to_numpy()
     stretch = np.minimum((position * SERIES_STRETCHES).astype(int), SERIES_STRETCHES - 1)
     return splitter, stretch, "stretches of the index"
+
+
+def _unknown_as_zero(x_fit: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Features missing on every row a model fits on set to 0 on both sides: scikit-learn's
+    binning fails on such a feature (a series column known only in its held-out years), and
+    a constant one tells nothing, as it should."""
+    unknown = np.isnan(x_fit).all(axis=0)
+    if not unknown.any():
+        return x_fit, x_test
+    x_fit, x_test = x_fit.copy(), x_test.copy()
+    x_fit[:, unknown], x_test[:, unknown] = 0.0, 0.0
+    return x_fit, x_test
 
 
 def _sample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -192,6 +205,7 @@ def _fit_predict_classes(encoder, x, y, x_test, seed) -> np.ndarray:
     model = HistGradientBoostingClassifier(
         categorical_features=encoder.categorical_mask, random_state=seed
     )
+    x, x_test = _unknown_as_zero(x, x_test)
     with single_threaded():
         return model.fit(x, y).predict(x_test)
 
@@ -207,9 +221,10 @@ def _regression_utility(train, synthetic, holdout, encoder, target, seed) -> dic
         model = HistGradientBoostingRegressor(
             categorical_features=encoder.categorical_mask, random_state=seed
         )
+        x, x_test = _unknown_as_zero(encoder.transform(frame), x_holdout)
         with single_threaded():
-            model.fit(encoder.transform(frame), column_values(frame[target]))
-            scores[source] = float(r2_score(y_holdout, model.predict(x_holdout)))
+            model.fit(x, column_values(frame[target]))
+            scores[source] = float(r2_score(y_holdout, model.predict(x_test)))
     return _utility_result("r2", None, scores, (train, synthetic, holdout),
                            "HistGradientBoostingRegressor")
 
