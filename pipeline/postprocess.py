@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.schema import ColumnSpec, DatasetSchema, Role, calendar_parts
+from pipeline.schema.written_numbers import on_grid
 from pipeline.timestamps import at_resolution
 
 
@@ -60,8 +61,9 @@ def cast_column(values: pd.Series, spec: ColumnSpec) -> pd.Series:
         numeric = pd.to_numeric(values, errors="coerce").astype("float64")
         if spec.minimum is not None or spec.maximum is not None:
             numeric = numeric.clip(lower=spec.minimum, upper=spec.maximum)
-        numeric = _on_grid(numeric, spec)
-        return _rounded_int64(numeric) if spec.integer else numeric
+        numeric = pd.Series(on_grid(numeric.to_numpy(dtype="float64", na_value=np.nan),
+                                    spec.step, spec.decimals), index=numeric.index)
+        return rounded_int64(numeric) if spec.integer else numeric
     if spec.role == Role.categorical:
         from pipeline.schema import _cast_categories
 
@@ -83,17 +85,7 @@ def _shaped_digits(shape: str, n: int, rng: np.random.Generator) -> pd.Series:
     return pd.Series(["".join(row) for row in chars], dtype="string")
 
 
-def _on_grid(numeric: pd.Series, spec: ColumnSpec) -> pd.Series:
-    """Values written as the source writes them: on its step, with its decimals. The bounds
-    are real values, so they are on the grid too and rounding stays inside them."""
-    if spec.step:
-        numeric = (numeric / spec.step).round() * spec.step
-    if spec.decimals is not None:
-        numeric = numeric.round(spec.decimals)  # also clears the step's float noise
-    return numeric
-
-
-def _rounded_int64(numeric: pd.Series) -> pd.Series:
+def rounded_int64(numeric: pd.Series) -> pd.Series:
     """Nullable integers straight from a float array: astype("Int64") checks every value
     in Python-level code and was the slowest step of writing millions of rows."""
     values = numeric.to_numpy(dtype="float64", na_value=np.nan)

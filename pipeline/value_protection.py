@@ -29,6 +29,7 @@ import pandas as pd
 
 from pipeline.models.relations.value_grids import snap
 from pipeline.schema import ColumnSpec, DatasetSchema, Role
+from pipeline.schema.written_numbers import on_grid
 
 MAX_NUDGES = 20  # units a value may be moved before it is left as it is
 
@@ -214,11 +215,14 @@ def _write_moved(frame: pd.DataFrame, name: str, values: np.ndarray, out: np.nda
     """`out` written where it moved a value; how many it moved."""
     changed = ~np.isclose(out, values, rtol=0, atol=p.unit * 1e-6) & ~np.isnan(values)
     if changed.any():
+        from pipeline.postprocess import rounded_int64
+
         # only moved values are rounded: a kept value is a column value as it was, and a
         # value like 5.38020833333333 (inches in feet) rounded would be a value of no row
-        moved = np.round(out / p.step) * p.step if p.step else out
-        kept = np.where(changed, np.round(moved, p.digits), values)
-        frame[name] = pd.Series(kept, index=frame.index).astype(frame[name].dtype)
+        kept = pd.Series(np.where(changed, on_grid(out, p.step, p.digits), values),
+                         index=frame.index)
+        integer = isinstance(frame[name].dtype, pd.Int64Dtype)
+        frame[name] = rounded_int64(kept) if integer else kept.astype(frame[name].dtype)
     return int(changed.sum())
 
 

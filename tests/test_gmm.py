@@ -236,12 +236,12 @@ def test_quality_targets_on_full_adult(adult_path):
 
 
 def test_categorical_draws_follow_each_components_probabilities():
-    from pipeline.models.gmm.sampling import draw_categorical
+    from pipeline.models.gmm.sampling import by_component, draw_categorical
 
     probs = np.array([[0.2, 0.0, 0.8, 0.0], [0.0, 3.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
     rng = np.random.default_rng(0)
     components = rng.integers(0, 3, 120_000)
-    codes = draw_categorical(probs, components, rng)
+    codes = draw_categorical(probs, components, by_component(components, 3), rng)
     for k in range(3):
         share = np.bincount(codes[components == k], minlength=4) / (components == k).sum()
         expected = probs[k] / probs[k].sum()

@@ -85,6 +85,14 @@ def _float32(x: np.ndarray) -> bool:
     return bool(noise.any() and np.all(noise | short))
 
 
+def on_grid(values: np.ndarray, step: float | None, decimals: int | None) -> np.ndarray:
+    """Numbers as the source writes them: on its step, then to its decimals (which also
+    clears the step's float noise)."""
+    if step:
+        values = np.round(values / step) * step
+    return values if decimals is None else np.round(values, decimals)
+
+
 def written_step(values: pd.Series, decimals: int | None) -> float | None:
     """The unit the values are written in steps of, when it is more than the last digit: the
     largest every value is a multiple of, or a coarser round one (1, 2, 2.5 or 5 times a

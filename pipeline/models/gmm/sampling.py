@@ -34,7 +34,8 @@ def sample(
         mix.n_components, size=n, p=component_probabilities(fitted, allowed, conditions)
     )
     out = {}
-    z = draw_continuous(fitted, components, rng)
+    groups = by_component(components, mix.n_components)
+    z = draw_continuous(fitted, groups, rng)
     for v, codec in enumerate(encoding.codecs):
         # per component, not per row: a condition's mask is the same for every row
         probs = mix.theta[:, encoding.offsets[v] : encoding.offsets[v + 1]]
@@ -42,7 +43,7 @@ def sample(
             mask = np.zeros(codec.n_codes, dtype=bool)
             mask[allowed[v]] = True
             probs = probs * mask
-        codes = draw_categorical(probs, components, rng)
+        codes = draw_categorical(probs, components, groups, rng)
         if isinstance(codec, NumericCodec):
             out[codec.column] = codec.decode(codes, z)
         else:
@@ -71,19 +72,23 @@ def component_probabilities(
     return np.exp(log_w - total)
 
 
+def by_component(components: np.ndarray, n_components: int) -> list[tuple[int, np.ndarray]]:
+    """(component, its rows) for each component some row draws."""
+    order = np.argsort(components, kind="stable")
+    starts = np.searchsorted(components[order], np.arange(n_components + 1))
+    return [(int(k), order[starts[k] : starts[k + 1]]) for k in np.flatnonzero(np.diff(starts))]
+
+
 def draw_continuous(
-    fitted: FittedMixture, components: np.ndarray, rng: np.random.Generator
+    fitted: FittedMixture, groups: list[tuple[int, np.ndarray]], rng: np.random.Generator
 ) -> np.ndarray:
     """Each row's Gaussian draw from its component: one product per component, since
     gathering a (rows, D, D) stack of Cholesky factors costs D times the draws on a wide
     table."""
     mix = fitted.mixture
-    noise = rng.standard_normal((len(components), mix.mean.shape[1]))
+    noise = rng.standard_normal((sum(len(rows) for _, rows in groups), mix.mean.shape[1]))
     out = np.empty_like(noise)
-    order = np.argsort(components, kind="stable")
-    starts = np.searchsorted(components[order], np.arange(mix.n_components + 1))
-    for k in np.flatnonzero(np.diff(starts)):
-        rows = order[starts[k] : starts[k + 1]]
+    for k, rows in groups:
         out[rows] = mix.mean[k] + noise[rows] @ fitted.chol[k].T
     return out
 
@@ -117,21 +122,20 @@ def matching_codes(codec: Codec, wanted: set[str]) -> np.ndarray:
 
 
 def draw_categorical(
-    probs: np.ndarray, components: np.ndarray, rng: np.random.Generator
+    probs: np.ndarray, components: np.ndarray, groups: list[tuple[int, np.ndarray]],
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """One draw per row from its component's unnormalised probabilities `probs` (K, C).
-
-    Why not a cumulative sum per row: that is an (n, C) array per column. Instead each
-    component's normalised CDF is shifted by its component number, so one searchsorted over
-    the concatenated CDFs finds every row's code at once.
-    """
-    n_components, n_codes = probs.shape
+    """One draw per row from its component's unnormalised probabilities `probs` (K, C): a
+    uniform per row, searched in its component's CDF, one search per component over its
+    rows (a search of all rows in the components' CDFs laid end to end missed the cache on
+    every step)."""
+    n_codes = probs.shape[1]
     totals = probs.sum(axis=1, keepdims=True)
     cdf = np.minimum(np.cumsum(probs / np.where(totals > 0, totals, 1.0), axis=1), 1.0)
-    cdf[:, -1] = 1.0  # keeps the shifted CDFs non-decreasing, as searchsorted needs
-    shifted = (cdf + np.arange(n_components)[:, None]).ravel()
+    cdf[:, -1] = 1.0
     u = rng.random(len(components))
-    codes = np.searchsorted(shifted, components + u, side="right") - components * n_codes
-    # rounding can leave a CDF just under 1: fall back to the component's last code with weight
+    codes = np.empty(len(components), dtype=np.int64)
+    for k, rows in groups:
+        codes[rows] = np.searchsorted(cdf[k], u[rows], side="right")
     last = n_codes - 1 - np.argmax(probs[:, ::-1] > 0, axis=1)
     return np.clip(codes, 0, last[components])
