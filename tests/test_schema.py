@@ -195,6 +195,21 @@ def test_animal_names_are_not_peoples_names():
     assert schema.column("owner_name").pii_kind == "name"
 
 
+@pytest.mark.parametrize(("package", "table", "column", "people"), [
+    ("Ecdat", "USstateAbbreviations", "Name", False),  # Alabama: tidyr's us_rent_income
+    ("HSAUR", "Forbes2000", "name", False),  # Citigroup, General Electric
+    ("ggplot2", "presidential", "name", True),  # Eisenhower, Kennedy
+    ("pscl", "EfronMorris", "name", True),  # Roberto Clemente
+])
+def test_a_name_column_is_peoples_when_common_names_are_among_its_values(
+        package, table, column, people):
+    # tidyr's us_rent_income wrote its states (NAME: Alabama) as Faker's people
+    from benchmarks.public_data import r_dataset
+
+    spec = detect_schema(r_dataset(package, table), table).column(column)
+    assert (spec.pii_kind == "name") == people, spec.role
+
+
 def test_yaml_round_trip_and_reuse(tmp_path, adult_frame):
     path = tmp_path / "adult.yaml"
     schema, detected = load_or_detect_schema(adult_frame, path, "adult")
