@@ -12,10 +12,8 @@ from pipeline.schema.calendar import (
     index_in_zone,
 )
 from pipeline.schema.detect import (
-    EMAIL_VALUE,
     ID_NAME,
     MAX_CATEGORIES,
-    PII_NAMES,
     detect_dependencies,
     detect_relations,
     detect_schema,
@@ -30,6 +28,7 @@ from pipeline.schema.model import (
     Relation,
     Role,
 )
+from pipeline.schema.personal_data import EMAIL_VALUE, PII_NAMES
 
 __all__ = [
     "CALENDAR_PARTS", "COMMON_ZONES", "EMAIL_VALUE", "ID_NAME", "MAX_CATEGORIES", "PII_NAMES",
