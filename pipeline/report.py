@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import warnings
 from typing import Any
 
 import numpy as np
@@ -394,8 +395,10 @@ def _img(fig) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=80)
+    with warnings.catch_warnings():  # matplotlib's layout and date-tick notes: cosmetic,
+        warnings.simplefilter("ignore", UserWarning)  # and they reached the user's console
+        fig.tight_layout()
+        fig.savefig(buffer, format="png", dpi=80)
     plt.close(fig)
     encoded = base64.b64encode(buffer.getvalue()).decode()
     return f"<img alt='plot' src='data:image/png;base64,{encoded}'>"

@@ -135,6 +135,8 @@ def test_honest_panel_output_passes_the_series_gate_and_copied_rows_fail_it():
     assert "exact_copy_p_value" in failed(replayed)
 
 
+# k-means on fewer distinct rows than states warned on the user's console
+@pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning")
 def test_a_shared_visit_schedule_is_drawn_whole(tmp_path):
     """Schizophrenia patients seen at months 0, 2, 6, 8 and 10 (HSAUR): steps drawn one by
     one gave months nobody was seen at (4, 12, 14); each synthetic patient now follows a

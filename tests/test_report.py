@@ -36,6 +36,20 @@ def test_date_columns_are_plotted_on_a_date_axis_not_nanoseconds():
     assert "2021" in labels and "e" not in offset.lower()
 
 
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_a_figure_of_four_years_of_days_renders_without_a_console_warning():
+    # vega's seattle weather run as a table: matplotlib's date locator warned on the console
+    import matplotlib.pyplot as plt
+    import vega_datasets
+
+    from pipeline.report import _img
+
+    days = vega_datasets.local_data.seattle_weather()["date"]
+    fig, ax = plt.subplots()
+    _plot_column(ax, days, days.sample(frac=1, random_state=0), Role.datetime)
+    assert _img(fig)
+
+
 def test_categories_come_most_frequent_first_with_the_rest_folded():
     real = pd.Series([f"c{i:02d}" for i in range(30) for _ in range(30 - i)])
     synthetic = pd.Series(["c00"] * 100 + ["new"] * 5)

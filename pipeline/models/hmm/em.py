@@ -4,6 +4,7 @@ initialisation from k-means, and the EM loop."""
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 
@@ -150,6 +151,7 @@ def n_free(p: ChainParams, data: Data, per_state_tokens: bool) -> int:
 def initial_params(data: Data, k: int, seed: int, options: EMOptions) -> ChainParams:
     """States from k-means on the scores and tokens, then one M-step."""
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
 
     parts = [np.where(data.observed, data.x, 0.0)]
     parts += [np.eye(n)[data.tokens[:, j]] for j, n in enumerate(options.channel_sizes)]
@@ -157,7 +159,9 @@ def initial_params(data: Data, k: int, seed: int, options: EMOptions) -> ChainPa
     if k == 1 or features.shape[1] == 0:
         labels = np.zeros(data.n_rows, dtype=np.int64)
     else:
-        labels = KMeans(n_clusters=k, n_init=2, random_state=seed).fit(features).labels_
+        with warnings.catch_warnings():  # fewer distinct rows than states: fine, and quiet
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            labels = KMeans(n_clusters=k, n_init=2, random_state=seed).fit(features).labels_
     post = np.full((data.n_rows, k), 0.1 / k)
     post[np.arange(data.n_rows), labels] += 0.9
     same = data.seq[1:] == data.seq[:-1]
