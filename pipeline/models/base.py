@@ -314,8 +314,7 @@ class Synthesizer(ABC):
         related = {c for d in self.relations.derived for c in (d.column, *d.inputs)}
         related |= {c for g in self.relations.choices for c in g.columns}
         related |= {c for g in self.relations.combinations for c in g.columns}
-        related |= {c for rule in (*getattr(self.relations, "binned", ()),
-                                   *getattr(self.relations, "calendar", ())) for c in rule.columns}
+        related |= {c for rule in self.relations.read_off_rules for c in rule.columns}
         related |= {c.column for c in self.counters}
         if self.schema is not None:
             related |= {c for d in self.schema.dependencies for c in (d.source, d.target)}

@@ -36,11 +36,9 @@ class CalendarColumn:
     def columns(self) -> tuple[str, str]:
         return self.column, self.date
 
-    def apply(self, frame: pd.DataFrame, keep: bool = False) -> pd.DataFrame:
-        """The column as its date's part where the date is known; `keep` leaves the
-        model's own values (a condition asked for them)."""
-        if keep:
-            return frame
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The column as its date's part where the date is known (a condition on it moved
+        the date there first, `move_dates`)."""
         stamps = pd.to_datetime(frame[self.date], errors="coerce")  # SDV's come as text
         known = stamps.notna().to_numpy()
         values = frame[self.column].to_numpy(dtype=object, copy=True)

@@ -199,12 +199,23 @@ class FittedRelations:
         read off it, and each binned category read off its number as the output writes it
         (a number at its decimals and step), but one `conditioned` on keeps its asked
         value; whether any rule applied."""
-        # models saved before these relations have neither
-        calendar, binned = getattr(self, "calendar", ()), getattr(self, "binned", ())
-        move_dates(frame, list(calendar))
-        for rule in binned:
+        move_dates(frame, list(self._calendar))
+        for rule in self._binned:
             rule.apply(frame, keep=rule.column in conditioned)
-        return bool(calendar or binned)
+        return bool(self.read_off_rules)
+
+    @property
+    def read_off_rules(self) -> tuple[CalendarColumn | BinnedCategory, ...]:
+        return (*self._calendar, *self._binned)
+
+    # models saved before these relations have neither field
+    @property
+    def _calendar(self) -> tuple[CalendarColumn, ...]:
+        return getattr(self, "calendar", ())
+
+    @property
+    def _binned(self) -> tuple[BinnedCategory, ...]:
+        return getattr(self, "binned", ())
 
     def describe(self) -> list[dict[str, Any]]:
         """For the model's card."""
@@ -217,9 +228,9 @@ class FittedRelations:
                 + [{"fixed_combinations": list(g.columns), "combinations": len(g.values),
                     "rare_combinations": g.n_rare} for g in self.combinations]
                 + [{"binned": b.column, "from": b.number, "bands": len(b.labels)}
-                   for b in getattr(self, "binned", ())]
+                   for b in self._binned]
                 + [{"calendar": c.column, "from": c.date, "part": c.part}
-                   for c in getattr(self, "calendar", ())])
+                   for c in self._calendar])
 
 
 def _split_on_combinations(group: FixedCombinations, asked: dict[str, Any], n: int,
