@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(child(json.loads(args.child)), default=str))
         return
     from benchmarks.report import embed_in_readme
-    from pipeline.models.base import library_versions
+    from pipeline.models.reproducibility import library_versions
 
     path = RESULTS / "neural.json"
     results = json.loads(path.read_text()) if path.exists() else {}

@@ -394,7 +394,7 @@ def machine() -> dict[str, Any]:
 def versions() -> dict[str, str]:
     from importlib import metadata
 
-    from pipeline.models.base import library_versions
+    from pipeline.models.reproducibility import library_versions
 
     out = library_versions()
     for lib in ("sdmetrics", "scikit-learn", "matplotlib", "psutil"):

@@ -231,7 +231,7 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
     write every shard (in parallel) with the verdict in its lineage, then move the run into
     the published or quarantine area. Series validated on held-out tails are published from
     a refit on all rows (`_full_span_refit`)."""
-    from pipeline.models.base import library_versions
+    from pipeline.models.reproducibility import library_versions
     from pipeline.report import render_report
 
     model = synthesizer.name

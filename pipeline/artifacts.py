@@ -23,7 +23,8 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.models import registry
-from pipeline.models.base import Synthesizer, library_versions
+from pipeline.models.base import Synthesizer
+from pipeline.models.reproducibility import library_versions
 from pipeline.models.storage import CARD_FILE, has_model
 from pipeline.schema import DatasetSchema
 

@@ -411,7 +411,7 @@ def test_the_width_guard_counts_the_modes_each_column_really_keeps(adult):
 
 SEEDING_WHILE_TORCH_LOADS = """
 import importlib, sys, threading
-from pipeline.models.base import seed_everything
+from pipeline.models.reproducibility import seed_everything
 assert "torch" not in sys.modules
 loading = threading.Thread(target=importlib.import_module, args=("torch",))
 loading.start()

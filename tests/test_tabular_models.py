@@ -114,7 +114,7 @@ import sys
 import pandas as pd
 from pipeline.models.registry import create
 from pipeline.schema import detect_schema
-assert "torch" not in sys.modules  # the case base.seed_everything cannot seed
+assert "torch" not in sys.modules  # the case reproducibility.seed_everything cannot seed
 df = pd.read_csv({path!r}, parse_dates=["start_date", "end_date"])
 model = create({name!r}, **{params!r}).fit(df, detect_schema(df, "students"), seed=7)
 print(pd.util.hash_pandas_object(model.sample(200, seed=1)).sum())

@@ -9,13 +9,9 @@ every model gets those guarantees the same way.
 from __future__ import annotations
 
 import logging
-import platform
-import random
-import threading
 import time
 from abc import ABC, abstractmethod
 from contextlib import nullcontext
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,6 +28,7 @@ from pipeline.models.relations.index_counters import (
     to_offsets,
 )
 from pipeline.models.relations.table import FittedRelations, fit_relations
+from pipeline.models.reproducibility import GLOBAL_RANDOM_STATE, library_versions, seed_everything
 from pipeline.record_protection import REDRAW_ROUNDS, RecordProtection
 from pipeline.schema import DatasetSchema, Role
 from pipeline.value_protection import ValueProtection
@@ -40,39 +37,6 @@ log = logging.getLogger(__name__)
 
 # Rows generated per chunk: bounds memory for large n and keeps conditional rejection loops short.
 SAMPLE_CHUNK_ROWS = 100_000
-LIBRARIES = ("numpy", "pandas", "torch", "sdv", "ctgan", "rdt", "scikit-learn", "pyarrow")
-
-
-# numpy's, Python's and torch's global generators: one process has one of each.
-GLOBAL_RANDOM_STATE = threading.RLock()
-
-
-def seed_everything(seed: int) -> None:
-    """Seed every generator a model may draw from; torch only if already imported. Waits
-    while a model that draws from them holds them (`GLOBAL_RANDOM_STATE`)."""
-    import sys
-
-    with GLOBAL_RANDOM_STATE:
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
-        if "torch" in sys.modules:
-            # an import statement, not sys.modules: another thread may be importing torch
-            # this moment, and the statement waits for it to finish
-            import torch
-
-            torch.manual_seed(seed)
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for lib in LIBRARIES:
-        try:
-            versions[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
 # A privacy retry protects values fewer than this many training rows hold (at least).
 RETRY_PROTECT_RARE = 5
 

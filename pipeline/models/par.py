@@ -70,8 +70,8 @@ class PARModel(Synthesizer):
         import torch  # noqa: F401 - imported so that seed_everything seeds it
         from sdv.sequential import PARSynthesizer
 
-        from pipeline.models.base import seed_everything
         from pipeline.models.progress import EpochProgress, watch_epochs
+        from pipeline.models.reproducibility import seed_everything
         from pipeline.models.torch_settings import limited_threads
         from pipeline.timeseries import check_time_series
 

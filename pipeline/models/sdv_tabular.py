@@ -16,9 +16,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from pipeline.models.base import Synthesizer, seed_everything
+from pipeline.models.base import Synthesizer
 from pipeline.models.conditions import sample_by_rejection, with_final_dependency_values
 from pipeline.models.rare_categories import MAX_ENCODED_COLUMNS, plan_rare_categories
+from pipeline.models.reproducibility import seed_everything
 from pipeline.models.torch_settings import DEFAULT_THREADS, deterministic_torch, limited_threads
 from pipeline.schema import DatasetSchema, Role
 

@@ -71,7 +71,7 @@ def detect_schema(
 def detect_relations(df: pd.DataFrame, schema: DatasetSchema) -> list[Relation]:
     """Orders and derived columns among the numerical columns, orders among the dates, and
     columns missing together (models/relations/table)."""
-    from pipeline.models.relations.table import detect
+    from pipeline.models.relations.detection import detect
 
     # a dependency's target is written from its source after sampling: a relation on it is
     # the source's, and one that rebuilt a column from it would read a column not yet there;

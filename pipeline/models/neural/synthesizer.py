@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import PipelineError
-from pipeline.models.base import GLOBAL_RANDOM_STATE, Synthesizer
+from pipeline.models.base import Synthesizer
 from pipeline.models.conditions import sample_by_rejection, with_final_dependency_values
 from pipeline.models.gmm.encoding import placeholder_columns
 from pipeline.models.neural.encoding import TableEncoding, build_encoding
@@ -28,6 +28,7 @@ from pipeline.models.rare_categories import (
     RareCategories,
     plan_rare_categories,
 )
+from pipeline.models.reproducibility import GLOBAL_RANDOM_STATE
 from pipeline.schema import DatasetSchema, Role
 
 log = logging.getLogger(__name__)
