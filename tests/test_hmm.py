@@ -457,7 +457,7 @@ def test_sampling_is_a_pure_function_of_the_fitted_parameters(fitted):
 def test_a_more_private_retry_has_fewer_broader_states(fitted):
     retry = fitted.more_private_params()
     assert retry["n_states"] == 1 and retry["min_variance"] == pytest.approx(1e-2)
-    assert retry["protect_rare"] == 5
+    assert retry["protect_rare"] == 5 and retry["time_effects"] is False
     assert retry["max_iter"] == FAST["max_iter"]  # the job's other settings kept
     HiddenMarkovModel(**retry)
 

@@ -58,6 +58,9 @@ class HiddenMarkovParams(ModelParams):
         "keeps clearly better without it")
     seasonal: bool = Field(True, description="Fourier terms of the index's cycles")
     trend: bool = Field(True, description="a linear trend of the index over its span")
+    time_effects: bool = Field(
+        True, description="a column whose steps entities take together follows the real mean "
+        "step at each index value that at least 10 entities step into (an aggregate)")
     check_persistence: bool = Field(
         True, description="of the counts up to BIC's, keep the one whose simulation keeps "
         "lag-1 autocorrelations best")

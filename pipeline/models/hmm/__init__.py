@@ -15,10 +15,14 @@ Every sequence walks one shared chain of K hidden states. At each step:
   lags 1, 2 and a season, f(t) Fourier terms of the cycles the data covers (`index`) and
   a_{t-1} each column's slow average of its past; a column missing on most steps also
   enters as its fresh value of the step before. A first step uses the state's regression
-  on [tokens, 1, f(t)];
+  on [tokens, 1, f(t)], fitted on every step, with an intercept of the first steps' own
+  where at least ten sequences start (`design.first_shift`);
 - a dimension whose token is not continuous is unobserved: the likelihood marginalises it
   and the M-step fits each column's regression on the rows where it is continuous (`em`,
   `mstep`), so the Gaussian is the value given that it is reported, which the sampler draws;
+- in a panel, a column whose steps the entities take together (a recession year) also reads
+  the training entities' mean step at that index value (`time_effects`), an aggregate over
+  at least ten of them;
 - static (per-entity) columns are emitted once, by the first step's state, so they are drawn
   jointly with their sequence.
 
@@ -69,9 +73,12 @@ class HiddenMarkovModel(Synthesizer):
 
     def _more_private(self) -> dict[str, Any]:
         """Half the states, a ten times higher variance floor: fewer, broader regimes that
-        no single entity's trajectory can own."""
+        no single entity's trajectory can own; and no time effects, which take away the
+        years' noise that hid how near a synthetic entity's own course is to one it was
+        learnt from (on a panel of firms, with the held-out firms' mean steps as much as
+        with the training firms')."""
         return {"n_states": max(1, (self.n_states_ or 2) // 2),
-                "min_variance": 10 * self.settings.min_variance}
+                "min_variance": 10 * self.settings.min_variance, "time_effects": False}
 
     @property
     def lags_(self) -> list[int] | None:
@@ -123,6 +130,9 @@ class HiddenMarkovModel(Synthesizer):
         card["step_innovations"] = f"student_t(dof={dof:g})" if np.isfinite(dof) else "gaussian"
         card["trend_columns"] = list(fitted.index.trend_columns) if fitted else []
         card["step_powers"] = fitted.codec.step_powers if fitted else {}
+        effects = fitted.time_effects if fitted else None
+        card["time_effect_columns"] = ([fitted.codec.numeric[j].name for j in effects.columns]
+                                       if effects else [])
         card.update(_relations_card(fitted))
         return card
 

@@ -29,7 +29,7 @@ class Data:
     x: np.ndarray  # (N, d) continuous scores, NaN where missing or on a point mass
     observed: np.ndarray  # (N, d) x is not NaN: the Gaussian sees this value
     lagged: np.ndarray  # (N, Design.n_lagged) lagged values, fresh inputs, slow average
-    feats: np.ndarray  # (N, m) seasonal features, then shared covariates' scores
+    feats: np.ndarray  # (N, m) seasonal features, shared covariates' scores, time effects
     first: np.ndarray  # (N,) first row of its sequence
     tokens: np.ndarray  # (N, J) token of each channel
     design: np.ndarray  # (N, q) the tokens one-hot (code 0 left out), regressors of the values
@@ -40,6 +40,7 @@ class Data:
     static_cat: np.ndarray  # (S, Js) codes
     static_num: np.ndarray  # (S, ds) scores, NaN where missing
     patterns: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # rows, observed dims, others
+    first_shift: bool = False  # `Design.first_shift`
 
     @property
     def n_rows(self) -> int:
@@ -51,9 +52,13 @@ class Data:
 
 
 def regressors(data: Data) -> tuple[np.ndarray, np.ndarray]:
-    """The step regressors (see `design`), and a first step's: [tokens, 1, feats]."""
-    marginal = np.hstack([data.design, np.ones((data.n_rows, 1)), data.feats])
-    return np.hstack([data.lagged, data.prev_design, marginal]), marginal
+    """The step regressors (see `design`), and a first step's: [tokens, 1, feats], with
+    [tokens, 1, first row, feats] where a first step has its own intercept (`first_shift`)."""
+    ones = np.ones((data.n_rows, 1))
+    marginal = np.hstack([data.design, ones, data.feats])
+    first = (np.hstack([data.design, ones, data.first[:, None].astype(float), data.feats])
+             if data.first_shift else marginal)
+    return np.hstack([data.lagged, data.prev_design, marginal]), first
 
 
 def patterns(observed: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -71,11 +76,12 @@ def patterns(observed: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndar
 def build_data(
     ordered: pd.DataFrame, schema: DatasetSchema, seq: np.ndarray, heads: pd.DataFrame,
     hidden: dict[str, np.ndarray], codec: Codec, index: IndexModel, lags: list[int],
-    memory: float, current_drivers: bool, shared_scores: np.ndarray,
+    memory: float, current_drivers: bool, inputs: np.ndarray,
 ) -> tuple[Data, Design]:
     """The arrays, and the design they were built with. `hidden`: rows of a column set by a
     rule, unobserved for the chain (their token stays the data's: a calm hour's direction is
-    not missing). `shared_scores`: each row's shared covariates, inputs like the seasons."""
+    not missing). `inputs`: each row's shared covariates' scores and time effects, inputs
+    like the seasons."""
     first = np.r_[True, seq[1:] != seq[:-1]]
     raw = [numbers(ordered[col.name], col.is_datetime) for col in codec.numeric]
     full, x = _scores(codec, raw, hidden, len(ordered))
@@ -89,12 +95,12 @@ def build_data(
     fresh = fresh_columns(full, lags)
     design = make_design(
         tokens, codec.channel_sizes, len(codec.token_columns), drivers, lags, fresh,
-        float(memory) if lags else 0.0,
+        float(memory) if lags else 0.0, len(heads),
     )
     observed = ~np.isnan(x)
     data = Data(
         x=x, observed=observed, lagged=lagged_inputs(full, now, first, design),
-        feats=np.hstack([index.features(index_numbers(ordered, schema, index)), shared_scores]),
+        feats=np.hstack([index.features(index_numbers(ordered, schema, index)), inputs]),
         first=first,
         tokens=tokens, seq=seq,
         contexts=context_codes(design.contexts, drivers, tokens, prev_tokens, first, last, now),
@@ -102,7 +108,7 @@ def build_data(
         prev_design=token_design(prev_tokens, design.previous_tokens),
         pos=sequence_positions(ordered, schema).to_numpy(),
         static_cat=_static_codes(codec, heads), static_num=_static_scores(codec, heads),
-        patterns=patterns(observed),
+        patterns=patterns(observed), first_shift=design.first_shift,
     )
     return data, design
 
@@ -125,6 +131,14 @@ def _scores(
     full[unseen] = np.nan
     x[unseen] = np.nan
     return full, x
+
+
+def continuous_scores(ordered: pd.DataFrame, codec: Codec,
+                      hidden: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, d) each numeric column's continuous scores (NaN where missing, hidden or on a
+    point mass)."""
+    raw = [numbers(ordered[col.name], col.is_datetime) for col in codec.numeric]
+    return _scores(codec, raw, hidden, len(ordered))[1]
 
 
 def _tokens(codec: Codec, ordered: pd.DataFrame, raw: list[np.ndarray]) -> np.ndarray:

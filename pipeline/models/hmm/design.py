@@ -37,6 +37,8 @@ class Design:
     current_tokens: list[tuple[int, int]]  # (channel, token) regressors of this step
     previous_tokens: list[tuple[int, int]]  # the same of the step before, own equation only
     contexts: Contexts
+    # a first step's regression has its own intercept beside the shared one (`first_shift`)
+    first_shift: bool = False
 
     def n_lagged(self, d: int) -> int:
         """Width of the lagged block: lags, fresh inputs, slow average."""
@@ -138,7 +140,7 @@ def token_design(tokens: np.ndarray, columns: list[tuple[int, int]]) -> np.ndarr
 
 def make_design(
     tokens: np.ndarray, sizes: list[int], n_token_numeric: int, drivers: list[Driver],
-    lags: list[int], fresh: list[int], memory: float,
+    lags: list[int], fresh: list[int], memory: float, n_sequences: int,
 ) -> Design:
     all_design = design_columns(tokens, sizes)
     return Design(
@@ -147,7 +149,21 @@ def make_design(
         current_tokens=[(j, k) for j, k in all_design if not drivers[j].current],
         previous_tokens=[(j, k) for j, k in all_design if j < n_token_numeric],
         contexts=Contexts.for_channels(sizes),
+        first_shift=needs_first_shift(n_sequences),
     )
+
+
+# A first step gets its own intercept when at least this many sequences start.
+MIN_STARTS = 10
+
+
+def needs_first_shift(n_sequences: int) -> bool:
+    """Whether a first step's regression, fitted on every step (a sequence may start
+    anywhere in the index's span), gets an intercept of the first steps' own: a panel's
+    prices start at their lowest, below what every year's fit gives their first year. Its
+    slopes and spread stay those of every step, so a start is no narrower than a step; a
+    few sequences' starts would only be copied."""
+    return n_sequences >= MIN_STARTS
 
 
 def step_allowed(

@@ -19,7 +19,7 @@ from pipeline.models.hmm.calibration import (
 )
 from pipeline.models.hmm.chain import ChainParams
 from pipeline.models.hmm.codec import Codec, build_codec, numbers
-from pipeline.models.hmm.data import Data, build_data
+from pipeline.models.hmm.data import Data, build_data, continuous_scores, index_numbers
 from pipeline.models.hmm.design import Design, choose_lags, step_allowed
 from pipeline.models.hmm.em import initial_params, run_em
 from pipeline.models.hmm.fitted import FittedHMM
@@ -44,6 +44,7 @@ from pipeline.models.hmm.shared import fit_shared, real_scores
 from pipeline.models.hmm.simulate import simulated_scores
 from pipeline.models.hmm.stability import stabilised
 from pipeline.models.hmm.tails import with_tails
+from pipeline.models.hmm.time_effects import TimeEffects, fit_time_effects
 from pipeline.models.params import HiddenMarkovParams
 from pipeline.models.rank_gaussian import RankGaussian
 from pipeline.schema import DatasetSchema, Role
@@ -114,19 +115,25 @@ def fit_hmm(
                           pairs, hidden),
     )
     targets = _targets(settings, schema, original, codec, index, lags)
+    effects, effect_inputs = (
+        fit_time_effects(continuous_scores(ordered, codec, hidden), first,
+                         index_numbers(ordered, schema, index))
+        if settings.time_effects and schema.sequence_key else (None, np.zeros((len(ordered), 0))))
+    inputs = np.hstack([shared_scores, effect_inputs])
 
     def candidate(memory: float) -> _Candidate:
         data, design = build_data(
             ordered, schema, seq, heads, hidden, codec, index, lags, memory,
-            settings.current_drivers, shared_scores,
+            settings.current_drivers, inputs,
         )
-        options = _em_options(settings, codec, design, data, index, trending)
+        options = _em_options(settings, codec, design, data, index, trending, effects)
         skeleton = partial(FittedHMM, schema.sequence_key, schema.sequence_index,
                            public_keys(schema), codec, index, design, relations)
 
         def fitted_for(chain: ChainParams) -> FittedHMM:
             """A chain as the sampler runs it: stabilised, uncalibrated."""
-            return skeleton(chain=stabilised(chain, design, codec.spike_free), shared=shared)
+            return skeleton(chain=stabilised(chain, design, codec.spike_free), shared=shared,
+                            time_effects=effects)
 
         check = None if targets is None else PersistenceCheck(
             schema, targets, fitted_for, seed, settings.length)
@@ -183,7 +190,7 @@ def public_keys(schema: DatasetSchema) -> list[Any] | None:
 
 def _em_options(
     settings: HiddenMarkovParams, codec: Codec, design: Design, data: Data,
-    index: IndexModel, trending: np.ndarray,
+    index: IndexModel, trending: np.ndarray, effects: TimeEffects | None,
 ) -> EMOptions:
     sizes = codec.channel_sizes
     n_features = data.feats.shape[1]
@@ -191,6 +198,10 @@ def _em_options(
                            int((~data.first).sum()))
     if index.trend_span is not None:  # the trend feature enters trending columns' steps only
         allowed[:, allowed.shape[1] - n_features + index.n_features - 1] = trending
+    if effects is not None:  # a column's time effect enters its own step only (the last inputs)
+        own = allowed[:, allowed.shape[1] - effects.width:]
+        own[:] = False
+        own[effects.columns, np.arange(effects.width)] = True
     return EMOptions(
         smoothing=settings.smoothing, min_variance=settings.min_variance, tol=settings.tol,
         state_tokens=settings.state_tokens, channel_sizes=sizes,

@@ -12,6 +12,7 @@ from pipeline.models.hmm.design import Design
 from pipeline.models.hmm.index import IndexModel
 from pipeline.models.hmm.relations import Relations
 from pipeline.models.hmm.shared import SharedCovariates
+from pipeline.models.hmm.time_effects import TimeEffects
 
 
 @dataclass(frozen=True)
@@ -26,3 +27,4 @@ class FittedHMM:
     chain: ChainParams
     calibration: Calibration | None = None  # the chain's scores onto the training marginals
     shared: SharedCovariates | None = None  # covariates every entity reads from one path
+    time_effects: TimeEffects | None = None  # the steps entities take together, by index value

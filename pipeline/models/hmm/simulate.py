@@ -151,14 +151,17 @@ class _Walk:
         cls, fitted: FittedHMM, lengths: np.ndarray, index_numbers: list[np.ndarray],
         path: pd.DataFrame | None,
     ) -> _Walk:
-        c, index, shared = fitted.codec, fitted.index, fitted.shared
+        c, index, shared, effects = fitted.codec, fitted.index, fitted.shared, fitted.time_effects
         n, d, n_chan = len(lengths), len(c.numeric), len(fitted.chain.token_first)
         t_max = int(lengths.max()) if n else 0
-        feats = np.zeros((t_max, n, index.n_features + (shared.width if shared else 0)))
+        width = (shared.width if shared else 0) + (effects.width if effects else 0)
+        feats = np.zeros((t_max, n, index.n_features + width))
         for i, numbers in enumerate(index_numbers):
             parts = [index.features(numbers)]
             if path is not None:
                 parts.append(shared.scores(path, numbers))
+            if effects is not None:
+                parts.append(effects.at(numbers))
             feats[: len(numbers), i] = np.hstack(parts)
         names = [col.name for col in c.numeric]
         return cls(
@@ -262,7 +265,7 @@ def _draw_scores(
         z = np.hstack([*lagged, walk.fresh, *walk.average, before, current, ones, walk.feats[t]])
         mean, chol = np.einsum("nr,ndr->nd", z, p.ar[state]), walk.chol[0][state]
     else:
-        z = np.hstack([current, ones, walk.feats[t]])
+        z = np.hstack([current, ones, *([ones] if design.first_shift else []), walk.feats[t]])
         mean, chol = np.einsum("nr,ndr->nd", z, p.first[state]), walk.chol[1][state]
     shocks = rng.standard_normal((n, d))
     if t and np.isfinite(p.step_dof):  # a t innovation: a Gaussian over a shared precision
