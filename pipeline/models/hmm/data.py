@@ -41,6 +41,7 @@ class Data:
     static_num: np.ndarray  # (S, ds) scores, NaN where missing
     patterns: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # rows, observed dims, others
     first_shift: bool = False  # `Design.first_shift`
+    step_only: int = 0  # the last feats enter step equations only (time effects: steps)
 
     @property
     def n_rows(self) -> int:
@@ -56,9 +57,10 @@ def regressors(data: Data) -> tuple[np.ndarray, np.ndarray]:
     [tokens, 1, first row, feats] where a first step has its own intercept (`first_shift`)."""
     ones = np.ones((data.n_rows, 1))
     marginal = np.hstack([data.design, ones, data.feats])
-    first = (np.hstack([data.design, ones, data.first[:, None].astype(float), data.feats])
-             if data.first_shift else marginal)
-    return np.hstack([data.lagged, data.prev_design, marginal]), first
+    levels = data.feats[:, : data.feats.shape[1] - data.step_only]
+    shift = [data.first[:, None].astype(float)] if data.first_shift else []
+    return (np.hstack([data.lagged, data.prev_design, marginal]),
+            np.hstack([data.design, ones, *shift, levels]))
 
 
 def patterns(observed: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -76,12 +78,12 @@ def patterns(observed: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndar
 def build_data(
     ordered: pd.DataFrame, schema: DatasetSchema, seq: np.ndarray, heads: pd.DataFrame,
     hidden: dict[str, np.ndarray], codec: Codec, index: IndexModel, lags: list[int],
-    memory: float, current_drivers: bool, inputs: np.ndarray,
+    memory: float, current_drivers: bool, inputs: np.ndarray, step_only: int = 0,
 ) -> tuple[Data, Design]:
     """The arrays, and the design they were built with. `hidden`: rows of a column set by a
     rule, unobserved for the chain (their token stays the data's: a calm hour's direction is
     not missing). `inputs`: each row's shared covariates' scores and time effects, inputs
-    like the seasons."""
+    like the seasons, the last `step_only` of them (time effects) of the steps only."""
     first = np.r_[True, seq[1:] != seq[:-1]]
     raw = [numbers(ordered[col.name], col.is_datetime) for col in codec.numeric]
     full, x = _scores(codec, raw, hidden, len(ordered))
@@ -108,7 +110,7 @@ def build_data(
         prev_design=token_design(prev_tokens, design.previous_tokens),
         pos=sequence_positions(ordered, schema).to_numpy(),
         static_cat=_static_codes(codec, heads), static_num=_static_scores(codec, heads),
-        patterns=patterns(observed), first_shift=design.first_shift,
+        patterns=patterns(observed), first_shift=design.first_shift, step_only=step_only,
     )
     return data, design
 

@@ -124,7 +124,7 @@ def fit_hmm(
     def candidate(memory: float) -> _Candidate:
         data, design = build_data(
             ordered, schema, seq, heads, hidden, codec, index, lags, memory,
-            settings.current_drivers, inputs,
+            settings.current_drivers, inputs, effects.width if effects else 0,
         )
         options = _em_options(settings, codec, design, data, index, trending, effects)
         skeleton = partial(FittedHMM, schema.sequence_key, schema.sequence_index,

@@ -36,7 +36,7 @@ def m_step(
     if d:
         step_w = post * (~data.first)[:, None]
         ar, ar_cov = regression(data, z_step, step_w, options.min_variance, options.step_allowed)
-        first, first_cov = regression(data, z_first, post, options.min_variance)
+        first, first_cov = first_regression(data, z_first, post, options.min_variance)
     else:
         ar, ar_cov = np.zeros((k, 0, z_step.shape[1])), np.zeros((k, 0, 0))
         first, first_cov = np.zeros((k, 0, z_first.shape[1])), np.zeros((k, 0, 0))
@@ -49,6 +49,33 @@ def m_step(
         start / start.sum(), trans / trans.sum(1, keepdims=True), ar, ar_cov, first, first_cov,
         token_first, token_trans, static_cat, static_mean, static_var,
     )
+
+
+# Pseudo-rows at the shared intercept a first step's own intercept is shrunk with.
+SHIFT_PSEUDO_ROWS = 2.0
+
+
+def first_regression(
+    data: Data, z_first: np.ndarray, post: np.ndarray, min_variance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A first step's regression, on every step; with `first_shift`, its first-row column
+    (after the tokens and the intercept) gets the state's mean residual of the first steps,
+    shrunk towards none. Solved apart, not as one more regressor: tokens of dummies that mark
+    the first year (a region-by-year indicator) are collinear with it, and the tokens drawn
+    at sampling would not keep that collinearity."""
+    if not data.first_shift:
+        return regression(data, z_first, post, min_variance)
+    at = data.design.shape[1] + 1
+    rest = np.delete(z_first, at, axis=1)
+    coef, cov = regression(data, rest, post, min_variance)
+    first = data.first & data.observed.any(axis=1)
+    x, seen = data.x[first], data.observed[first]
+    shift = np.zeros(coef.shape[:2])
+    for s in range(coef.shape[0]):
+        w = post[first, s][:, None] * seen
+        resid = np.where(seen, x - rest[first] @ coef[s].T, 0.0)
+        shift[s] = (w * resid).sum(0) / (w.sum(0) + SHIFT_PSEUDO_ROWS)
+    return np.insert(coef, at, shift, axis=2), cov
 
 
 def regression(

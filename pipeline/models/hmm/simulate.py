@@ -145,6 +145,7 @@ class _Walk:
     average: list[np.ndarray]  # [slow average up to the step before] with `memory`
     couplings: list[tuple[int, int, float]]  # (column, partner, partner's value)
     chol: tuple[np.ndarray, np.ndarray]  # per state: step and first-step Cholesky factors
+    step_only: int  # the last feats, time effects, enter the steps only
 
     @classmethod
     def start(
@@ -171,7 +172,7 @@ class _Walk:
             fresh=np.zeros((n, len(fitted.design.fresh))), average=[],
             couplings=[(names.index(cv.column), names.index(cv.partner), cv.partner_value)
                        for cv in fitted.relations.couplings],
-            chol=fitted.chain.cholesky(),
+            chol=fitted.chain.cholesky(), step_only=effects.width if effects else 0,
         )
 
 
@@ -265,7 +266,8 @@ def _draw_scores(
         z = np.hstack([*lagged, walk.fresh, *walk.average, before, current, ones, walk.feats[t]])
         mean, chol = np.einsum("nr,ndr->nd", z, p.ar[state]), walk.chol[0][state]
     else:
-        z = np.hstack([current, ones, *([ones] if design.first_shift else []), walk.feats[t]])
+        levels = walk.feats[t][:, : walk.feats.shape[2] - walk.step_only]  # no time effects
+        z = np.hstack([current, ones, *([ones] if design.first_shift else []), levels])
         mean, chol = np.einsum("nr,ndr->nd", z, p.first[state]), walk.chol[1][state]
     shocks = rng.standard_normal((n, d))
     if t and np.isfinite(p.step_dof):  # a t innovation: a Gaussian over a shared precision
