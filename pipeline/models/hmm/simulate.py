@@ -43,21 +43,21 @@ def simulate(
     frame = pd.DataFrame(draw_steps(fitted, first_state, lengths, index_numbers, rng, path))
     frame = restore(frame, fitted.relations)
     seq = np.repeat(np.arange(n), lengths)
-    for name, values in statics.items():
-        frame[name] = values[seq]
+    # the other columns gathered and joined at once: one by one, a wide panel's frame
+    # fragments and pandas warns on the user's console
+    more: dict[str, Any] = {name: values[seq] for name, values in statics.items()}
     flat = np.concatenate(index_numbers) if n else np.zeros(0)
     if path is not None:
-        for name, values in fitted.shared.values(path, flat).items():
-            frame[name] = values
-    for name in fitted.codec.all_missing:
-        frame[name] = np.nan
+        more.update(fitted.shared.values(path, flat))
+    more.update({name: np.full(len(seq), np.nan) for name in fitted.codec.all_missing})
     if fitted.sequence_key:
-        frame[fitted.sequence_key] = (
+        more[fitted.sequence_key] = (
             np.asarray(_key_order(fitted.key_labels, n, rng), dtype=object)[seq]
             if fitted.key_labels is not None else seq
         )
-    frame[fitted.sequence_index] = fitted.index.to_index(flat).array
-    return frame
+    more[fitted.sequence_index] = fitted.index.to_index(flat).array
+    frame = frame.drop(columns=[c for c in more if c in frame.columns])
+    return pd.concat([frame, pd.DataFrame(more, index=frame.index)], axis=1)
 
 
 def draw_shared_path(fitted: FittedHMM, rng: np.random.Generator) -> pd.DataFrame | None:
