@@ -14,6 +14,8 @@ import pandas as pd
 
 from pipeline.models.hmm.calibration import (
     CALIBRATION_PASSES,
+    CALIBRATION_SCORES,
+    MIN_SCORES,
     calibration_sequences,
     fit_calibration,
 )
@@ -151,6 +153,11 @@ def fit_hmm(
     fitted = chosen.fitted_for(params)
     if settings.calibrate and codec.numeric:
         fitted = _calibrate(fitted, data.x, np.random.default_rng(seed))
+        if effects is not None and not _calibration_holds(fitted, np.random.default_rng(seed)):
+            log.info("hmm: with time effects the marginal calibration does not settle; "
+                     "fitted without them")
+            return fit_hmm(train, schema, settings.model_copy(update={"time_effects": False}),
+                           seed)
     return FitResult(fitted, chosen.selection, history)
 
 
@@ -277,6 +284,28 @@ def _calibrate(fitted: FittedHMM, training: np.ndarray, rng: np.random.Generator
         scores = simulated_scores(fitted, n, rng)
         fitted = replace(fitted, calibration=fit_calibration(scores, training, ranked))
     return fitted
+
+
+# A calibration holds when a simulation under it leaves each column's median raw score at
+# most this far (in scores) from the median it was learnt from.
+CALIBRATION_DRIFT = 0.35
+
+
+def _calibration_holds(fitted: FittedHMM, rng: np.random.Generator) -> bool:
+    """Whether the chain, run under its calibration, still draws the scores the map was
+    learnt from. Token drivers read calibrated scores, so the map moves the chain it maps;
+    with time effects that loop can swing between passes instead of settling (a panel of 16
+    countries over 51 years: every other pass put their budgets' medians far apart), and the
+    published marginals are then off by the swing."""
+    scores = simulated_scores(fitted, calibration_sequences(fitted.index.mean_length), rng)
+    source = fitted.calibration.source
+    for j, col in enumerate(scores.T):
+        drawn = col[np.isfinite(col)]
+        mapped = not np.array_equal(source[j], CALIBRATION_SCORES)  # else left as drawn
+        if mapped and len(drawn) >= MIN_SCORES and abs(
+                np.median(drawn) - source[j][len(CALIBRATION_SCORES) // 2]) > CALIBRATION_DRIFT:
+            return False
+    return True
 
 
 def _log_summary(codec: Codec, design: Design, data: Data) -> None:
