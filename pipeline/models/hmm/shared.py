@@ -44,14 +44,14 @@ class SharedCovariates:
     def scores(self, path: pd.DataFrame, at: np.ndarray) -> np.ndarray:
         """(n, width) scores of the numeric shared columns at index numbers `at` (0 where
         missing: the entity model reads an unknown covariate as its average)."""
-        rows = _nearest(path["_at"].to_numpy(), at)
+        rows = nearest(path["_at"].to_numpy(), at)
         out = np.column_stack([
             m.forward(numbers(path[name], False)[rows]) for name, m in zip(self.numeric, self.maps)
         ]) if self.numeric else np.zeros((len(at), 0))
         return np.nan_to_num(out, nan=0.0)
 
     def values(self, path: pd.DataFrame, at: np.ndarray) -> dict[str, np.ndarray]:
-        rows = _nearest(path["_at"].to_numpy(), at)
+        rows = nearest(path["_at"].to_numpy(), at)
         return {name: path[name].to_numpy()[rows] for name in self.columns}
 
     def as_levels(self, path: pd.DataFrame) -> pd.DataFrame:
@@ -62,7 +62,7 @@ class SharedCovariates:
             path[name] = start + np.r_[0.0, np.cumsum(steps)]
         if not self.public:
             return path
-        rows = _nearest(self.real_grid, path["_at"].to_numpy())
+        rows = nearest(self.real_grid, path["_at"].to_numpy())
         for name, real in zip(self.public, self.real_values):
             path[name] = np.asarray(real, dtype=object)[rows]
         return path
@@ -155,7 +155,7 @@ def _present(values: np.ndarray) -> np.ndarray:
     return present if len(present) else np.zeros(1)
 
 
-def _nearest(grid: np.ndarray, at: np.ndarray) -> np.ndarray:
+def nearest(grid: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Row of `grid` (sorted) nearest to each of `at`."""
     right = np.clip(np.searchsorted(grid, at), 0, len(grid) - 1)
     left = np.clip(right - 1, 0, len(grid) - 1)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.models.hmm.shared import nearest
+
 # An index value's mean step is used only when at least this many entities step into it.
 MIN_ENTITIES = 10
 # A column follows the time effects when its mean step at the index value (left out of its
@@ -44,10 +46,7 @@ class TimeEffects:
         out = np.zeros((len(numbers), self.width))
         if not len(self.grid):
             return out
-        right = np.clip(np.searchsorted(self.grid, numbers), 0, len(self.grid) - 1)
-        left = np.clip(right - 1, 0, len(self.grid) - 1)
-        rows = np.where(np.abs(self.grid[left] - numbers) <= np.abs(self.grid[right] - numbers),
-                        left, right)
+        rows = nearest(self.grid, numbers)
         # equal up to float noise (a sampled index is its start plus whole steps)
         spacing = float(np.median(np.diff(self.grid))) if len(self.grid) > 1 else 1.0
         on_grid = np.abs(self.grid[rows] - numbers) <= 1e-6 * max(1.0, spacing)
