@@ -26,18 +26,25 @@ CLASSES = {"d": ("0-9", "0123456789"), "U": ("A-Z", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Hexadecimal digits (UUIDs, hashes): a mix of digits and letters that never go past f.
 HEX = {"Ld": "0-9a-f", "Ud": "0-9A-F"}
 MIN_HEX_LETTERS = 50  # letters seen before a mix is called hexadecimal
-RUN = re.compile(r"\[((?:0-9a-f|0-9A-F|0-9|A-Z|a-z)+)\]\{(\d+)\}|\\(.)|(.)")
+RUN = re.compile(r"\[0-9\]\{(\d+),(\d+)\}"
+                 r"|\[((?:0-9a-f|0-9A-F|0-9|A-Z|a-z)+)\]\{(\d+)\}|\\(.)|(.)")
+# A code's runs: digits, capitals, small letters, or one other character (`AL-12`: AL, -, 12).
+RUNS = re.compile(r"[0-9]+|[A-Z]+|[a-z]+|.")
+NUMBER = "\1"  # a slot marker: a number written without padding, as `AL-1` .. `AL-53` are
 
 
 def code_pattern(strings: pd.Series) -> str | None:
     """The regex of a code column's shape, or None when its values are not codes: at least
     `MIN_SHAPE_SHARE` of them have one length, and each position holds one character every
-    value shares or a class of characters (digits, capitals, small letters, or a mix)."""
+    value shares or a class of characters (digits, capitals, small letters, or a mix); or,
+    failing that, they share one sequence of runs whose numbers are written unpadded."""
     if strings.str.len().max() > MAX_LENGTH or strings.str.contains(r"\s").any():
         return None
     length, count = Counter(strings.str.len()).most_common(1)[0]
-    if count < MIN_SHAPE_SHARE * len(strings) or length == 0:
+    if length == 0:
         return None
+    if count < MIN_SHAPE_SHARE * len(strings):
+        return _run_pattern(strings)
     chars = np.array([list(v) for v in strings[strings.str.len() == length]])
     template = [_position(chars[:, i]) for i in range(length)]
     if any(t is None for t in template):
@@ -48,6 +55,32 @@ def code_pattern(strings: pd.Series) -> str | None:
     if not (has_digits or letter_code):
         return None
     return _regex(_hexadecimal(template, chars))
+
+
+def _run_pattern(strings: pd.Series) -> str | None:
+    """Codes of several lengths (`AL-1`, `CA-53`, `N10A2`): most values split into the same
+    runs; a run is a literal where every value shares it, letters of one length, or a number
+    of 1 to k digits never written with a leading zero. Words of varying length are not."""
+    runs = strings.map(RUNS.findall)
+    shapes = runs.map(lambda parts: tuple(_kind(p[0]) if p[0].isalnum() else p for p in parts))
+    shape, count = Counter(shapes).most_common(1)[0]
+    if count < MIN_SHAPE_SHARE * len(strings) or "d" not in shape:
+        return None
+    columns = list(zip(*runs[shapes == shape]))
+    out = []
+    for kind, column in zip(shape, columns):
+        lengths = {len(part) for part in column}
+        if len(set(column)) == 1:
+            out.append(re.escape(column[0]))
+        elif kind == "d" and len(lengths) > 1:
+            if any(len(part) > 1 and part[0] == "0" for part in column):
+                return None  # padded in part: not one way of writing numbers
+            out.append(f"[0-9]{{{min(lengths)},{max(lengths)}}}")
+        elif len(lengths) == 1 and kind in CLASSES:
+            out.append(f"{_class_regex(kind)}{{{lengths.pop()}}}")
+        else:
+            return None
+    return "".join(out)
 
 
 def _hexadecimal(template: list[str], chars: np.ndarray) -> list[str]:
@@ -98,10 +131,13 @@ def _class_regex(kinds: str) -> str:
 
 
 def _slots(pattern: str) -> list[str]:
-    """Each position: a literal character (marked with a leading NUL), or its alphabet."""
+    """Each position: a literal character (marked with a leading NUL), an unpadded number
+    (NUMBER, then its fewest and most digits), or its alphabet."""
     slots: list[str] = []
-    for classes, repeat, escaped, literal in RUN.findall(pattern):
-        if classes in HEX.values():
+    for fewest, most, classes, repeat, escaped, literal in RUN.findall(pattern):
+        if most:
+            slots.append(f"{NUMBER}{fewest},{most}")
+        elif classes in HEX.values():
             letters = "abcdef" if classes.endswith("a-f") else "ABCDEF"
             slots += ["0123456789" + letters] * int(repeat)
         elif classes:
@@ -112,10 +148,21 @@ def _slots(pattern: str) -> list[str]:
     return slots
 
 
+def _number_range(slot: str) -> tuple[int, int]:
+    """An unpadded number slot's first value and how many it holds (0..99 for 1-2 digits)."""
+    fewest, most = map(int, slot[len(NUMBER):].split(","))
+    low = 0 if fewest == 1 else 10 ** (fewest - 1)
+    return low, 10 ** most - low
+
+
+def _radix(slot: str) -> int:
+    return _number_range(slot)[1] if slot.startswith(NUMBER) else len(slot)
+
+
 def pattern_ids(pattern: str, positions: np.ndarray, avoid: np.ndarray | None = None) -> list:
     """One id per row position, unique over all positions, none whose hash is in `avoid`."""
     slots = _slots(pattern)
-    radices = [len(s) for s in slots if not s.startswith("\0")]
+    radices = [_radix(s) for s in slots if not s.startswith("\0")]
     space = math.prod(radices)
     half = space // 2
     if positions.max(initial=0) >= half:
@@ -171,7 +218,8 @@ def _render(slots: list[str], radices: list[int], numbers: np.ndarray) -> list:
                 chars.append(slot[1:])
             else:
                 number, digit = divmod(number, radices[k])
-                chars.append(slot[digit])
+                chars.append(str(_number_range(slot)[0] + digit) if slot.startswith(NUMBER)
+                             else slot[digit])
                 k -= 1
         out.append("".join(reversed(chars)))
     return out

@@ -350,3 +350,18 @@ def test_a_table_of_thousands_of_pairs_is_scored_on_a_seeded_sample_of_them():
     assert kept["score"] > 0.99 and lost["score"] < 0.6  # the sample still tells them apart
     again = fidelity.column_pair_trends(real, shuffled, schema)
     assert again["score"] == lost["score"]
+
+
+def test_a_date_column_drawn_as_one_date_is_scored_not_a_crash(placements):
+    """A synthetic date column holding a single date (survival's udca: one encephalopathy
+    date drawn for every patient): its nanoseconds (~1e18) leave numpy no room to widen the
+    one-value range into bins, which raised from Column Pair Trends."""
+    schema, real, synthetic = placements
+    synthetic = synthetic.assign(end_date=real["end_date"].dropna().iloc[0])
+    trends = fidelity.column_pair_trends(real, synthetic, schema)
+    end_date = [p["score"] for p in trends["pairs"] if "end_date" in (p["column_1"],
+                                                                       p["column_2"])]
+    # correlations with a constant are undefined (NaN, as SDMetrics has them); the
+    # contingency scores of its pairs with categories are not
+    assert np.isfinite(trends["score"]) and np.isfinite(end_date).sum() >= 3
+    assert_matches_sdmetrics(real, real.assign(gender=synthetic["gender"]), schema)

@@ -52,6 +52,54 @@ def test_code_shapes(values, pattern):
     assert code_pattern(pd.Series(values)) == pattern
 
 
+def test_codes_with_unpadded_numbers_keep_their_runs():
+    """gap's SNP ids (`rs3813199`, `rs10907175`: 4 to 8 digits in these rows, never
+    padded) were text, so a model drew Faker sentences for them; they are codes of one run
+    shape."""
+    from benchmarks.public_data import r_dataset
+
+    real = r_dataset("gap", "mhtdata")[["rsn", "p", "chr"]].head(600)
+    pattern = code_pattern(real["rsn"])
+    assert pattern == "rs[0-9]{4,8}"
+    ids = pd.Series(pattern_ids(pattern, np.arange(0, 5000), hash_ids(real["rsn"])))
+    assert ids.str.fullmatch(pattern).all() and ids.is_unique and not ids.isin(real["rsn"]).any()
+    assert not ids.str.match("rs0").any()  # numbers written as the source writes them
+    assert ids.str.len().nunique() > 1
+
+    schema = detect_schema(real, "snps")
+    assert schema.column("rsn").role == Role.id
+    out = GaussianMixtureModel().fit(real, schema, seed=0).sample(300, seed=0)
+    assert out["rsn"].str.fullmatch(pattern).all() and out["rsn"].is_unique
+
+
+def test_an_id_of_entities_that_recur_keeps_their_codes_shape():
+    """MASS's bacteria: each child's `ID` (X01 .. Z26) on several weekly rows; its
+    synthetic ids were `syn-000000000`."""
+    from benchmarks.public_data import r_dataset
+
+    real = r_dataset("MASS", "bacteria")
+    schema = detect_schema(real, "bacteria")
+    assert schema.column("ID").role == Role.id
+    assert schema.column("ID").id_pattern == "[X-Z]{1}[0-9]{2}" or (
+        pd.Series(real["ID"].unique()).str.fullmatch(schema.column("ID").id_pattern).all())
+    out = GaussianMixtureModel().fit(real, schema, seed=0).sample(100, seed=0)
+    assert out["ID"].str.fullmatch(schema.column("ID").id_pattern).all()
+
+
+@pytest.mark.parametrize(("values", "pattern"), [
+    ([f"{'AK' if i % 2 else 'CA'}-{i}" for i in range(1, 60)], "[A-Z]{2}\\-[0-9]{1,2}"),
+    ([f"N{i}A{1 + i % 2}" for i in range(1, 150)], "N[0-9]{1,3}A[0-9]{1}"),
+])
+def test_run_shapes(values, pattern):
+    assert code_pattern(pd.Series(values)) == pattern
+
+
+@pytest.mark.parametrize("values", [["Sun", "SiriusA", "Canopus", "Vega"] * 6,
+                                    [f"x{i:0{1 + i % 3}d}" for i in range(60)]])
+def test_words_and_numbers_padded_in_part_are_not_run_shapes(values):
+    assert code_pattern(pd.Series(values)) is None
+
+
 @pytest.mark.parametrize("values", [["hello", "world", "three"], ["New York", "Boston"],
                                     ["ABCDEFGH", "QWERTYUI"], ["a-1", "b_2"]])
 def test_words_and_names_are_not_codes(values):

@@ -161,11 +161,15 @@ def _entity_code_pattern(keys: pd.Series) -> str | None:
 
 def _string_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:
     strings = values.astype(str)
-    pattern = _code_pattern(strings)
-    if _names_ids(name, strings) or pattern:
+    names_ids = _names_ids(name, strings)
+    pii_kind = None if names_ids else personal_kind(name, strings)
+    # an e-mail or a phone number is personal data, whatever shape its values share; an id
+    # of entities that recur (a penguin's two eggs) still has their codes' shape
+    pattern = None if pii_kind else _code_pattern(strings) or (
+        _entity_code_pattern(strings) if names_ids else None)
+    if pattern or names_ids:
         # nullable as the data is: an id missing on some rows must not refuse the data
         return ColumnSpec(name=name, role=Role.id, nullable=nullable, id_pattern=pattern)
-    pii_kind = personal_kind(name, strings)
     if pii_kind:
         return ColumnSpec(name=name, role=Role.pii, pii_kind=pii_kind, nullable=nullable,
                           pii_shape=personal_layout(pii_kind, strings))

@@ -76,6 +76,13 @@ def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, schema: DatasetSc
 
 
 # --- column pair trends --------------------------------------------------------------------
+def _from_lowest(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Values measured from the reference's lowest: dates as nanoseconds (~1e18) have float
+    steps of 128, too coarse for numpy to widen a one-value range into bins."""
+    finite = reference[np.isfinite(reference)]
+    return values - finite.min() if len(finite) else values
+
+
 def _histogram_edges(values: np.ndarray) -> np.ndarray:
     """SDMetrics' 10 equal-width bins over the values' range."""
     return np.histogram_bin_edges(values[~np.isnan(values)], bins=HISTOGRAM_BINS)
@@ -84,12 +91,14 @@ def _histogram_edges(values: np.ndarray) -> np.ndarray:
 def _histogram_codes(values: np.ndarray) -> np.ndarray:
     """SDMetrics' QualityReport discretisation of a continuous column for mixed pairs: bins
     over the frame's *own* range, np.digitize codes (the maximum and NaN share the last code)."""
+    values = _from_lowest(values, values)
     return np.digitize(values, _histogram_edges(values))
 
 
 def _codes_on_real_bins(real: np.ndarray, synthetic: np.ndarray) -> tuple[np.ndarray, ...]:
     """Both frames' codes on the real values' bins, open at both ends (values beyond the real
     range fall in the end bins; NaN has its own code), as SDMetrics' ContingencySimilarity."""
+    real, synthetic = _from_lowest(real, real), _from_lowest(synthetic, real)
     edges = _histogram_edges(real)
     edges[0], edges[-1] = -np.inf, np.inf
     return np.digitize(real, edges), np.digitize(synthetic, edges)
