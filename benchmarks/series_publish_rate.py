@@ -74,8 +74,8 @@ def run_series(package: str, name: str, load=None) -> dict[str, Any] | None:
             retry = HiddenMarkovModel(**model.more_private_params())
             retry.fit(train, schema, seed=corpus.SEED)
             row["retry"] = _judge(retry, train, holdout, schema, key, split.exchangeable)["missed"]
-        verdicts = [_verdict(row["first"])] + ([_verdict(row["retry"])] if row["retry"] else [])
-        row.update(verdict=verdicts[-1], published=verdicts[-1] != "fail")
+        verdict = final_verdict(row["first"], row["retry"])
+        row.update(verdict=verdict, published=verdict != "fail")
     except PipelineError as exc:
         row.update(verdict="clear error", published=False, stage=stage,
                    error=str(exc).splitlines()[0][:300])
@@ -100,6 +100,11 @@ def _judge(model, train, holdout, schema, key, exchangeable: bool) -> dict[str, 
 
 def _verdict(missed: list[str]) -> str:
     return corpus.verdict_of({m.split(":")[0] for m in missed})
+
+
+def final_verdict(first: list[str], retry: list[str] | None) -> str:
+    """The retry's verdict where there was one (a retry that missed nothing passed)."""
+    return _verdict(first if retry is None else retry)
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ import pandas as pd
 
 ISO8601 = "ISO 8601"
 QUARTERS = "year and quarter"
+WEEKS = "year and ISO week"  # tsibble's yearweek, `1991 W06`: the week's Monday
 # Layouts tried in order. Day first comes before month first: where both read every value
 # (no day above 12), the day-first reading is kept and the report says the order was ambiguous.
 DAY_LAYOUTS = (
@@ -34,7 +35,7 @@ MONTH_LAYOUTS = (
     "%Y-%m", "%Y/%m", "%m/%Y", "%m/%y", "%b %Y", "%B %Y", "%b-%Y", "%b-%y",
     "%YM%m", "%Ym%m", "%Y %b", "%Y %B",  # statistics offices: 2020M01, 1959m1, 2020 JAN
     "%Y-%b", "%Y-%B",
-    QUARTERS,
+    QUARTERS, WEEKS,
 )
 # A layout without a day reads a column only with this many distinct values: a handful of
 # `1/2`-like codes is a label, a calendar of months has many.
@@ -55,6 +56,7 @@ _SHAPES = {
 }
 _ISO_SHAPE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 _QUARTER = re.compile(r"^(?:(\d{4})\s*-?\s*Q([1-4])|Q([1-4])\s*-?\s*(\d{4}))$", re.IGNORECASE)
+_WEEK = re.compile(r"^(\d{4})\s*-?\s*W(\d{1,2})$", re.IGNORECASE)
 _DAY_FIRST = {"%d/%m": "%m/%d", "%d.%m": "%m.%d", "%d-%m": "%m-%d"}
 
 
@@ -71,8 +73,8 @@ def shape(layout: str) -> str:
     """A regular expression every value written in `layout` matches."""
     if layout == ISO8601:
         return _ISO_SHAPE
-    if layout == QUARTERS:
-        return _QUARTER.pattern[1:-1]
+    if layout in (QUARTERS, WEEKS):
+        return (_QUARTER if layout == QUARTERS else _WEEK).pattern[1:-1]
     parts = re.split(r"(%[A-Za-z])", layout)
     return "".join(_SHAPES.get(p, re.escape(p)) for p in parts)
 
@@ -116,6 +118,8 @@ def _parse(values: pd.Series, known: pd.Series, layout: str) -> pd.Series | None
     """`values` in `layout`; `known`: their present values as text."""
     if layout == QUARTERS:
         return _quarters(values)
+    if layout == WEEKS:
+        return values.map(_week_start, na_action="ignore").astype("datetime64[ns]")
     zoned = "%z" in layout or "Z" in layout or layout == ISO8601
     try:
         parsed = pd.to_datetime(values, format="ISO8601" if layout == ISO8601 else layout,
@@ -125,6 +129,14 @@ def _parse(values: pd.Series, known: pd.Series, layout: str) -> pd.Series | None
     if layout == ISO8601 and not known.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$").any():
         parsed = parsed.dt.tz_localize(None)  # naive text stays naive
     return parsed
+
+
+def _week_start(text: object) -> pd.Timestamp:
+    match = _WEEK.match(str(text))
+    try:
+        return pd.Timestamp.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+    except (AttributeError, ValueError):  # no match, or a week 54
+        return pd.NaT
 
 
 def _quarters(values: pd.Series) -> pd.Series:

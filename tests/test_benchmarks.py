@@ -138,3 +138,11 @@ def test_series_publish_rate_finds_series_and_gates_them_as_the_flow_does():
     text = spr.markdown({"seed": 7, "updated": "now", "code": "x",
                          "series": {"Ecdat.Grunfeld": row, "boot.acme": unreadable}})
     assert "**Published: 1 of 2**" in text and "crashes 0" in text
+
+
+def test_a_series_whose_retry_misses_nothing_is_published():
+    from benchmarks.series_publish_rate import final_verdict
+
+    assert final_verdict(["privacy: mia_p_value"], []) == "pass"
+    assert final_verdict(["privacy: mia_p_value"], ["privacy: mia_p_value"]) == "fail"
+    assert final_verdict(["fidelity: column_shapes"], None) == "warn"

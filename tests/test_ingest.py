@@ -199,6 +199,9 @@ def test_labels_shaped_like_dates_stay_labels(tmp_path, member, columns):
      "2020-01-01"),
     # river's airline passengers: 1977-Jan came out as codes (2290-Ybh)
     ([f"1977-{m}" for m in ("Jan", "Feb", "Mar", "Apr", "May", "Jun")], "1977-01-01"),
+    # fpp3's weekly US gasoline (tsibble's yearweek): a series whose index was text
+    ([f"1991 W{w:02d}" for w in range(6, 20)], "1991-02-04"),
+    ([f"2020-W{w:02d}" for w in (1, 2, 3, 4, 5, 53)], "2019-12-30"),
 ])
 def test_dates_in_the_layouts_people_write(tmp_path, written, first):
     path = tmp_path / "dates.csv"
