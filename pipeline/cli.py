@@ -120,6 +120,9 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
                         help="sample on demand with equal shares of this column's values")
     parser.add_argument("--dask", dest="dask_address", metavar="ADDRESS",
                         help="run fits and shards on an existing Dask cluster (tcp://host:8786)")
+    parser.add_argument("--processes", type=int, metavar="N",
+                        help="local processes that sample and write shards (default: the "
+                        "usable cores; 1: threads)")
 
 
 def _traceback_file() -> Path:
@@ -222,6 +225,11 @@ def configure_logging(verbose: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    return run_job(job_from_args(args))
+
+
+def job_from_args(args: argparse.Namespace):
+    """The job `synth run` runs: its job file, if given, with the options laid over it."""
     from pipeline.config import JobConfig
 
     overrides = {
@@ -236,17 +244,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         "output_dir": args.output_dir,
         "conditions": parse_conditions(args.condition) or None,
         "rebalance": args.rebalance,
+        "dask_address": args.dask_address,
+        "processes": args.processes,
     }
     if args.job_file:
-        job = JobConfig.from_yaml(args.job_file, **overrides)
-    else:
-        missing = [f"--{k}" for k in ("source", "name") if not overrides[k]]
-        if missing:
-            raise PipelineError(f"give {' and '.join(missing)}, or a job file: synth run JOB.yaml")
-        job = JobConfig.parse(
-            {k: v for k, v in overrides.items() if v is not None}, where="options"
-        )
-    return run_job(job)
+        return JobConfig.from_yaml(args.job_file, **overrides)
+    missing = [f"--{k}" for k in ("source", "name") if not overrides[k]]
+    if missing:
+        raise PipelineError(f"give {' and '.join(missing)}, or a job file: synth run JOB.yaml")
+    return JobConfig.parse({k: v for k, v in overrides.items() if v is not None}, where="options")
 
 
 def parse_conditions(pairs: list[str]) -> dict[str, str]:

@@ -50,6 +50,9 @@ class JobConfig(BaseModel):
                                  "deployment, e.g. '0 2 * * *' for a nightly batch")
     dask_address: str | None = Field(default=None, description="scheduler of an existing Dask "
                                      "cluster (tcp://host:8786) to run fits and shards on")
+    processes: int | None = Field(default=None, ge=1, description="worker processes that "
+                                  "sample and write shards when no Dask cluster is named; "
+                                  "default: the usable cores (1: threads of this process)")
     conditions: dict[str, Any] | None = Field(
         default=None, description="sample on demand: fixed values of categorical or yes/no "
         "columns, e.g. {sex: Female}; validated against the matching real rows")

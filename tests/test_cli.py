@@ -114,3 +114,22 @@ def test_a_score_with_nothing_to_compare_prints_a_dash_and_why(capsys):
     out = capsys.readouterr().out
     assert "column shapes 0.943, pair trends – (no column pair to compare)" in out
     assert "nan" not in out
+
+
+def test_every_run_option_reaches_the_job(tmp_path):
+    """`synth run --dask ADDRESS` was parsed and then dropped: the run went on local threads."""
+    args = cli.build_parser().parse_args([
+        "run", "--source", "a.csv", "--name", "a", "--dask", "tcp://scheduler:8786",
+        "--processes", "3", "--rows", "10", "--seed", "4"])
+    job = cli.job_from_args(args)
+    assert (job.dask_address, job.processes, job.rows, job.seed) == (
+        "tcp://scheduler:8786", 3, 10, 4)
+    job_file = tmp_path / "job.yaml"
+    job_file.write_text("name: b\nsource: b.csv\nprocesses: 1\n")
+    args = cli.build_parser().parse_args(["run", str(job_file), "--dask", "tcp://h:8786"])
+    job = cli.job_from_args(args)
+    assert (job.name, job.dask_address, job.processes) == ("b", "tcp://h:8786", 1)
+    # every option of `synth run` is a setting of the job
+    options = {a.dest for a in cli.build_parser()._subparsers._group_actions[0]
+               .choices["run"]._actions} - {"help", "job_file", "condition", "model"}
+    assert options <= set(type(job).model_fields), options - set(type(job).model_fields)
