@@ -1,5 +1,6 @@
 """Wall time of whole flow runs on a real `distributed.LocalCluster` (worker processes, one
-thread each) with 1 and 2 workers, against the same job on local threads.
+thread each) with 1 and 2 workers, against the same job on local threads and on the local
+process pool that a run without a cluster uses.
 
 Two jobs on Adult: `--rows` gmm rows in 1M-row shards (sampled and written by the workers),
 and a several-model job (gmm + gaussian_copula, the fits run on the workers). A first run
@@ -29,7 +30,7 @@ ADULT = ROOT.parent / "shared" / "data" / "adult.csv"
 OUT = "dask"
 JOBS = {"10M gmm rows": {"models": ["gmm"]},
         "gmm + gaussian_copula": {"models": ["gmm", "gaussian_copula"], "rows": 200_000}}
-SETUPS = ("local threads", "dask 1 worker", "dask 2 workers")
+SETUPS = ("local threads", "local processes", "dask 1 worker", "dask 2 workers")
 
 
 def run_once(job_values: dict, setup: str) -> float:
@@ -37,11 +38,13 @@ def run_once(job_values: dict, setup: str) -> float:
 
     from flows.synthesize import synthesize
     from pipeline.config import JobConfig
+    from pipeline.sharding import available_cores
 
     workers = {"dask 1 worker": 1, "dask 2 workers": 2}.get(setup)
     started = time.perf_counter()
     if workers is None:
-        synthesize(JobConfig.parse(job_values))
+        synthesize(JobConfig.parse({**job_values, "processes": available_cores() if setup ==
+                                    "local processes" else 1}))
     else:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster:
@@ -91,7 +94,9 @@ def write(results: dict, rows: int, repeats: int) -> None:
     (RESULTS / f"{OUT}.json").write_text(json.dumps(record, indent=2))
     lines = [f"# Flow runs on a Dask LocalCluster ({record['date']}, {record['cpus']} cores)",
              "", "Whole `synthesize` runs on Adult (models reused after the first run); "
-             f"median of {repeats} interleaved runs; worker processes with one thread each.",
+             f"median of {repeats} interleaved runs; worker processes with one thread each; "
+             "local processes: `processes:` set to the usable cores (a pool of local "
+             "processes samples and writes the shards after the first).",
              "", "| job | " + " | ".join(SETUPS) + " | 2 workers / 1 | same rows |",
              "|---|" + "---|" * (len(SETUPS) + 2)]
     for label, r in results.items():

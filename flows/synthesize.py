@@ -7,6 +7,7 @@ a DataFrame's memory layout and would miss identical data.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,6 +172,33 @@ def task_runner_for(job: JobConfig):
     return ThreadPoolTaskRunner(max_workers=max(2, len(job.models)))
 
 
+@contextlib.contextmanager
+def shard_runner_for(job: JobConfig, runner, shards: int):
+    """Where shards after the first are sampled and written: the Dask cluster, a pool of
+    `job.processes` local processes (sampling holds the GIL for most of a shard) when there
+    are at least two such shards, else the flow's threads. The pool starts with the flow, so
+    its processes boot (import, unpickle) while the models fit."""
+    workers = min(shards, job.processes)
+    if job.dask_address or workers < 2:
+        yield runner
+        return
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    with ProcessPoolTaskRunner(max_workers=workers) as pool:
+        for _ in range(workers):  # one each: the executor starts a process per busy task
+            pool.submit(warm_up, {"models": job.models})
+        yield pool
+
+
+@task(cache_policy=NO_CACHE)
+def warm_up(models: list[str]) -> None:
+    """Import what writing a shard of these models needs, once per worker process."""
+    from pipeline.models import registry
+
+    for name in models:
+        type(registry.create(name))
+
+
 @flow(name="synthesize", validate_parameters=True)
 def synthesize(job: JobConfig) -> dict[str, Any]:
     """Ingest -> schema -> split -> fit (parallel) -> sample -> validate -> publish."""
@@ -184,14 +212,16 @@ def synthesize(job: JobConfig) -> dict[str, Any]:
     request = check_request(frame, schema, job)
     train, holdout, holdout_split = split(frame, schema, job)
     n = job.rows or default_sample_size(request.reference(train, job.seed), schema)
-    with task_runner_for(job) as runner:
+    shards = plan_shards(n, _shard_rows(n, schema, job), job.seed)
+    with task_runner_for(job) as runner, shard_runner_for(job, runner, len(shards) - 1) as on:
         fits = {m: runner.submit(fit, {"model": m, "train": train, "schema": schema, "job": job,
                                        "fingerprint": ingest_report.fingerprint,
                                        "source": frame})
                 for m in job.models}
         results = [
-            _sample_validate_publish(runner, *future.result(), n, train, holdout, schema,
-                                     holdout_split, ingest_report, job, run_id, frame, request)
+            _sample_validate_publish((runner, on), *future.result(), shards, train, holdout,
+                                     schema, holdout_split, ingest_report, job, run_id, frame,
+                                     request)
             for future in fits.values()
         ]
     summary = build_summary(job, run_id, ingest_report, schema, holdout_split, results, request)
@@ -224,8 +254,8 @@ def synthesize_many(job_files: list[str]) -> list[dict[str, Any]]:
     return summaries
 
 
-def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train, holdout,
-                             schema, holdout_split, ingest_report, job, run_id,
+def _sample_validate_publish(runners, synthesizer, artifact_dir, reused, shards, train,
+                             holdout, schema, holdout_split, ingest_report, job, run_id,
                              full, request) -> dict[str, Any]:
     """Validate the first shard (against the real rows a sample on demand matches), then
     write every shard (in parallel) with the verdict in its lineage, then move the run into
@@ -235,9 +265,6 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
     from pipeline.report import render_report
 
     model = synthesizer.name
-    # sequences are not sharded: keys are regenerated per sample and would repeat across shards
-    shard_rows = n if schema.is_time_series else job.shard_rows
-    shards = plan_shards(n, shard_rows, job.seed)
     params = job.model_params.get(model, {})
 
     real_train = request.reference(train, job.seed)
@@ -291,7 +318,7 @@ def _sample_validate_publish(runner, synthesizer, artifact_dir, reused, n, train
         failed_expectations=result.failed_expectations, lineage=lineage, drift=drift,
         column_scores=result.column_scores)
     publication = publishing.Publication(Path(job.output_dir), job.name, model, run_id, lineage)
-    manifest = _write_and_finalise(runner, publisher, shards,
+    manifest = _write_and_finalise(runners, publisher, shards,
                                    first if publisher is synthesizer else None, publication,
                                    result.verdict, html, request)
     return {
@@ -367,14 +394,16 @@ def _full_span_refit(synthesizer, verdict, full, schema, holdout_split, job, fin
     }
 
 
-def _write_and_finalise(runner, synthesizer, shards, first, publication, verdict, html,
+def _write_and_finalise(runners, synthesizer, shards, first, publication, verdict, html,
                         request):
     """Stage every shard (in parallel), then finalise; once retries are spent, nothing
-    staged is left behind."""
-    writes = [runner.submit(write_shard, {"synthesizer": synthesizer, "shard": shard,
-                                          "publication": publication, "request": request,
-                                          "frame": first if shard.index == 0 else None})
-              for shard in shards]
+    staged is left behind. The first shard, sampled already, is written by the flow's
+    runner; the rest by the shard runner (`shard_runner_for`)."""
+    runner, shard_runner = runners
+    writes = [(runner if shard.index == 0 and first is not None else shard_runner).submit(
+        write_shard, {"synthesizer": synthesizer, "shard": shard, "publication": publication,
+                      "request": request, "frame": first if shard.index == 0 else None})
+        for shard in shards]
     try:
         for future in writes:
             future.result()
@@ -382,6 +411,11 @@ def _write_and_finalise(runner, synthesizer, shards, first, publication, verdict
     except BaseException:
         publication.discard()
         raise
+
+
+def _shard_rows(n: int, schema: DatasetSchema, job: JobConfig) -> int:
+    # sequences are not sharded: keys are regenerated per sample and would repeat across shards
+    return n if schema.is_time_series else job.shard_rows
 
 
 def default_sample_size(train: pd.DataFrame, schema: DatasetSchema) -> int:

@@ -121,8 +121,8 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dask", dest="dask_address", metavar="ADDRESS",
                         help="run fits and shards on an existing Dask cluster (tcp://host:8786)")
     parser.add_argument("--processes", type=int, metavar="N",
-                        help="local processes that sample and write shards (default: the "
-                        "usable cores; 1: threads)")
+                        help="local processes that sample and write shards (default 1: "
+                        "threads of this process)")
 
 
 def _traceback_file() -> Path:

@@ -50,9 +50,9 @@ class JobConfig(BaseModel):
                                  "deployment, e.g. '0 2 * * *' for a nightly batch")
     dask_address: str | None = Field(default=None, description="scheduler of an existing Dask "
                                      "cluster (tcp://host:8786) to run fits and shards on")
-    processes: int | None = Field(default=None, ge=1, description="worker processes that "
-                                  "sample and write shards when no Dask cluster is named; "
-                                  "default: the usable cores (1: threads of this process)")
+    processes: int = Field(default=1, ge=1, description="local processes that sample and "
+                           "write shards when no Dask cluster is named (1: threads of the "
+                           "run's process); pays on many cores, see benchmarks/results/dask.md")
     conditions: dict[str, Any] | None = Field(
         default=None, description="sample on demand: fixed values of categorical or yes/no "
         "columns, e.g. {sex: Female}; validated against the matching real rows")

@@ -6,6 +6,7 @@ so the result does not depend on which worker runs which shard, or in what order
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,3 +32,11 @@ def plan_shards(n: int, shard_rows: int = DEFAULT_SHARD_ROWS, seed: int = 0) -> 
     starts = np.cumsum([0, *sizes[:-1]])
     return [Shard(i, int(start), size, int(child.generate_state(1)[0]))
             for i, (start, size, child) in enumerate(zip(starts, sizes, children))]
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -333,7 +333,7 @@ def test_cuda_is_used_when_available_and_never_required(caplog):
 
 
 def test_default_threads_are_the_cores():
-    from pipeline.models.neural.synthesizer import available_cores
+    from pipeline.sharding import available_cores
 
     assert create("ctgan")._threads() == available_cores()
     assert create("ctgan", threads=1)._threads() == 1

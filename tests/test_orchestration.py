@@ -113,6 +113,23 @@ def test_fits_and_shards_run_on_a_dask_cluster(in_project, api_env):
     assert all(same), same
 
 
+@pytest.mark.slow  # a process pool booting beside a flow: CI's bound; make test-all
+def test_shards_on_local_processes_are_the_rows_threads_write(in_project, api_env):
+    """Without a Dask cluster, shards after the first are sampled and written by a local
+    process pool (sampling holds the GIL); the same seed gives the same parts as threads."""
+    from flows.synthesize import synthesize
+
+    job = JobConfig.parse(_demo_job(in_project, rows=3500, shard_rows=1000, processes=2))
+    pooled = synthesize(job)["models"][0]
+    threads = synthesize(job.model_copy(update={"processes": 1}))["models"][0]
+    assert pooled["parts"] == threads["parts"] == [f"part-{i:05d}.parquet" for i in range(4)]
+    for part in pooled["parts"]:
+        assert pd.read_parquet(Path(pooled["path"]) / part).equals(
+            pd.read_parquet(Path(threads["path"]) / part)), part
+    frame = pd.read_parquet(pooled["path"])
+    assert len(frame) == 3500 and frame["student_id"].is_unique
+
+
 class FlakyFileSystem(LocalFileSystem):
     """A store that drops the first connection, as object stores do now and then."""
 

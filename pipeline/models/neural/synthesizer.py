@@ -10,7 +10,6 @@ without pickle and reloads on a machine without a GPU.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -30,6 +29,7 @@ from pipeline.models.rare_categories import (
 )
 from pipeline.models.reproducibility import GLOBAL_RANDOM_STATE
 from pipeline.schema import DatasetSchema, Role
+from pipeline.sharding import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,6 @@ class FittedNetwork:
     epochs_run: int
     stopped_by: str
     fidelity_curve: list[dict[str, float]]
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 class NeuralSynthesizer(Synthesizer):
