@@ -87,10 +87,10 @@ CASES = [
     BadInput("prose, not a table", "prose.csv",
              _text("This is a paragraph of prose.\nIt goes on for a while.\n"), REFUSED,
              "does not look tabular"),
-    BadInput("semicolon-separated", "semicolon.csv", _delimited(";"), PUBLISHED),
+    BadInput("semicolon-separated", "semicolon.csv", _delimited(";"), PUBLISHED, slow=True),
     BadInput("row numbers in an unnamed first column (R's write.csv)", "rownames.csv",
              lambda path: _people(np.random.default_rng(0)).rename(index=lambda i: i + 1)
-             .to_csv(path, index=True), PUBLISHED),
+             .to_csv(path, index=True), PUBLISHED, slow=True),
     BadInput("tab-separated", "tabs.tsv", _delimited("\t"), PUBLISHED, slow=True),
     BadInput("pipe-separated", "pipes.csv", _delimited("|"), PUBLISHED, slow=True),
     BadInput("space-separated (R's write.table)", "spaces.txt", _delimited(" "), PUBLISHED,
