@@ -131,9 +131,12 @@ def write_shard(synthesizer, shard: Shard, publication: publishing.Publication, 
                 frame: pd.DataFrame | None = None) -> str:
     """Sample one seeded shard (unless given: the first, sampled for validation with ids
     from 0) and stage it as one Parquet part."""
+    from pipeline.clock_values import written_as_source
+
     if frame is None:
         frame = request.sample(synthesizer, shard.rows, shard.seed, id_start=shard.start)
-    return str(publication.write_part(shard.index, frame))
+    return str(publication.write_part(shard.index, written_as_source(frame,
+                                                                       synthesizer.schema)))
 
 
 @task(cache_policy=NO_CACHE)

@@ -86,6 +86,30 @@ def test_data_breaking_the_saved_schema_is_refused(in_project, capsys):
     # per-test stream capture makes Prefect's log handlers print logging errors)
 
 
+def test_clock_readings_are_modelled_as_numbers_and_published_as_written(in_project, capsys):
+    """Race times written h:mm:ss (fpp3's Boston marathon winners) were codes, published as
+    impossible times; they are numbers of seconds, written back in the source's layout."""
+    import numpy as np
+
+    source = pd.read_csv(cli.write_demo_data(Path("data")))
+    rng = np.random.default_rng(0)
+    seconds = (7200 + 40 * source["degree_perc"] + rng.normal(0, 300, len(source))).round()
+    source["race_time"] = [f"{int(s) // 3600:02d}:{int(s) % 3600 // 60:02d}:{int(s) % 60:02d}"
+                           for s in seconds]
+    source.to_csv("races.csv", index=False)
+    assert cli.main(["run", "--source", "races.csv", "--name", "races"]) == 0
+    out = capsys.readouterr().out
+    schema = yaml.safe_load(Path("schemas/races.yaml").read_text())
+    (spec,) = [c for c in schema["columns"] if c["name"] == "race_time"]
+    assert (spec["role"], spec["clock"]) == ("numerical", "hh:mm:ss")
+    (parquet,) = _paths(out, "parquet")
+    published = pd.read_parquet(parquet)["race_time"]
+    assert published.str.fullmatch(r"\d\d:[0-5]\d:[0-5]\d").all()
+    assert published.min() >= source["race_time"].min()
+    assert published.max() <= source["race_time"].max()
+    assert published.nunique() > 50  # drawn, not a few real values repeated
+
+
 def test_an_unknown_target_or_quasi_identifier_is_refused_before_any_fit(in_project, capsys):
     source = cli.write_demo_data(Path("data"))
     code = cli.main(["run", "--source", str(source), "--name", "students", "--target", "nosuch"])

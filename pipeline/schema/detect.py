@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.clock_values import clock_layout, read_clock
 from pipeline.errors import PipelineError
 from pipeline.names import check_dataset_name
 from pipeline.schema.calendar import mark_time_series
@@ -57,6 +58,9 @@ def detect_schema(
         _detect_column(df[col], is_index=col == sequence_index, is_key=col == sequence_key)
         for col in df.columns
     ]
+    # what follows reads clock readings as the numbers they are modelled as
+    clocks = {c.name: read_clock(df[c.name]) for c in columns if c.clock}
+    df = df.assign(**clocks) if clocks else df
     if sequence_index is not None:
         mark_time_series(df, columns, sequence_key, sequence_index)
     schema = DatasetSchema(
@@ -161,6 +165,11 @@ def _entity_code_pattern(keys: pd.Series) -> str | None:
 
 def _string_column(name: str, values: pd.Series, nullable: bool) -> ColumnSpec:
     strings = values.astype(str)
+    clock = clock_layout(strings)
+    if clock:  # a race time or a time of day: a number, not a code
+        numbers = read_clock(values).rename(name)
+        return _numeric_column(numbers, numbers.dropna(), nullable, False).model_copy(
+            update={"clock": clock, "role": Role.numerical})
     names_ids = _names_ids(name, strings)
     pii_kind = None if names_ids else personal_kind(name, strings)
     # an e-mail or a phone number is personal data, whatever shape its values share; an id

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.clock_values import read_clock
 from pipeline.errors import PipelineError
 from pipeline.schema.model import ColumnSpec, DatasetSchema, Role
 
@@ -44,6 +45,10 @@ def _enforce_column(col: pd.Series, spec: ColumnSpec, what: str, dataset: str) -
         _refuse_if(what, dataset, spec.name, present & bad, problem)
 
     if spec.role == Role.numerical:
+        if spec.clock and not pd.api.types.is_numeric_dtype(col):
+            clock = read_clock(col)
+            refuse_if(clock.isna(), f"is not a clock reading written {spec.clock}")
+            col = clock
         return _numerical(col, spec.integer, spec.decimals, refuse_if)
     if spec.role == Role.categorical:
         allowed = {str(c) for c in spec.categories or []}

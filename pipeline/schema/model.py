@@ -49,6 +49,9 @@ class ColumnSpec(BaseModel):
     step: float | None = Field(default=None, gt=0)
     # categorical: the categories seen in the real data (output never invents others)
     categories: list[Any] | None = None
+    # numerical: a clock reading written so (`h:mm:ss`, `hh:mm`; clock_values), held as a
+    # number of its last part's units and written back in this layout on publishing
+    clock: str | None = None
     # datetime
     datetime_format: str | None = None
     # id: the shape synthetic ids are written in (a regex such as 17\-\d{6}); None: syn-N
