@@ -180,7 +180,7 @@ def _plot_column(ax, real: pd.Series, synthetic: pd.Series, role: Role) -> None:
         both = np.concatenate([r, s])
         if len(both) == 0:
             return
-        bins = np.histogram_bin_edges(both, bins=30)
+        bins = _histogram_bins(both)
         ax.hist(r, bins=bins, alpha=0.5, density=True, label="real")
         ax.hist(s, bins=bins, alpha=0.5, density=True, label="synthetic")
         if dates:
@@ -265,6 +265,16 @@ def _number(value: float, spec) -> str:
     if spec.decimals is not None:
         return f"{value:,.{spec.decimals}f}"
     return f"{value:,.4g}"
+
+
+def _histogram_bins(values: np.ndarray) -> np.ndarray | int:
+    """30 equal bins, or one bin where the range is too narrow for its magnitude's floats
+    (a column constant at 1.5e18: numpy cannot widen it by half a unit)."""
+    try:
+        return np.histogram_bin_edges(values, bins=30)
+    except ValueError:
+        low, high = float(values.min()), float(values.max())
+        return np.array([low, max(high, np.nextafter(low, np.inf))])
 
 
 def _as_dates(values: pd.Series) -> np.ndarray:

@@ -50,6 +50,19 @@ def test_a_figure_of_four_years_of_days_renders_without_a_console_warning():
     assert _img(fig)
 
 
+@pytest.mark.parametrize("values", [[1.5e18] * 20, [1e16, 1e16 + 2] * 10])
+def test_a_column_too_narrow_for_its_floats_is_plotted_not_a_crash(values):
+    """A number constant at 1.5e18 (epoch nanoseconds kept as a number): numpy cannot widen
+    its one-value range by half a unit, and np.histogram_bin_edges raised."""
+    import matplotlib.pyplot as plt
+
+    real = pd.Series(values)
+    fig, ax = plt.subplots()
+    _plot_column(ax, real, real.sample(frac=1, random_state=0), Role.numerical)
+    assert len(ax.patches) >= 2  # a bar of each frame
+    plt.close(fig)
+
+
 def test_categories_come_most_frequent_first_with_the_rest_folded():
     real = pd.Series([f"c{i:02d}" for i in range(30) for _ in range(30 - i)])
     synthetic = pd.Series(["c00"] * 100 + ["new"] * 5)
