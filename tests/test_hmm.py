@@ -367,8 +367,26 @@ def test_a_gap_column_is_snapped_after_its_anchor():
     """The anchor (here `b`) is snapped too, so the gap column `a` must be snapped
     afterwards, inside the anchor's final value, or the pair's order could break."""
     pairs = [OrderedPair(low="a", high="b", gap_column="a")]
-    train = pd.DataFrame({"a": [0.0, 1.0, 2.0], "b": [1.0, 2.0, 3.0]})
+    train = pd.DataFrame({"a": [0.0, 1.0, 2.0] * 4, "b": [1.0, 2.0, 3.0] * 4})
     assert list(value_grids(train, ["a", "b"], pairs, {})) == ["b", "a"]
+
+
+def test_values_that_barely_repeat_are_no_grid_to_snap_onto():
+    """A short series whose values each occur once (openintro's 51 yearly birth counts;
+    here statsmodels' first 51 quarters of US GDP and consumption) was snapped onto its own
+    values: every synthetic value a training value, most rows' pairs real ones."""
+    from statsmodels.datasets import macrodata
+
+    real = macrodata.load_pandas().data[["year", "quarter", "realgdp", "realcons"]].head(51)
+    real = real.assign(t=np.arange(51))[["t", "realgdp", "realcons"]]
+    assert value_grids(real, ["realgdp", "realcons"], [], {}) == {}
+    shared = pd.DataFrame({"n": np.repeat(np.arange(10.0), 6)})  # counts that repeat do
+    assert list(value_grids(shared, ["n"], [], {})) == ["n"]
+
+    schema = detect_schema(real, "gdp", sequence_index="t")
+    out = HiddenMarkovModel().fit(enforce_schema(real, schema), schema, seed=0).sample(1, seed=0)
+    assert out["realgdp"].isin(real["realgdp"]).mean() < 0.2
+    assert len(out.merge(real, on=["realgdp", "realcons"])) == 0
 
 
 def test_moving_average_restarts_with_each_sequence():

@@ -19,6 +19,7 @@ from pipeline.errors import PipelineError
 from pipeline.models.codes import category_codes
 from pipeline.models.params import GaussianMixtureParams
 from pipeline.models.rank_gaussian import RankGaussian, rank_scores
+from pipeline.models.relations.value_grids import mostly_repeated
 from pipeline.schema import DatasetSchema, Role
 
 # Distinct continuous values kept exactly (step CDF); a column with more keeps this many + 1
@@ -183,8 +184,9 @@ def build_numeric(
     cdf = None
     if len(rest):
         # a quasi-discrete continuous part keeps its shared values exactly and spreads the
-        # rare ones over their gaps; values that barely repeat get quantile knots instead
-        exact = MAX_KNOTS if _mostly_repeated(counts[~np.isin(distinct, spikes)]) else None
+        # rare ones over their gaps; values that barely repeat (a step CDF would publish
+        # training values only, where fresh rows bring new ones) get quantile knots instead
+        exact = MAX_KNOTS if mostly_repeated(counts[~np.isin(distinct, spikes)]) else None
         cdf = RankGaussian.fit(rest, _n_knots(len(rest)), exact_max=exact,
                                spread_below=settings.protect_rare)
         z[rest_mask] = rank_scores(rest, rng)
@@ -193,11 +195,6 @@ def build_numeric(
     return codec, codes, z
 
 
-# A continuous part is quasi-discrete when at most this share of its rows hold a value no
-# other row holds: the Good-Turing estimate of how often a fresh row shows a value not seen
-# in training. Above it a step CDF would publish training values only where unseen real
-# rows often bring new ones (a measurement to one decimal).
-UNSEEN_SHARE_MAX = 0.1
 
 
 # Training rows per quantile knot, at least: a knot per row would put the output's fine
@@ -207,11 +204,6 @@ ROWS_PER_KNOT = 4
 
 def _n_knots(n_rows: int) -> int:
     return int(np.clip(n_rows // ROWS_PER_KNOT + 1, 2, MAX_KNOTS + 1))
-
-
-def _mostly_repeated(counts: np.ndarray) -> bool:
-    """`counts`: how many rows hold each distinct value of the continuous part."""
-    return np.sum(counts == 1) <= UNSEEN_SHARE_MAX * counts.sum()
 
 
 def placeholder_columns(schema: DatasetSchema, columns: list[str]) -> list[str]:

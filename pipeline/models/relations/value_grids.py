@@ -12,23 +12,33 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# A column with at most this many distinct real values is snapped onto them.
+# A column with at most this many distinct real values is snapped onto them,
 MAX_GRID_VALUES = 1000
+# when at most this share of its rows hold a value no other row holds: the Good-Turing
+# estimate of how often a fresh row shows a value not seen in training. Above it, a grid of
+# values that barely repeat is the training rows themselves (a series of 51 yearly birth
+# counts, each once), and snapping onto it replays them.
+UNSEEN_SHARE_MAX = 0.1
 
 
 def value_grid(
     values: pd.Series, leave_out: np.ndarray | None = None, max_values: int = MAX_GRID_VALUES
 ) -> np.ndarray | None:
     """The distinct numeric values of a column, increasing, when there are between 1 and
-    `max_values` of them; else None. `leave_out`: rows (bool, aligned with `values`) whose
-    values are not grid values (a value a rule sets)."""
+    `max_values` of them and they mostly repeat; else None. `leave_out`: rows (bool, aligned
+    with `values`) whose values are not grid values (a value a rule sets)."""
     numbers = pd.to_numeric(values, errors="coerce")
     if leave_out is not None:
         numbers = numbers[~leave_out]
-    distinct = numbers.dropna().unique()
-    if 0 < len(distinct) <= max_values:
-        return np.sort(distinct.astype(float))
+    distinct, counts = np.unique(numbers.dropna().to_numpy(dtype=float), return_counts=True)
+    if 0 < len(distinct) <= max_values and mostly_repeated(counts):
+        return distinct
     return None
+
+
+def mostly_repeated(counts: np.ndarray) -> bool:
+    """`counts`: how many rows hold each distinct value (see UNSEEN_SHARE_MAX)."""
+    return np.sum(counts == 1) <= UNSEEN_SHARE_MAX * counts.sum()
 
 
 def find_value_grids(
