@@ -20,8 +20,9 @@ MIN_CLOCK_VALUES = 10  # a handful of `1:2`-like values are labels, not readings
 
 
 def clock_layout(strings: pd.Series) -> str | None:
-    """`h:mm:ss`, `hh:mm:ss`, `m:ss` or `mm:ss` (two letters: the first part zero-padded to
-    two digits) when every value is a clock reading in one number of parts, else None."""
+    """`h:mm:ss`, `hh:mm:ss`, `h:mm` or `hh:mm` (`h:mm` also stands for minutes and
+    seconds; `hh`: the first part zero-padded to two digits) when every value is a clock
+    reading in one number of parts, else None."""
     if len(strings) < MIN_CLOCK_VALUES or not strings.str.fullmatch(CLOCK.pattern[1:-1]).all():
         return None
     parts = strings.str.count(":")

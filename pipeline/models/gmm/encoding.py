@@ -195,8 +195,6 @@ def build_numeric(
     return codec, codes, z
 
 
-
-
 # Training rows per quantile knot, at least: a knot per row would put the output's fine
 # structure where the training values sit (as many values in a tiny gap as in a wide one).
 ROWS_PER_KNOT = 4
