@@ -31,6 +31,9 @@ RUN = re.compile(r"\[0-9\]\{(\d+),(\d+)\}"
 # A code's runs: digits, capitals, small letters, or one other character (`AL-12`: AL, -, 12).
 RUNS = re.compile(r"[0-9]+|[A-Z]+|[a-z]+|.")
 NUMBER = "\1"  # a slot marker: a number written without padding, as `AL-1` .. `AL-53` are
+# Whole-number ids from this many digits up keep their width (`101001` -> `734512`); smaller
+# ones are row numbers, and synthetic rows are numbered 1, 2, ... as well.
+MIN_ID_DIGITS = 3
 
 
 def code_pattern(strings: pd.Series) -> str | None:
@@ -60,7 +63,8 @@ def code_pattern(strings: pd.Series) -> str | None:
 def _run_pattern(strings: pd.Series) -> str | None:
     """Codes of several lengths (`AL-1`, `CA-53`, `N10A2`): most values split into the same
     runs; a run is a literal where every value shares it, letters of one length, or a number
-    of 1 to k digits never written with a leading zero. Words of varying length are not."""
+    of 1 to k digits (written unpadded in the output, even where the source pads some of them:
+    AHCA's `CA-01` beside `AL-1`). Words of varying length are not."""
     runs = strings.map(RUNS.findall)
     shapes = runs.map(lambda parts: tuple(_kind(p[0]) if p[0].isalnum() else p for p in parts))
     shape, count = Counter(shapes).most_common(1)[0]
@@ -73,14 +77,44 @@ def _run_pattern(strings: pd.Series) -> str | None:
         if len(set(column)) == 1:
             out.append(re.escape(column[0]))
         elif kind == "d" and len(lengths) > 1:
-            if any(len(part) > 1 and part[0] == "0" for part in column):
-                return None  # padded in part: not one way of writing numbers
             out.append(f"[0-9]{{{min(lengths)},{max(lengths)}}}")
         elif len(lengths) == 1 and kind in CLASSES:
             out.append(f"{_class_regex(kind)}{{{lengths.pop()}}}")
         else:
             return None
     return "".join(out)
+
+
+def integer_id_pattern(values: pd.Series) -> str | None:
+    """The width of whole-number ids that start past row numbers (`101001` .. `999875`:
+    `[0-9]{6,6}`), or None for ids a row number writes as well."""
+    low, high = int(values.min()), int(values.max())
+    if low < 10 ** (MIN_ID_DIGITS - 1):
+        return None
+    return f"[0-9]{{{len(str(low))},{len(str(high))}}}"
+
+
+def integer_ids(pattern: str, positions: np.ndarray, avoid: np.ndarray | None = None
+                ) -> np.ndarray:
+    """Whole-number ids in `pattern`'s width, unique over all positions, none a training id.
+
+    A width gives ids to a quarter of what it holds (none where training ids crowd it);
+    later rows get ids one digit wider, width by width. Which width a row gets depends on
+    its position alone, so shards agree without coordination.
+    """
+    (fewest, most), = [(int(a), int(b)) for a, b, *_ in RUN.findall(pattern)[:1]]
+    out = np.zeros(len(positions), dtype=np.int64)
+    start, crowd = 0, 0 if avoid is None else len(avoid)
+    while positions.max(initial=-1) >= start:
+        space = _number_range(f"{NUMBER}{fewest},{most}")[1]
+        capacity = space // 4 if space >= 8 * crowd else 0
+        inside = (positions >= start) & (positions < start + capacity)
+        if inside.any():
+            ids = pattern_ids(f"[0-9]{{{fewest},{most}}}", positions[inside] - start, avoid)
+            out[inside] = np.asarray(ids, dtype=np.int64)
+        # a wider width holds no training id: they all have at most `most` digits
+        start, fewest, most, avoid, crowd = start + capacity, most + 1, most + 1, None, 0
+    return out
 
 
 def _hexadecimal(template: list[str], chars: np.ndarray) -> list[str]:

@@ -179,7 +179,7 @@ def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0,
              avoid: dict[str, np.ndarray] | None = None) -> None:
     """Unique ids over the whole sample (rows start.. of it); a patterned id takes the
     source's shape and skips the training ids hashed in `avoid`."""
-    from pipeline.ids import pattern_ids
+    from pipeline.ids import integer_ids, pattern_ids
 
     positions = np.arange(start, start + len(df))
     for spec in schema.columns:
@@ -197,7 +197,9 @@ def fill_ids(df: pd.DataFrame, schema: DatasetSchema, start: int = 0,
             _fill_entity_ids(df, spec, schema.sequence_key, start, avoid)
             continue
         if spec.integer:
-            df[spec.name] = pd.array(positions + 1, dtype="Int64")
+            ids = (integer_ids(spec.id_pattern, positions, (avoid or {}).get(spec.name))
+                   if spec.id_pattern else positions + 1)
+            df[spec.name] = pd.array(ids, dtype="Int64")
         elif spec.id_pattern:
             ids = pattern_ids(spec.id_pattern, positions, (avoid or {}).get(spec.name))
             df[spec.name] = pd.array(ids, dtype="string")

@@ -7,8 +7,10 @@ a code or a phrase that identifies one row never reaches the output. A column wi
 common words (place names, `101-Bois-de-Liesse`) is written by a chain of its characters
 instead: each next character drawn given the last few, from the steps at least
 `MIN_WORD_ROWS` values take, so the output has the column's alphabet, separators and
-lengths and no value's own spelling; none equals a training value. Only a column without
-even such steps falls back to Faker sentences. E-mail addresses keep the domains that many
+lengths and no value's own spelling; none equals a training value. A column without even
+such steps (49 two-letter states among 94 senators) is written in the shapes its values
+share (two capitals), from the characters its values use; only a column without a shared
+shape falls back to Faker sentences. E-mail addresses keep the domains that many
 rows share (gmail.com, a company's own) in their shares, with Faker's names before the `@`.
 """
 
@@ -22,13 +24,14 @@ import pandas as pd
 MIN_WORD_ROWS = 5
 MIN_VOCABULARY = 5  # fewer common words than this: a chain of characters
 CHAIN_ORDER = 3  # characters a chain's next character depends on (fewer where unseen)
-MIN_CHAIN_STEPS = 20  # fewer common steps than this: Faker sentences
+MIN_CHAIN_STEPS = 20  # fewer common steps than this: the values' shapes
 CHAIN_REDRAWS = 8  # rounds of redrawing values that equal a training value
 # A chain whose trial draws are training values more often than this spells a numbered code
 # (Name0001), not names. Below it the copies are simply drawn again: R's colour names
 # (gray0..gray100, aliceblue) spell real ones half the time and still read as the column.
 CHAIN_TRIAL_ROWS, MAX_CHAIN_COPIES = 500, 0.8
 START, END = "\x02", "\x03"
+ONE_SHAPE = 0.95  # share of values in one shape for the shape to write a column
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,16 @@ class Vocabulary:
         starts = np.concatenate([[0], np.cumsum(counts)])
         return np.array([" ".join(words[starts[i]:starts[i + 1]]) for i in range(n)],
                         dtype=object)
+
+
+def learn_text(values: pd.Series) -> Vocabulary | CharacterChain | ValueShapes | None:
+    """What writes the column: its common words; else, when its values share one shape
+    (state codes, which a chain would also end after one letter), that shape; else a chain
+    of its characters; else the shapes some of its values share; None: Faker's."""
+    shapes = learn_shapes(values)
+    one_shape = shapes is not None and len(shapes.shapes) == 1 and shapes.share >= ONE_SHAPE
+    return (learn_vocabulary(values) or (shapes if one_shape else None)
+            or learn_characters(values) or shapes)
 
 
 def learn_vocabulary(values: pd.Series) -> Vocabulary | None:
@@ -87,21 +100,8 @@ class CharacterChain:
     seen: np.ndarray  # sorted hashes of the training values, which the output never equals
 
     def draw(self, n: int, rng: np.random.Generator) -> pd.Series:
-        """n values, none a training value: those still equal to one after CHAIN_REDRAWS
-        rounds of drawing again take one of the other drawn values (a column that is never
-        missing must not come out missing), or are left missing when every value copied."""
-        values = self._compose(n, rng)
-        for _ in range(CHAIN_REDRAWS):
-            copied = np.flatnonzero(_in_hashes(values, self.seen))
-            if not len(copied):
-                break
-            values[copied] = self._compose(len(copied), rng)
-        copied = _in_hashes(values, self.seen)
-        if copied.all():
-            values[:] = None
-        elif copied.any():
-            values[copied] = rng.choice(values[~copied], size=int(copied.sum()))
-        return pd.Series(values, dtype="string")
+        """n values, none a training value (see _without_copies)."""
+        return _without_copies(self._compose, n, rng, self.seen)
 
     def _compose(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Values grown a character at a time; one that has reached a length drawn from the
@@ -180,6 +180,83 @@ def learn_characters(values: pd.Series) -> CharacterChain | None:
     if _in_hashes(trial, chain.seen).mean() > MAX_CHAIN_COPIES:
         return None  # a code's steps spell its real values (Name0001): not a chain's job
     return chain
+
+
+@dataclass(frozen=True)
+class ValueShapes:
+    """Runs of capitals, small letters and digits, and the characters between them, in the
+    layouts at least MIN_WORD_ROWS values share (`TN`: two capitals)."""
+
+    shapes: tuple[tuple[str, ...], ...]  # a run is its class and length (`U2`), or a literal
+    weights: np.ndarray
+    alphabets: dict[str, tuple[np.ndarray, np.ndarray]]  # class -> (characters, probabilities)
+    seen: np.ndarray  # sorted hashes of the training values, which the output never equals
+    share: float  # of the distinct values, the share in one of `shapes`
+
+    def draw(self, n: int, rng: np.random.Generator) -> pd.Series:
+        """n values, none a training value (a short shape can spell one)."""
+        return _without_copies(self._compose, n, rng, self.seen)
+
+    def _compose(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        picked = rng.choice(len(self.shapes), size=n, p=self.weights)
+        out = np.empty(n, dtype=object)
+        for code in np.unique(picked):
+            rows = np.flatnonzero(picked == code)
+            parts = [self._run(run, len(rows), rng) for run in self.shapes[code]]
+            out[rows] = ["".join(chars) for chars in zip(*parts)] if parts else ""
+        return out
+
+    def _run(self, run: str, n: int, rng: np.random.Generator) -> list[str]:
+        if run[0] not in self.alphabets or not run[1:].isdigit():
+            return [run[1:]] * n  # a literal
+        chars, probs = self.alphabets[run[0]]
+        drawn = chars[rng.choice(len(chars), size=(n, int(run[1:])), p=probs)]
+        return ["".join(row) for row in drawn]
+
+
+def learn_shapes(values: pd.Series) -> ValueShapes | None:
+    """The layouts many of the column's values share, or None when none is shared."""
+    from pipeline.ids import RUNS, _kind, hash_ids
+
+    strings = pd.Series(values.dropna().astype(str).unique())
+    strings = strings[strings.str.len() > 0]
+    shapes = strings.map(lambda value: tuple(
+        f"{_kind(run[0])}{len(run)}" if run[0].isascii() and run[0].isalnum() else f"={run}"
+        for run in RUNS.findall(value)))
+    counts = shapes.value_counts()
+    common = counts[counts >= MIN_WORD_ROWS]
+    if common.empty:
+        return None
+    alphabets = {}
+    for kind in ("U", "L", "d"):
+        used = pd.Series([c for value in strings for c in set(value) if _kind(c) == kind])
+        per_char = used.value_counts()
+        per_char = per_char[per_char >= MIN_WORD_ROWS] if (per_char >= MIN_WORD_ROWS).any() \
+            else per_char
+        if len(per_char):
+            ordered = per_char.sort_index()
+            alphabets[kind] = (ordered.index.to_numpy(dtype=object),
+                               (ordered / ordered.sum()).to_numpy())
+    return ValueShapes(tuple(common.index), (common / common.sum()).to_numpy(), alphabets,
+                       np.sort(hash_ids(strings)), float(common.sum() / len(strings)))
+
+
+def _without_copies(compose, n: int, rng: np.random.Generator, seen: np.ndarray) -> pd.Series:
+    """n composed values, none a training value: those still equal to one after
+    CHAIN_REDRAWS rounds of composing again take one of the other values (a column that is
+    never missing must not come out missing), or are left missing when every value copied."""
+    values = compose(n, rng)
+    for _ in range(CHAIN_REDRAWS):
+        copied = np.flatnonzero(_in_hashes(values, seen))
+        if not len(copied):
+            break
+        values[copied] = compose(len(copied), rng)
+    copied = _in_hashes(values, seen)
+    if copied.all():
+        values[:] = None
+    elif copied.any():
+        values[copied] = rng.choice(values[~copied], size=int(copied.sum()))
+    return pd.Series(values, dtype="string")
 
 
 def _in_hashes(values: np.ndarray, sorted_hashes: np.ndarray) -> np.ndarray:

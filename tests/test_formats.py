@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import vega_datasets
 
-from pipeline.ids import code_pattern, hash_ids, pattern_ids
+from pipeline.ids import code_pattern, hash_ids, integer_ids, pattern_ids
 from pipeline.models.gmm import GaussianMixtureModel
 from pipeline.schema import Role, detect_schema, enforce_schema
 from pipeline.text_columns import MIN_WORD_ROWS
@@ -89,15 +89,43 @@ def test_an_id_of_entities_that_recur_keeps_their_codes_shape():
 @pytest.mark.parametrize(("values", "pattern"), [
     ([f"{'AK' if i % 2 else 'CA'}-{i}" for i in range(1, 60)], "[A-Z]{2}\\-[0-9]{1,2}"),
     ([f"N{i}A{1 + i % 2}" for i in range(1, 150)], "N[0-9]{1,3}A[0-9]{1}"),
+    # AHCA's districts: California's padded (`CA-01`), Alabama's not (`AL-1`)
+    ([f"CA-{i:02d}" for i in range(1, 54)] + [f"AL-{i}" for i in range(1, 8)],
+     "[A-Z]{2}\\-[0-9]{1,2}"),
 ])
 def test_run_shapes(values, pattern):
     assert code_pattern(pd.Series(values)) == pattern
 
 
-@pytest.mark.parametrize("values", [["Sun", "SiriusA", "Canopus", "Vega"] * 6,
-                                    [f"x{i:0{1 + i % 3}d}" for i in range(60)]])
-def test_words_and_numbers_padded_in_part_are_not_run_shapes(values):
-    assert code_pattern(pd.Series(values)) is None
+def test_words_of_varying_length_are_not_run_shapes():
+    assert code_pattern(pd.Series(["Sun", "SiriusA", "Canopus", "Vega"] * 6)) is None
+
+
+def test_whole_number_ids_keep_their_width():
+    """robustbase's CrohnD: patient ids 19908 .. 54937 came out as 1, 2, 3, ..."""
+    from benchmarks.public_data import r_dataset
+
+    real = r_dataset("robustbase", "CrohnD")
+    schema = detect_schema(real, "crohn")
+    assert schema.column("ID").role == Role.id and schema.column("ID").id_pattern
+    out = GaussianMixtureModel(n_components=2).fit(real, schema, seed=0).sample(400, seed=0)
+    assert out["ID"].between(10_000, 99_999).all() and out["ID"].is_unique
+    assert not out["ID"].isin(real["ID"]).any()
+    more = integer_ids(schema.column("ID").id_pattern, np.arange(0, 40_000))
+    assert pd.Series(more).is_unique and more.max() >= 100_000  # past the width: wider
+
+
+def test_short_codes_too_few_for_a_chain_keep_their_shape():
+    """Two senators per state (49 states in 94 rows): no common word or character step, and
+    the states came out as Faker sentences; they are two capitals, none a real state's."""
+    states = vega_datasets.local_data.airports()["state"].dropna().unique()
+    real = pd.DataFrame({"state": np.concatenate([states, states[:-5]]),
+                         "votes": np.arange(2 * len(states) - 5) % 7})
+    schema = detect_schema(real, "senators")
+    assert schema.column("state").role == Role.text
+    out = GaussianMixtureModel(n_components=2).fit(real, schema, seed=0).sample(300, seed=0)
+    assert out["state"].str.fullmatch("[A-Z]{2}").all()
+    assert not out["state"].isin(states).any()
 
 
 @pytest.mark.parametrize("values", [["hello", "world", "three"], ["New York", "Boston"],

@@ -392,9 +392,9 @@ def unmodelled_missing_shares(train: pd.DataFrame, schema: DatasetSchema) -> dic
 def text_vocabularies(train: pd.DataFrame, schema: DatasetSchema) -> dict[str, Any]:
     """Each free-text column's common words and each e-mail column's common domains, so
     their output resembles them (text_columns)."""
-    from pipeline.text_columns import learn_characters, learn_email_domains, learn_vocabulary
+    from pipeline.text_columns import learn_email_domains, learn_text
 
-    found = {c.name: (learn_vocabulary(train[c.name]) or learn_characters(train[c.name]))
+    found = {c.name: learn_text(train[c.name])
              if c.role == Role.text
              else learn_email_domains(train[c.name]) for c in schema.columns
              if (c.role == Role.text or c.pii_kind == "email") and not c.empty

@@ -138,7 +138,10 @@ def _numeric_column(
     name = str(series.name)
     integer = bool(pd.api.types.is_integer_dtype(series) or _all_whole(values))
     if not is_index and integer and _names_ids(name, values):
-        return ColumnSpec(name=name, role=Role.id, integer=True, nullable=nullable)
+        from pipeline.ids import integer_id_pattern
+
+        return ColumnSpec(name=name, role=Role.id, integer=True, nullable=nullable,
+                          id_pattern=integer_id_pattern(values))
     decimals = None if integer else written_decimals(values, series.dtype)
     return ColumnSpec(name=name, role=Role.numerical, integer=integer, nullable=nullable,
                       minimum=_plain(values.min()), maximum=_plain(values.max()),
