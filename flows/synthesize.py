@@ -66,8 +66,10 @@ def prepare_schema(frame: pd.DataFrame, job: JobConfig) -> tuple[DatasetSchema, 
 
     key, index = job.sequence_key, job.sequence_index
     if index is None and not job.schema_path().exists() and _only_time_series(job.models):
+        from pipeline.schema.period_index import with_period
         from pipeline.timeseries import infer_sequence_fields
 
+        frame = with_period(frame)  # a Year and a Month column: a date for each row
         key, index = infer_sequence_fields(frame)
         get_run_logger().info("time series inferred: sequence_key=%s, sequence_index=%s "
                               "(set them in the job to choose others)", key, index)
@@ -76,8 +78,10 @@ def prepare_schema(frame: pd.DataFrame, job: JobConfig) -> tuple[DatasetSchema, 
         "%s schema %s", "detected and saved" if detected else "loaded", job.schema_path()
     )
     if schema.is_time_series:
+        from pipeline.schema.period_index import with_composed
         from pipeline.timeseries import check_time_series
 
+        frame = with_composed(frame, schema, job.source)
         check_time_series(frame, schema)
     from pipeline.validation.validate import check_settings
 

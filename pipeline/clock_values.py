@@ -60,8 +60,10 @@ def write_clock(numbers: pd.Series, layout: str) -> pd.Series:
 
 
 def written_as_source(frame: pd.DataFrame, schema) -> pd.DataFrame:
-    """The frame as the source writes it: clock columns back in their layouts."""
+    """The frame as the source writes it: clock columns back in their layouts, without the
+    index composed from its calendar columns (schema.period_index)."""
+    composed = [c.name for c in schema.columns if c.composed_from and c.name in frame.columns]
     clocks = [c for c in schema.columns if c.clock and c.name in frame.columns]
-    if not clocks:
-        return frame
-    return frame.assign(**{c.name: write_clock(frame[c.name], c.clock) for c in clocks})
+    if clocks:
+        frame = frame.assign(**{c.name: write_clock(frame[c.name], c.clock) for c in clocks})
+    return frame.drop(columns=composed) if composed else frame

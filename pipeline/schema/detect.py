@@ -16,6 +16,7 @@ from pipeline.errors import PipelineError
 from pipeline.names import check_dataset_name
 from pipeline.schema.calendar import mark_time_series
 from pipeline.schema.model import ColumnSpec, DatasetSchema, Dependency, Relation, Role
+from pipeline.schema.period_index import PERIOD, composed_parts
 from pipeline.schema.personal_data import personal_kind, personal_layout
 from pipeline.schema.written_numbers import written_decimals, written_step
 from pipeline.timestamps import timestamp_layout
@@ -63,6 +64,8 @@ def detect_schema(
     df = df.assign(**clocks) if clocks else df
     if sequence_index is not None:
         mark_time_series(df, columns, sequence_key, sequence_index)
+    if sequence_index == PERIOD:
+        next(c for c in columns if c.name == PERIOD).composed_from = composed_parts(df)
     schema = DatasetSchema(
         name=name, columns=columns, sequence_key=sequence_key, sequence_index=sequence_index
     )

@@ -12,6 +12,7 @@ import pandas as pd
 from pipeline.clock_values import read_clock
 from pipeline.errors import PipelineError
 from pipeline.schema.model import ColumnSpec, DatasetSchema, Role
+from pipeline.schema.period_index import with_composed
 
 
 def enforce_schema(df: pd.DataFrame, schema: DatasetSchema, what: str = "data") -> pd.DataFrame:
@@ -19,6 +20,7 @@ def enforce_schema(df: pd.DataFrame, schema: DatasetSchema, what: str = "data") 
 
     Returns the frame with columns in schema order and dtypes cast to the schema's.
     """
+    df = with_composed(df, schema, what)
     expected = schema.names()
     missing = [c for c in expected if c not in df.columns]
     extra = [c for c in df.columns if c not in expected]

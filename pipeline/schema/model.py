@@ -70,6 +70,9 @@ class ColumnSpec(BaseModel):
     # the real path reused as it is ("public", detected: it describes the time, not an
     # entity), or one path drawn per sample and shared by all entities ("generated")
     shared: Literal["generated", "public"] | None = None
+    # time series, on the index: the calendar columns it was composed from ({part: column},
+    # schema.period_index) when the source has no date column; composed, never published
+    composed_from: dict[str, str] | None = None
     # time series, on the index: the zone its calendar parts are read in (None: as stored)
     timezone: str | None = None
     # every value missing in the real data: kept, all missing, in the output; never modelled
