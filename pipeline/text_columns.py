@@ -31,7 +31,8 @@ CHAIN_REDRAWS = 8  # rounds of redrawing values that equal a training value
 # (gray0..gray100, aliceblue) spell real ones half the time and still read as the column.
 CHAIN_TRIAL_ROWS, MAX_CHAIN_COPIES = 500, 0.8
 START, END = "\x02", "\x03"
-ONE_SHAPE = 0.95  # share of values in one shape for the shape to write a column
+ONE_SHAPE = 0.95  # share of values in shared shapes for the shapes to write a column
+MOSTLY = 0.9  # share of a position's values its frequent characters must write
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,12 @@ class Vocabulary:
 
 
 def learn_text(values: pd.Series) -> Vocabulary | CharacterChain | ValueShapes | None:
-    """What writes the column: its common words; else, when its values share one shape
-    (state codes, which a chain would also end after one letter), that shape; else a chain
-    of its characters; else the shapes some of its values share; None: Faker's."""
+    """What writes the column: its common words; else, when nearly all its values are in
+    shapes many share (state codes, which a chain would also end after one letter), those
+    shapes; else a chain of its characters; else the shapes some values share; None:
+    Faker's."""
     shapes = learn_shapes(values)
-    one_shape = shapes is not None and len(shapes.shapes) == 1 and shapes.share >= ONE_SHAPE
+    one_shape = shapes is not None and shapes.share >= ONE_SHAPE
     return (learn_vocabulary(values) or (shapes if one_shape else None)
             or learn_characters(values) or shapes)
 
@@ -185,33 +187,28 @@ def learn_characters(values: pd.Series) -> CharacterChain | None:
 @dataclass(frozen=True)
 class ValueShapes:
     """Runs of capitals, small letters and digits, and the characters between them, in the
-    layouts at least MIN_WORD_ROWS values share (`TN`: two capitals)."""
+    layouts at least MIN_WORD_ROWS values share (`TN`: two capitals); each position drawn
+    from the characters that many values of the layout hold there (`USC00...` stations),
+    else from those the column's values of its class use."""
 
-    shapes: tuple[tuple[str, ...], ...]  # a run is its class and length (`U2`), or a literal
+    layouts: tuple[tuple[tuple[np.ndarray, np.ndarray], ...], ...]  # position -> (chars, p)
     weights: np.ndarray
-    alphabets: dict[str, tuple[np.ndarray, np.ndarray]]  # class -> (characters, probabilities)
     seen: np.ndarray  # sorted hashes of the training values, which the output never equals
-    share: float  # of the distinct values, the share in one of `shapes`
+    share: float  # of the distinct values, the share in one of `layouts`
 
     def draw(self, n: int, rng: np.random.Generator) -> pd.Series:
         """n values, none a training value (a short shape can spell one)."""
         return _without_copies(self._compose, n, rng, self.seen)
 
     def _compose(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        picked = rng.choice(len(self.shapes), size=n, p=self.weights)
+        picked = rng.choice(len(self.layouts), size=n, p=self.weights)
         out = np.empty(n, dtype=object)
         for code in np.unique(picked):
             rows = np.flatnonzero(picked == code)
-            parts = [self._run(run, len(rows), rng) for run in self.shapes[code]]
-            out[rows] = ["".join(chars) for chars in zip(*parts)] if parts else ""
+            columns = [chars[rng.choice(len(chars), size=len(rows), p=probs)]
+                       for chars, probs in self.layouts[code]]
+            out[rows] = ["".join(row) for row in zip(*columns)] if columns else ""
         return out
-
-    def _run(self, run: str, n: int, rng: np.random.Generator) -> list[str]:
-        if run[0] not in self.alphabets or not run[1:].isdigit():
-            return [run[1:]] * n  # a literal
-        chars, probs = self.alphabets[run[0]]
-        drawn = chars[rng.choice(len(chars), size=(n, int(run[1:])), p=probs)]
-        return ["".join(row) for row in drawn]
 
 
 def learn_shapes(values: pd.Series) -> ValueShapes | None:
@@ -220,25 +217,36 @@ def learn_shapes(values: pd.Series) -> ValueShapes | None:
 
     strings = pd.Series(values.dropna().astype(str).unique())
     strings = strings[strings.str.len() > 0]
-    shapes = strings.map(lambda value: tuple(
-        f"{_kind(run[0])}{len(run)}" if run[0].isascii() and run[0].isalnum() else f"={run}"
-        for run in RUNS.findall(value)))
-    counts = shapes.value_counts()
+    kinds = strings.map(lambda value: tuple(
+        kind for run in RUNS.findall(value) for kind in
+        ([_kind(run[0])] * len(run) if run[0].isascii() and run[0].isalnum() else [run])))
+    counts = kinds.value_counts()
     common = counts[counts >= MIN_WORD_ROWS]
     if common.empty:
         return None
-    alphabets = {}
-    for kind in ("U", "L", "d"):
-        used = pd.Series([c for value in strings for c in set(value) if _kind(c) == kind])
-        per_char = used.value_counts()
-        per_char = per_char[per_char >= MIN_WORD_ROWS] if (per_char >= MIN_WORD_ROWS).any() \
-            else per_char
-        if len(per_char):
-            ordered = per_char.sort_index()
-            alphabets[kind] = (ordered.index.to_numpy(dtype=object),
-                               (ordered / ordered.sum()).to_numpy())
-    return ValueShapes(tuple(common.index), (common / common.sum()).to_numpy(), alphabets,
+    alphabets = {kind: _frequent([c for value in strings for c in set(value) if _kind(c) == kind])
+                 for kind in ("U", "L", "d")}
+    layouts = []
+    for layout in common.index:
+        chars = np.array([list(v) for v in strings[kinds == layout]])
+        layouts.append(tuple(
+            _frequent(chars[:, i], alphabets[kind]) if kind in alphabets
+            else (np.array([kind], dtype=object), np.ones(1)) for i, kind in enumerate(layout)))
+    return ValueShapes(tuple(layouts), (common / common.sum()).to_numpy(),
                        np.sort(hash_ids(strings)), float(common.sum() / len(strings)))
+
+
+def _frequent(chars, otherwise: tuple[np.ndarray, np.ndarray] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The characters at least MIN_WORD_ROWS values hold, by how many hold them; where
+    those are too few to write most values (a state's first letter), `otherwise` (or every
+    character seen)."""
+    counts = pd.Series(chars, dtype=object).value_counts()
+    frequent = counts[counts >= MIN_WORD_ROWS]
+    if frequent.sum() < MOSTLY * counts.sum() and otherwise is not None:
+        return otherwise
+    kept = (frequent if len(frequent) else counts).sort_index()
+    return kept.index.to_numpy(dtype=object), (kept / kept.sum()).to_numpy()
 
 
 def _without_copies(compose, n: int, rng: np.random.Generator, seen: np.ndarray) -> pd.Series:
