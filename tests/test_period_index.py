@@ -53,9 +53,35 @@ def test_month_names_and_written_quarters_name_their_dates(approval, column, val
     assert (composed.dt.year == approval["year"]).all()
 
 
+def test_a_day_and_an_hour_make_an_hourly_index(approval):
+    """dplyr's storms: year, month, day and hour columns, readings every six hours."""
+    frame = approval.assign(day=approval.index % 28 + 1, hour=approval.index % 4 * 6)
+    assert period_parts(frame) == {"year": "year", "month": "month", "day": "day",
+                                   "hour": "hour"}
+    composed = with_period(frame)[PERIOD]
+    assert (composed.dt.hour == frame["hour"]).all() and (composed.dt.day == frame["day"]).all()
+    assert "hour" not in period_parts(frame.drop(columns="day"))  # an hour of which day?
+
+
 def test_tables_without_a_calendar_or_with_a_date_are_left_as_they_are(approval):
     assert PERIOD not in with_period(approval.drop(columns="month"))
     dated = approval.assign(date=pd.to_datetime("2001-01-01"))
     assert PERIOD not in with_period(dated)
     not_years = approval.assign(year=approval["year"] - 1990)  # 11, 12: no four-digit year
     assert period_parts(not_years) is None
+
+
+def test_a_row_counter_beside_a_composed_index_keeps_counting(approval):
+    """Stat2Data's monthly tables carry `t` = 1, 2, ... beside Year and Month: modelled as
+    a number, it came out as noise (27, 32, 31, ...)."""
+    from pipeline.clock_values import written_as_source
+    from pipeline.models.hmm import HiddenMarkovModel
+
+    source = approval.assign(t=range(1, len(approval) + 1))
+    schema = detect_schema(with_period(source), "approval", sequence_index=PERIOD)
+    model = HiddenMarkovModel().fit(enforce_schema(source, schema), schema, seed=0)
+    assert [(c.column, c.rate) for c in model.counters] == [("t", 1.0)]
+    out = model.sample(1, seed=0)
+    assert out["t"].tolist() == list(range(1, len(out) + 1))
+    assert (out["month"] == out[PERIOD].dt.month).all()
+    assert list(written_as_source(out, schema).columns) == list(source.columns)

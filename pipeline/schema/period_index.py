@@ -1,5 +1,5 @@
 """A time index composed from calendar columns: a table of `Year, Month, value` (or a
-quarter, or a month and a day) is one monthly series, though no column holds a date.
+quarter, or a month, a day and an hour) is one monthly series, though no column holds a date.
 
 For a series job without a date column, the date each row's year and month (or quarter)
 name is added as `PERIOD`, the series' index; the year and month columns then are calendar
@@ -19,13 +19,13 @@ PERIOD = "_period"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # Column names read as each part: those schema.calendar reads as the same part.
 PART_NAMES = {name: parts[0] for name, parts in NAMED_PARTS.items()
-              if parts[0] in ("year", "month", "quarter", "day")}
+              if parts[0] in ("year", "month", "quarter", "day", "hour")}
 YEARS = (1000, 2999)  # a year column's values: four-digit years
 
 
 def period_parts(frame: pd.DataFrame) -> dict[str, str] | None:
-    """{part: column} naming a year and a month (with its day, if any) or a quarter that
-    together name a date on every row, or None."""
+    """{part: column} naming a year and a month (with its day and hour, if any) or a
+    quarter that together name a date on every row, or None."""
     named: dict[str, str] = {}
     for column in frame.columns:
         part = PART_NAMES.get(str(column).strip().lower().replace(" ", "_").replace("-", "_"))
@@ -33,8 +33,10 @@ def period_parts(frame: pd.DataFrame) -> dict[str, str] | None:
             named[part] = column
     if "year" not in named or not {"month", "quarter"} & named.keys():
         return None
-    wanted = ("year", "month", "day") if "month" in named else ("year", "quarter")
+    wanted = ("year", "month", "day", "hour") if "month" in named else ("year", "quarter")
     parts = {part: named[part] for part in wanted if part in named}
+    if "hour" in parts and "day" not in parts:
+        del parts["hour"]
     composed = compose_period(frame, parts)
     return parts if composed is not None and composed.notna().all() else None
 
@@ -50,7 +52,9 @@ def compose_period(frame: pd.DataFrame, parts: dict[str, str]) -> pd.Series | No
     else:
         month = _month(frame[parts["month"]])
     day = _number(frame[parts["day"]], 31) if "day" in parts else 1
-    dates = pd.DataFrame({"year": year, "month": month, "day": day}, index=frame.index)
+    hour = _number(frame[parts["hour"]] + 1, 24) - 1 if "hour" in parts else 0
+    dates = pd.DataFrame({"year": year, "month": month, "day": day, "hour": hour},
+                         index=frame.index)
     return pd.to_datetime(dates, errors="coerce")
 
 
