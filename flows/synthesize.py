@@ -63,13 +63,15 @@ def ingest(source: str):
 @task(cache_policy=NO_CACHE)
 def prepare_schema(frame: pd.DataFrame, job: JobConfig) -> tuple[DatasetSchema, pd.DataFrame]:
     from pipeline.schema import enforce_schema, load_or_detect_schema
+    from pipeline.schema.period_index import PERIOD, with_period
 
     key, index = job.sequence_key, job.sequence_index
+    if index in (None, PERIOD) and not job.schema_path().exists() and _only_time_series(
+            job.models):
+        frame = with_period(frame)  # a Year and a Month column: a date for each row
     if index is None and not job.schema_path().exists() and _only_time_series(job.models):
-        from pipeline.schema.period_index import with_period
         from pipeline.timeseries import infer_sequence_fields
 
-        frame = with_period(frame)  # a Year and a Month column: a date for each row
         key, index = infer_sequence_fields(frame)
         get_run_logger().info("time series inferred: sequence_key=%s, sequence_index=%s "
                               "(set them in the job to choose others)", key, index)

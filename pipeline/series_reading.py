@@ -11,6 +11,8 @@ import re
 
 import pandas as pd
 
+from pipeline.schema.period_index import PERIOD, period_parts, with_period
+
 INDEX_NAME = re.compile(r"^(year|yr|time|date|period|t|month|quarter|week|day|wave|obs)$", re.I)
 KEY_NAME = re.compile(r"(id|state|country|firm|name|subject|code|unit|region|city|county|"
                       r"person|company|nr)$", re.I)
@@ -21,8 +23,11 @@ MIN_SERIES_ROWS = 20
 
 def read_as_series(frame: pd.DataFrame, dates: bool = True) -> tuple[str | None, str] | None:
     """(key or None, index) when the table reads as series, else None; `dates`: a date
-    column is an index whatever its name."""
-    for index in frame.columns:
+    column is an index whatever its name, and so is the date a year and a month column
+    name (PERIOD, schema.period_index), before any other."""
+    if dates:
+        frame = with_period(frame)
+    for index in sorted(frame.columns, key=lambda column: column != PERIOD):
         named = bool(INDEX_NAME.match(str(index)))
         dated = dates and pd.api.types.is_datetime64_any_dtype(frame[index])
         if not (named or dated) or frame[index].isna().any():
@@ -43,12 +48,15 @@ def series_hint(frame: pd.DataFrame) -> str | None:
     if found is None:
         return None
     key, index = found
-    shape = (f"{index!r} orders the rows of each {key!r}" if key
-             else f"{index!r} is unique on every row")
-    options = f"--sequence-index {index}" + (f" --sequence-key {key}" if key else "")
+    named = (f"the date its columns {list(period_parts(frame).values())} name" if index == PERIOD
+             else repr(index))
+    shape = (f"{named} orders the rows of each {key!r}" if key
+             else f"{named} is unique on every row")
+    options = (f" --sequence-index {index} --sequence-key {key}" if key
+               else "" if index == PERIOD else f" --sequence-index {index}")
     return (f"the table reads as time series ({shape}): a table model's rows sit beside real "
             f"points of the same paths; a series model keeps whole sequences apart: "
-            f"--model hmm {options}")
+            f"--model hmm{options}")
 
 
 def _keys_series(frame: pd.DataFrame, key: str, index: str) -> bool:

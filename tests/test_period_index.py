@@ -69,6 +69,9 @@ def test_tables_without_a_calendar_or_with_a_date_are_left_as_they_are(approval)
     assert PERIOD not in with_period(dated)
     not_years = approval.assign(year=approval["year"] - 1990)  # 11, 12: no four-digit year
     assert period_parts(not_years) is None
+    # a month missing on one row, in a nullable column (which to_datetime once refused)
+    gap = approval.assign(month=approval["month"].astype("Int64").where(approval.index != 5))
+    assert period_parts(gap) is None and PERIOD not in with_period(gap)
 
 
 def test_a_row_counter_beside_a_composed_index_keeps_counting(approval):

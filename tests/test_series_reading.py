@@ -27,3 +27,15 @@ def test_the_hint_names_the_options_that_model_the_series():
     hint = series_hint(r_dataset("pscl", "prussian"))
     assert "'year' orders the rows of each 'corp'" in hint
     assert hint.endswith("--model hmm --sequence-index year --sequence-key corp")
+
+
+def test_a_year_and_a_month_column_read_as_one_series_of_their_dates():
+    """Zelig's approval (year, month, ...): the hint had named the month a key of entities
+    running over the years; a series job composes their dates by itself."""
+    from pipeline.schema.period_index import PERIOD
+
+    approval = r_dataset("Zelig", "approval")
+    assert read_as_series(approval) == (None, PERIOD)
+    hint = series_hint(approval)
+    assert "the date its columns ['year', 'month'] name is unique on every row" in hint
+    assert hint.endswith("keeps whole sequences apart: --model hmm")

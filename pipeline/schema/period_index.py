@@ -53,8 +53,9 @@ def compose_period(frame: pd.DataFrame, parts: dict[str, str]) -> pd.Series | No
         month = _month(frame[parts["month"]])
     day = _number(frame[parts["day"]], 31) if "day" in parts else 1
     hour = _number(frame[parts["hour"]] + 1, 24) - 1 if "hour" in parts else 0
+    # as floats: nullable integers with a missing value fail to_datetime, coerce or not
     dates = pd.DataFrame({"year": year, "month": month, "day": day, "hour": hour},
-                         index=frame.index)
+                         index=frame.index).astype("float64")
     return pd.to_datetime(dates, errors="coerce")
 
 
