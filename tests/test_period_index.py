@@ -61,6 +61,8 @@ def test_a_day_and_an_hour_make_an_hourly_index(approval):
     composed = with_period(frame)[PERIOD]
     assert (composed.dt.hour == frame["hour"]).all() and (composed.dt.day == frame["day"]).all()
     assert "hour" not in period_parts(frame.drop(columns="day"))  # an hour of which day?
+    written = frame.assign(hour=frame["hour"].map("{:02d}h".format))  # hours as text
+    assert with_period(written)[PERIOD].equals(with_period(frame)[PERIOD])
 
 
 def test_tables_without_a_calendar_or_with_a_date_are_left_as_they_are(approval):

@@ -52,7 +52,7 @@ def compose_period(frame: pd.DataFrame, parts: dict[str, str]) -> pd.Series | No
     else:
         month = _month(frame[parts["month"]])
     day = _number(frame[parts["day"]], 31) if "day" in parts else 1
-    hour = _number(frame[parts["hour"]] + 1, 24) - 1 if "hour" in parts else 0
+    hour = _number(frame[parts["hour"]], 23, least=0) if "hour" in parts else 0
     # as floats: nullable integers with a missing value fail to_datetime, coerce or not
     dates = pd.DataFrame({"year": year, "month": month, "day": day, "hour": hour},
                          index=frame.index).astype("float64")
@@ -98,12 +98,12 @@ def with_period(frame: pd.DataFrame) -> pd.DataFrame:
     return frame if parts is None else frame.assign(**{PERIOD: compose_period(frame, parts)})
 
 
-def _number(values: pd.Series, most: int) -> pd.Series:
-    """Whole numbers 1..most, read from numbers or from text holding one (`Q3`, `3rd`)."""
+def _number(values: pd.Series, most: int, least: int = 1) -> pd.Series:
+    """Whole numbers least..most, read from numbers or from text holding one (`Q3`, `3rd`)."""
     if not pd.api.types.is_numeric_dtype(values):
         values = values.astype("string").str.extract(r"(\d+)", expand=False)
     numbers = pd.to_numeric(values, errors="coerce")
-    return numbers.where(numbers.between(1, most) & (numbers % 1 == 0))
+    return numbers.where(numbers.between(least, most) & (numbers % 1 == 0))
 
 
 def _month(values: pd.Series) -> pd.Series:
