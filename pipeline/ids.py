@@ -102,7 +102,7 @@ def integer_ids(pattern: str, positions: np.ndarray, avoid: np.ndarray | None = 
     later rows get ids one digit wider, width by width. Which width a row gets depends on
     its position alone, so shards agree without coordination.
     """
-    (fewest, most), = [(int(a), int(b)) for a, b, *_ in RUN.findall(pattern)[:1]]
+    fewest, most = map(int, RUN.match(pattern).group(1, 2))  # `[0-9]{5,6}`: 5, 6
     out = np.zeros(len(positions), dtype=np.int64)
     start, crowd = 0, 0 if avoid is None else len(avoid)
     while positions.max(initial=-1) >= start:
