@@ -143,7 +143,10 @@ def fill_calendar_parts(df: pd.DataFrame, schema: DatasetSchema) -> None:
             # a derived part is not bounded by the training range (a sequence may run into
             # the next year), so it is cast without the schema's min/max
             unbounded = spec.model_copy(update={"minimum": None, "maximum": None})
-            df[spec.name] = cast_column(parts[spec.derived_from_index], unbounded)
+            part = parts[spec.derived_from_index]
+            if spec.calendar_map is not None:  # a function of the part (a `jan` dummy)
+                part = part.map(spec.calendar_map)
+            df[spec.name] = cast_column(part, unbounded)
 
 
 def complete_sequences(

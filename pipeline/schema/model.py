@@ -66,6 +66,9 @@ class ColumnSpec(BaseModel):
     static: bool = False
     # time series: a calendar part of the sequence index (regenerated, never modelled)
     derived_from_index: str | None = None
+    # time series: with derived_from_index, the column's value for each value of that part
+    # (a `jan` dummy, a season from the month, a weekend flag from the weekday)
+    calendar_map: dict[int, Any] | None = None
     # time series: the same value for every entity at each step (a national price index):
     # the real path reused as it is ("public", detected: it describes the time, not an
     # entity), or one path drawn per sample and shared by all entities ("generated")
