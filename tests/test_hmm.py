@@ -138,6 +138,7 @@ def test_loss_history_and_card(fitted):
     assert fitted.card()["lags"] == [1, 2, 24]
 
 
+@pytest.mark.slow  # over 15 s here; the default run keeps under 15 minutes
 def test_state_count_chosen_by_bic_then_by_simulated_persistence(weather, schema):
     by_bic = HiddenMarkovModel(
         max_states=4, max_iter=3, selection_max_iter=3, check_persistence=False
