@@ -61,6 +61,9 @@ def test_a_day_and_an_hour_make_an_hourly_index(approval):
     composed = with_period(frame)[PERIOD]
     assert (composed.dt.hour == frame["hour"]).all() and (composed.dt.day == frame["day"]).all()
     assert "hour" not in period_parts(frame.drop(columns="day"))  # an hour of which day?
+    # a `day` that is no day of the month (mosaicData's Utilities: billing days up to 36)
+    billing = frame.assign(day=frame["day"].where(frame.index != 7, 36))
+    assert period_parts(billing) == {"year": "year", "month": "month"}
     written = frame.assign(hour=frame["hour"].map("{:02d}h".format))  # hours as text
     assert with_period(written)[PERIOD].equals(with_period(frame)[PERIOD])
 

@@ -33,10 +33,20 @@ def period_parts(frame: pd.DataFrame) -> dict[str, str] | None:
             named[part] = column
     if "year" not in named or not {"month", "quarter"} & named.keys():
         return None
-    wanted = ("year", "month", "day", "hour") if "month" in named else ("year", "quarter")
-    parts = {part: named[part] for part in wanted if part in named}
-    if "hour" in parts and "day" not in parts:
-        del parts["hour"]
+    if "month" not in named:
+        return _composing(frame, {"year": named["year"], "quarter": named["quarter"]})
+    # the finest parts that name a date on every row: a `day` that is no day of the month
+    # (mosaicData's Utilities: billing days up to 36) leaves the year and the month
+    for finest in (("day", "hour"), ("day",), ()):
+        parts = {"year": named["year"], "month": named["month"]}
+        if all(part in named for part in finest):
+            parts.update({part: named[part] for part in finest})
+            if _composing(frame, parts):
+                return parts
+    return None
+
+
+def _composing(frame: pd.DataFrame, parts: dict[str, str]) -> dict[str, str] | None:
     composed = compose_period(frame, parts)
     return parts if composed is not None and composed.notna().all() else None
 
