@@ -66,10 +66,10 @@ def prepare_schema(frame: pd.DataFrame, job: JobConfig) -> tuple[DatasetSchema, 
     from pipeline.schema.period_index import PERIOD, with_period
 
     key, index = job.sequence_key, job.sequence_index
-    if index in (None, PERIOD) and not job.schema_path().exists() and _only_time_series(
-            job.models):
+    detecting_series = not job.schema_path().exists() and _only_time_series(job.models)
+    if detecting_series and index in (None, PERIOD):
         frame = with_period(frame)  # a Year and a Month column: a date for each row
-    if index is None and not job.schema_path().exists() and _only_time_series(job.models):
+    if detecting_series and index is None:
         from pipeline.timeseries import infer_sequence_fields
 
         key, index = infer_sequence_fields(frame)

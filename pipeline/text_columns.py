@@ -66,10 +66,13 @@ def learn_text(values: pd.Series) -> Vocabulary | CharacterChain | ValueShapes |
     shapes many share (state codes, which a chain would also end after one letter), those
     shapes; else a chain of its characters; else the shapes some values share; None:
     Faker's."""
+    vocabulary = learn_vocabulary(values)
+    if vocabulary is not None:
+        return vocabulary
     shapes = learn_shapes(values)
-    one_shape = shapes is not None and shapes.share >= ONE_SHAPE
-    return (learn_vocabulary(values) or (shapes if one_shape else None)
-            or learn_characters(values) or shapes)
+    if shapes is not None and shapes.share >= ONE_SHAPE:
+        return shapes
+    return learn_characters(values) or shapes
 
 
 def learn_vocabulary(values: pd.Series) -> Vocabulary | None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.schema.model import ColumnSpec, Role, known_zone
+from pipeline.schema.model import ColumnSpec, Role, known_zone, plain_value
 
 
 def mark_time_series(
@@ -56,34 +56,33 @@ def _mark_calendar_functions(df: pd.DataFrame, columns: list[ColumnSpec], calend
     """Mark columns that one cyclic calendar part of the index decides (cement's `jan` ..
     `dec` dummies beside its months): regenerated from the synthetic index through the
     real mapping, where a model would draw a `jan` of 1 in July."""
+    parts = [part for part in FUNCTION_PARTS if _seen_enough(calendar[part])]
     for spec in columns:
         if (spec.name in (key, index) or spec.derived_from_index or spec.empty
                 or spec.role not in (Role.numerical, Role.categorical, Role.boolean)
                 or df[spec.name].isna().any() or df[spec.name].nunique() < 2):
             continue
-        for part in FUNCTION_PARTS:
+        for part in parts:
             mapping = _function_of(df[spec.name], calendar[part])
             if mapping is not None:
                 spec.derived_from_index, spec.calendar_map = part, mapping
                 break
 
 
+def _seen_enough(part: pd.Series) -> bool:
+    """Whether the part takes several values, each on MIN_ROWS_PER_PART rows or more."""
+    counts = part.value_counts()
+    return len(counts) >= 2 and counts.min() >= MIN_ROWS_PER_PART
+
+
 def _function_of(column: pd.Series, part: pd.Series) -> dict[int, Any] | None:
     """{part value: column value} when the column is one value for each value of the part
-    (and not the part itself), seen on enough rows; else None."""
-    counts = part.value_counts()
-    if len(counts) < 2 or counts.min() < MIN_ROWS_PER_PART:
-        return None
+    (and not the part itself); else None."""
     pairs = pd.DataFrame({"part": part.to_numpy(), "value": column.to_numpy()})
     per_part = pairs.groupby("part")["value"].agg(["nunique", "first"])
     if (per_part["nunique"] != 1).any() or same_values(column, part):
         return None
-    return {int(k): _plain(v) for k, v in per_part["first"].items()}
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value a YAML schema can hold."""
-    return value.item() if hasattr(value, "item") else value
+    return {int(k): plain_value(v) for k, v in per_part["first"].items()}
 
 
 def _mark_static(df: pd.DataFrame, by_name: dict[str, ColumnSpec], key: str, index: str) -> None:

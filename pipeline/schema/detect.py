@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,14 @@ from pipeline.clock_values import clock_layout, read_clock
 from pipeline.errors import PipelineError
 from pipeline.names import check_dataset_name
 from pipeline.schema.calendar import mark_time_series
-from pipeline.schema.model import ColumnSpec, DatasetSchema, Dependency, Relation, Role
+from pipeline.schema.model import (
+    ColumnSpec,
+    DatasetSchema,
+    Dependency,
+    Relation,
+    Role,
+    plain_value,
+)
 from pipeline.schema.period_index import PERIOD, composed_parts
 from pipeline.schema.personal_data import personal_kind, personal_layout
 from pipeline.schema.written_numbers import written_decimals, written_step
@@ -147,7 +153,7 @@ def _numeric_column(
                           id_pattern=integer_id_pattern(values))
     decimals = None if integer else written_decimals(values, series.dtype)
     return ColumnSpec(name=name, role=Role.numerical, integer=integer, nullable=nullable,
-                      minimum=_plain(values.min()), maximum=_plain(values.max()),
+                      minimum=plain_value(values.min()), maximum=plain_value(values.max()),
                       decimals=decimals,
                       step=None if is_index else written_step(values, 0 if integer else decimals))
 
@@ -217,10 +223,6 @@ def _is_boolean_object(values: pd.Series) -> bool:
 
 def _all_whole(values: pd.Series) -> bool:
     return len(values) > 0 and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def detect_dependencies(df: pd.DataFrame, schema: DatasetSchema) -> list[Dependency]:
@@ -314,7 +316,7 @@ def _discrete_columns(df: pd.DataFrame, schema: DatasetSchema) -> list[str]:
 def _dependency(df: pd.DataFrame, source: str, target: str) -> Dependency:
     """`source` -> `target`, read from the rows (`_ValueCodes.determines` holds)."""
     pairs = df[[source, target]].drop_duplicates()
-    mapping = {str(k): _plain(v) for k, v in zip(pairs[source], pairs[target])}
+    mapping = {str(k): plain_value(v) for k, v in zip(pairs[source], pairs[target])}
     return Dependency(source=source, target=target, mapping=mapping)
 
 

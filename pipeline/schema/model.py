@@ -104,6 +104,11 @@ class ColumnSpec(BaseModel):
         return values if self.decimals is None else np.round(values, self.decimals)
 
 
+def plain_value(value: Any) -> Any:
+    """A numpy scalar as the Python value a YAML schema can hold."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def known_zone(zone: str) -> bool:
     """Whether pandas can convert to `zone` (the tz database lists names it refuses)."""
     try:

@@ -28,7 +28,8 @@ def find_counters(frame: pd.DataFrame, schema: DatasetSchema) -> list[IndexCount
     """Numeric columns whose every within-entity change is one rate times the index's."""
     if schema.sequence_index is None:
         return []
-    groups, units = _entities(frame, schema), _index_units(frame, schema)
+    groups = _entities(frame, schema)
+    units = _index_units(frame, schema, groups)
     order = np.lexsort((units, groups))
     same = groups[order][1:] == groups[order][:-1]
     index_steps = np.diff(units[order])[same]
@@ -56,14 +57,14 @@ def _entities(frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
     return pd.factorize(frame[schema.sequence_key])[0]
 
 
-def _index_units(frame: pd.DataFrame, schema: DatasetSchema) -> np.ndarray:
+def _index_units(frame: pd.DataFrame, schema: DatasetSchema, groups: np.ndarray) -> np.ndarray:
     """The index as numbers a counter is a rate of: a numeric index's values; a date index's
-    steps within its entity (a row counter `t` beside monthly dates counts months, which
-    are not of one length)."""
+    steps within its entity of `groups` (a row counter `t` beside monthly dates counts
+    months, which are not of one length)."""
     index = frame[schema.sequence_index]
     if schema.column(schema.sequence_index).role == Role.numerical:
         return pd.to_numeric(index, errors="coerce").to_numpy(dtype=float)
-    steps = pd.Series(pd.to_datetime(index).to_numpy()).groupby(_entities(frame, schema))
+    steps = pd.Series(pd.to_datetime(index).to_numpy()).groupby(groups)
     return (steps.rank(method="first") - 1).to_numpy(dtype=float)
 
 
@@ -92,7 +93,8 @@ def _shifted(frame: pd.DataFrame, schema: DatasetSchema, counters: list[IndexCou
     if not counters or frame.empty:
         return frame
     out = frame.copy()
-    groups, units = _entities(frame, schema), _index_units(frame, schema)
+    groups = _entities(frame, schema)
+    units = _index_units(frame, schema, groups)
     since = units - pd.Series(units).groupby(groups).transform("min").to_numpy()
     for counter in counters:
         values = pd.to_numeric(frame[counter.column], errors="coerce").to_numpy(dtype=float)
