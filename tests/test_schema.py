@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from pipeline.errors import PipelineError
 from pipeline.ingest import read_source
 from pipeline.schema import (
+    ColumnSpec,
     DatasetSchema,
     Role,
     detect_schema,
@@ -218,6 +220,44 @@ def test_yaml_round_trip_and_reuse(tmp_path, adult_frame):
     assert not detected_again
     assert again == schema
     assert DatasetSchema.load(path).model_dump() == schema.model_dump()
+
+
+@pytest.mark.parametrize("package, table, kinds", [
+    ("Ecdat", "MedExp", {"binned"}),  # child from age
+    ("HistData", "Prostitutes", {"calendar"}),  # Year and month beside the date
+    ("psych", "affect", {"missing_together", "ordered"}),
+    ("HistData", "GaltonFamilies", {"derived"}),
+    ("COUNT", "affairs", {"one_of"}),
+])
+def test_every_detected_relation_loads_back(tmp_path, package, table, kinds):
+    # mosaicData's BirthsCDC: the schema written with its weekday-beside-date relation was
+    # refused on the next run ("every column must be numerical"), so no job ran twice
+    from benchmarks.public_data import r_dataset
+
+    frame = r_dataset(package, table)
+    if "date" in frame:
+        frame["date"] = pd.to_datetime(frame["date"])
+    path = tmp_path / "t.yaml"
+    schema, _ = load_or_detect_schema(frame, path, "t")
+    assert kinds <= {r.kind for r in schema.relations}
+    assert DatasetSchema.load(path).model_dump() == schema.model_dump()
+
+
+def test_a_relation_on_columns_of_the_wrong_role_names_what_it_needs(tmp_path):
+    schema = DatasetSchema(name="t", columns=[
+        ColumnSpec(name="day", role=Role.numerical), ColumnSpec(name="when", role=Role.datetime),
+        ColumnSpec(name="band", role=Role.categorical, categories=["a", "b"])])
+    data = schema.model_dump(mode="json")
+    data["relations"] = [{"kind": "calendar", "columns": ["when", "day"]}]
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(PipelineError, match=r"calendar relation \['when', 'day'\]: "
+                                            r"\[column, date\]: a numerical or categorical"):
+        DatasetSchema.load(path)
+    data["relations"] = [{"kind": "binned", "columns": ["band", "when"]},
+                         {"kind": "calendar", "columns": ["band", "when"]}]
+    path.write_text(yaml.safe_dump(data))
+    assert [r.kind for r in DatasetSchema.load(path).relations] == ["binned", "calendar"]
 
 
 def test_user_edit_is_honoured(tmp_path, adult_frame):

@@ -166,6 +166,34 @@ class Relation(BaseModel):
         return self
 
 
+# What each relation kind asks of its columns' roles, as the schema error states it.
+RELATION_ROLES = {
+    "ordered": "both columns numerical, or both datetime",
+    "derived": "every column numerical, or a numerical length of time from datetime columns",
+    "missing_together": "any columns",
+    "one_of": "numerical or boolean columns (0/1 indicators)",
+    "fixed_combinations": "any columns",
+    "binned": "[category, number]: a categorical or boolean column, then a numerical or "
+              "datetime one",
+    "calendar": "[column, date]: a numerical or categorical column, then a datetime one",
+}
+
+
+def _roles_fit(kind: str, roles: list[Role]) -> bool:
+    numbers, dates = {Role.numerical}, {Role.datetime}
+    if kind == "ordered":
+        return set(roles) <= numbers or set(roles) <= dates
+    if kind == "derived":
+        return set(roles) <= numbers or (roles[0] in numbers and set(roles[1:]) <= dates)
+    if kind == "one_of":
+        return set(roles) <= {Role.numerical, Role.boolean}
+    if kind == "binned":
+        return roles[0] in (Role.categorical, Role.boolean) and roles[1] in numbers | dates
+    if kind == "calendar":
+        return roles[0] in (Role.numerical, Role.categorical) and roles[1] in dates
+    return True  # missing_together, fixed_combinations
+
+
 class DatasetSchema(BaseModel):
     name: str
     columns: list[ColumnSpec]
@@ -192,23 +220,13 @@ class DatasetSchema(BaseModel):
             for col in (dep.source, dep.target):
                 if col not in names:
                     raise ValueError(f"dependency names unknown column {col!r}")
-        numeric, dated = set(self.names(Role.numerical)), set(self.names(Role.datetime))
+        roles = {c.name: c.role for c in self.columns}
         for relation in self.relations:
             if not set(relation.columns) <= set(names):
                 raise ValueError(f"relation {relation.columns} names an unknown column")
-            if relation.kind == "ordered" and set(relation.columns) <= dated:
-                continue  # a start and an end
-            if (relation.kind == "derived" and relation.columns[0] in numeric
-                    and set(relation.columns[1:]) <= dated):
-                continue  # a length of time from a start and an end
-            flags = numeric | set(self.names(Role.boolean))
-            if relation.kind == "one_of" and set(relation.columns) <= flags:
-                continue  # indicators, written 0/1 or True/False
-            if (relation.kind not in ("missing_together", "fixed_combinations")
-                    and not set(relation.columns) <= numeric):
-                raise ValueError(f"relation {relation.columns}: every column must be a "
-                                 "numerical column of the schema (or, for `ordered`, both "
-                                 "datetime)")
+            if not _roles_fit(relation.kind, [roles[c] for c in relation.columns]):
+                raise ValueError(f"{relation.kind} relation {relation.columns}: "
+                                 f"{RELATION_ROLES[relation.kind]}")
         return self
 
     @property
