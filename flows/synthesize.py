@@ -340,17 +340,17 @@ def _sample_validate_publish(runners, synthesizer, artifact_dir, reused, shards,
         "fit_seconds": synthesizer.fit_seconds, "reused_model": reused,
         "docs": result.docs_url, "published_from": refit, "attempts": attempts,
         "written_at": manifest["written_at"], "drift": drift.table(),
-        "drift_series": drift.series, "hint": _series_hint(result.verdict, full, schema),
+        "drift_series": drift.series, "hint": _series_hint(result.verdict, full, schema, job),
     }
 
 
-def _series_hint(verdict: str, full, schema) -> str | None:
+def _series_hint(verdict: str, full, schema, job: JobConfig) -> str | None:
     """For a table that failed and reads as series, the options that model it as such."""
     if verdict != "fail" or schema.is_time_series:
         return None
     from pipeline.series_reading import series_hint
 
-    return series_hint(full)
+    return series_hint(full, str(job.schema_path()))
 
 
 def _drift(result, job: JobConfig, model: str, run_id: str, request):

@@ -41,9 +41,10 @@ def read_as_series(frame: pd.DataFrame, dates: bool = True) -> tuple[str | None,
     return None
 
 
-def series_hint(frame: pd.DataFrame) -> str | None:
+def series_hint(frame: pd.DataFrame, schema_file: str | None = None) -> str | None:
     """What a user whose table failed the privacy gate might run instead, when it reads as
-    series; else None."""
+    series; else None. `schema_file`: the table's saved schema, which a series run must not
+    reuse."""
     found = read_as_series(frame)
     if found is None:
         return None
@@ -56,7 +57,8 @@ def series_hint(frame: pd.DataFrame) -> str | None:
                else "" if index == PERIOD else f" --sequence-index {index}")
     return (f"the table reads as time series ({shape}): a table model's rows sit beside real "
             f"points of the same paths; a series model keeps whole sequences apart: "
-            f"--model hmm{options}")
+            f"--model hmm{options}"
+            + (f" (after deleting {schema_file}, detected for a table)" if schema_file else ""))
 
 
 def _keys_series(frame: pd.DataFrame, key: str, index: str) -> bool:

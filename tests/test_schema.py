@@ -260,6 +260,21 @@ def test_a_relation_on_columns_of_the_wrong_role_names_what_it_needs(tmp_path):
     assert [r.kind for r in DatasetSchema.load(path).relations] == ["binned", "calendar"]
 
 
+def test_a_series_run_on_a_tables_schema_says_what_to_do(tmp_path):
+    # BirthsCDC: the quarantine hint's `--model hmm --sequence-index date` met the table's
+    # saved schema, and the error read "sequence_index 'date' differs from None"
+    frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=80),
+                          "births": np.arange(80) % 7})
+    path = tmp_path / "births.yaml"
+    load_or_detect_schema(frame, path, "births")
+    with pytest.raises(PipelineError, match=r"births.yaml was detected for a table, with no "
+                                            r"sequence_index; .* delete it"):
+        load_or_detect_schema(frame, path, "births", sequence_index="date")
+    path.unlink()
+    schema, detected = load_or_detect_schema(frame, path, "births", sequence_index="date")
+    assert detected and schema.sequence_index == "date"
+
+
 def test_user_edit_is_honoured(tmp_path, adult_frame):
     path = tmp_path / "adult.yaml"
     load_or_detect_schema(adult_frame, path, "adult")

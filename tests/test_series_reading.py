@@ -27,6 +27,10 @@ def test_the_hint_names_the_options_that_model_the_series():
     hint = series_hint(r_dataset("pscl", "prussian"))
     assert "'year' orders the rows of each 'corp'" in hint
     assert hint.endswith("--model hmm --sequence-index year --sequence-key corp")
+    # the table's saved schema has no index: the series run asks for it to go first
+    hint = series_hint(r_dataset("pscl", "prussian"), "schemas/prussian.yaml")
+    assert hint.endswith("--sequence-key corp (after deleting schemas/prussian.yaml, "
+                         "detected for a table)")
 
 
 def test_a_year_and_a_month_column_read_as_one_series_of_their_dates():

@@ -313,6 +313,26 @@ def test_calendar_names_are_parts_of_the_index_written_as_the_source_wrote_them(
     assert (out["month_name"] == shifted.dt.month_name()).all()
 
 
+def test_calendar_parts_under_any_name_are_parts_of_the_index(weather_slice):
+    # mosaicData's BirthsCDC: `day_of_month` (no name the schema knew) was modelled, and
+    # the published series held one day of the month for weeks on end
+    frame = weather_slice.copy()
+    local = frame["time_hour"].dt.tz_convert("America/New_York")
+    frame["mday"], frame["wd"] = local.dt.day, local.dt.day_name().str[:2]
+    frame["reading"] = np.arange(len(frame)) % 3  # takes a part's values, not its rows'
+    schema = detect_schema(frame, "nyc_weather", sequence_key="origin", sequence_index="time_hour")
+    assert schema.column("mday").derived_from_index == "day"
+    assert schema.column("wd").calendar_map[0] == "Mo"  # two letters: a function of the part
+    assert schema.column("reading").derived_from_index is None
+    raw = frame[schema.modelled_columns()].copy()
+    raw["origin"] = np.repeat([7, 9], 500)
+    raw["time_hour"] = raw["time_hour"] + pd.Timedelta(days=100)
+    out = complete_to_schema(raw, schema, np.random.default_rng(0))
+    shifted = out["time_hour"].dt.tz_convert("America/New_York")
+    assert (out["mday"] == shifted.dt.day).all()
+    assert (out["wd"] == shifted.dt.day_name().str[:2]).all()
+
+
 def test_par_refuses_a_single_series_naming_the_model_that_fits_one(weather_slice):
     from pipeline.models.par import PARModel
 

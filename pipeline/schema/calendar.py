@@ -41,7 +41,26 @@ def _mark_calendar_parts(
     calendar = calendar_parts(index_in_zone(index_values, index_spec.timezone))
     for spec, parts in named:
         spec.derived_from_index = _matching_part(df[spec.name], parts, calendar)
+    _mark_unnamed_parts(df, columns, calendar, key, index_spec.name)
     _mark_calendar_functions(df, columns, calendar, key, index_spec.name)
+
+
+# Calendar parts a column may equal, in the order tried: a number that is both a month and a
+# quarter (all in Q1) is rarer than one that is the month.
+PARTS = ("year", "month", "month_name", "month_abbr", "quarter", "day", "day_of_year",
+         "day_of_week", "day_name", "day_abbr", "hour", "minute")
+
+
+def _mark_unnamed_parts(df: pd.DataFrame, columns: list[ColumnSpec], calendar: dict,
+                        key: str | None, index: str) -> None:
+    """Mark columns that equal a calendar part of the index on every row whatever their name
+    (BirthsCDC's `day_of_month`, a `mday`): modelled, they drift off their dates."""
+    for spec in columns:
+        if (spec.name in (key, index) or spec.derived_from_index or spec.empty
+                or spec.role not in (Role.numerical, Role.categorical)
+                or df[spec.name].isna().any() or df[spec.name].nunique() < 2):
+            continue
+        spec.derived_from_index = _matching_part(df[spec.name], PARTS, calendar)
 
 
 # Cyclic parts a column may be a function of, coarsest first, and how many rows each value

@@ -334,9 +334,11 @@ def load_or_detect_schema(
         for field, value in (("sequence_key", sequence_key), ("sequence_index", sequence_index)):
             saved = getattr(schema, field)
             if value is not None and value != saved:
+                was = (f"{path} was detected for a table, with no {field}" if saved is None
+                       else f"{field} {value!r} differs from {saved!r} in {path}")
                 raise PipelineError(
-                    f"{field} {value!r} differs from {saved!r} in {path}; edit the schema file "
-                    "or delete it to detect a new one"
+                    f"{was}; edit the schema file or delete it to detect a new one (or run "
+                    "under another --name)"
                 )
         return schema, False
     schema = detect_schema(df, name, sequence_key=sequence_key, sequence_index=sequence_index)

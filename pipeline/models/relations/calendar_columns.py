@@ -14,12 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipeline.schema.calendar import calendar_parts, same_values
+from pipeline.schema.calendar import PARTS, calendar_parts, same_values
 
-# Parts tried in this order: a number that is both a month and a quarter (all in Q1) is
-# rarer than one that is the month.
-PARTS = ("year", "month", "month_name", "month_abbr", "quarter", "day", "day_of_year",
-         "day_of_week", "day_name", "day_abbr", "hour", "minute")
 MIN_VALUES = 2  # a constant column equals the hour of every date without a time
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
