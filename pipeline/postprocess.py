@@ -6,12 +6,14 @@ product, not of a model, so no model can forget them.
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline.schema import ColumnSpec, DatasetSchema, Role, calendar_parts
+from pipeline.schema.personal_data import SHAPED_PII
 from pipeline.schema.written_numbers import on_grid
 from pipeline.timestamps import at_resolution
 
@@ -19,6 +21,7 @@ from pipeline.timestamps import at_resolution
 def complete_to_schema(
     raw: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator,
     vocabularies: dict | None = None, missing_shares: dict[str, float] | None = None,
+    avoid: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     n = len(raw)
     columns: dict[str, Any] = {}  # one frame at the end: wide tables, no fragmentation
@@ -28,7 +31,8 @@ def complete_to_schema(
         if spec.empty:
             columns[spec.name] = cast_column(pd.Series([None] * n, dtype=object), spec)
         elif spec.role == Role.pii:
-            columns[spec.name] = fake_values(spec, n, rng, (vocabularies or {}).get(spec.name))
+            columns[spec.name] = fake_values(spec, n, rng, (vocabularies or {}).get(spec.name),
+                                             (avoid or {}).get(spec.name))
         elif spec.role == Role.text and spec.name in (vocabularies or {}):
             columns[spec.name] = vocabularies[spec.name].draw(n, rng)
         elif spec.role == Role.text:
@@ -226,21 +230,49 @@ def _fill_entity_ids(df: pd.DataFrame, spec: ColumnSpec, key: str, start: int,
     df[spec.name] = pd.array(values, dtype="Int64" if spec.integer else "string")
 
 
+def _in_layout(layout: str, faker: Any) -> str:
+    """One value in a layout such as "{last}, {initial}" or "{street}, {city}": each field
+    Faker's provider of that name, `initial` a first name's first letter."""
+    fields = {name for _, name, _, _ in string.Formatter().parse(layout) if name}
+    parts = {name: (faker.first_name()[0] if name == "initial"
+                    else getattr(faker, _PROVIDERS.get(name, name))()) for name in fields}
+    return layout.format(**parts)
+
+
+_PROVIDERS = {"last": "last_name", "first": "first_name", "street": "street_address"}
+
+
 def fake_values(spec: ColumnSpec, n: int, rng: np.random.Generator,
-                domains: Any = None) -> pd.Series:
+                domains: Any = None, avoid: np.ndarray | None = None) -> pd.Series:
     """Realistic replacement values from Faker, seeded from the run's generator; digits
     drawn into the layout the source writes them in; e-mails at the `domains` many training
-    addresses share (text_columns.EmailDomains)."""
-    if spec.pii_shape and spec.pii_kind != "name":
+    addresses share (text_columns.EmailDomains). A value whose hash is in `avoid` (a training
+    value: a real person's name) is drawn again, up to REDRAW_ROUNDS times."""
+    values = _fake(spec, n, rng, domains)
+    if avoid is None or not len(avoid):
+        return values
+    from pipeline.ids import hash_ids
+
+    for _ in range(REDRAW_ROUNDS):
+        real = np.isin(hash_ids(values.fillna("")), avoid)
+        if not real.any():
+            break
+        values[real] = _fake(spec, int(real.sum()), rng, domains).to_numpy()
+    return values
+
+
+REDRAW_ROUNDS = 10
+
+
+def _fake(spec: ColumnSpec, n: int, rng: np.random.Generator, domains: Any) -> pd.Series:
+    if spec.pii_shape and spec.pii_kind in SHAPED_PII:
         return _shaped_digits(spec.pii_shape, n, rng)
     from faker import Faker
 
     faker = Faker()
     faker.seed_instance(int(rng.integers(0, 2**31 - 1)))
-    if spec.pii_shape:  # a name's layout, surname first
-        return pd.Series([spec.pii_shape.format(last=faker.last_name(), first=faker.first_name(),
-                                                initial=faker.first_name()[0])
-                          for _ in range(n)], dtype="string")
+    if spec.pii_shape:  # a name's layout (surname first) or an address's (one line)
+        return pd.Series([_in_layout(spec.pii_shape, faker) for _ in range(n)], dtype="string")
     if domains is not None:
         return domains.draw([faker.user_name() for _ in range(n)],
                             [faker.free_email_domain() for _ in range(n)], rng)

@@ -183,6 +183,24 @@ def test_phone_numbers_keep_the_layout_the_source_writes():
     assert out.str.fullmatch(r"\(\d{3}\) \d{3}-\d{4}").all() and out.nunique() > 490
 
 
+def test_addresses_keep_the_one_line_layout_the_source_writes():
+    # Stat2Data's GrinnellHouses ("1510 First Ave #112") came out as Faker's two-line
+    # addresses with a town and a zip code; vega's LA riots write a street alone as well
+    from pipeline.postprocess import fake_values
+
+    riots = vega_datasets.local_data.la_riots()
+    spec = detect_schema(riots, "riots").column("address")
+    assert spec.pii_kind == "address" and spec.pii_shape == "{street}"
+    out = fake_values(spec, 300, np.random.default_rng(1))
+    assert not out.str.contains("\n").any() and not out.str.contains(",").any()
+    assert out.str.match(r"\d+ \w").mean() > 0.9 and not out.isin(riots["address"]).any()
+    towns = riots.assign(address=riots["address"] + ", Los Angeles, CA 900" +
+                         (riots.index % 90 + 10).astype(str))
+    spec = detect_schema(towns, "riots").column("address")
+    out = fake_values(spec, 300, np.random.default_rng(1))
+    assert out.str.fullmatch(r"[^,\n]+, [^,\n]+, [A-Z]{2} \d{5}").all()
+
+
 def test_free_text_with_a_small_vocabulary_uses_it_and_is_missing_as_often():
     rng = np.random.default_rng(0)
     words = ["great", "service", "slow", "delivery", "again", "not", "happy", "product"]

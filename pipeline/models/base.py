@@ -141,7 +141,7 @@ class Synthesizer(ABC):
         if schema.is_time_series:
             raw = from_offsets(self._sample(n, rng, conditions), schema, self.counters)
             out = finish_output(raw, schema, rng, self.vocabularies,
-                                getattr(self, "missing_shares", {}))
+                                getattr(self, "missing_shares", {}), self.id_hashes)
             self._protect(out, rng, conditions)
             regenerate_ids(out, schema, self.id_hashes, id_start)
             return out
@@ -186,7 +186,7 @@ class Synthesizer(ABC):
             drawn = [mixed.iloc[rng.permutation(len(mixed))].reset_index(drop=True)]
         raw = self.relations.table_view(drawn[0], rng)
         rows = finish_output(raw, schema, rng, self.vocabularies,
-                                getattr(self, "missing_shares", {}))
+                             getattr(self, "missing_shares", {}), self.id_hashes)
         if self.relations.read_off(rows, set(conditions)):
             from pipeline.postprocess import apply_dependencies
 
@@ -367,11 +367,13 @@ class Synthesizer(ABC):
 def finish_output(
     raw: pd.DataFrame, schema: DatasetSchema, rng: np.random.Generator,
     vocabularies: dict[str, Any] | None = None, missing_shares: dict[str, float] | None = None,
+    avoid: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Turn a model's raw modelled columns into the schema's full table."""
+    """Turn a model's raw modelled columns into the schema's full table; no personal value
+    hashed in `avoid` (a training value) is written."""
     from pipeline.postprocess import complete_to_schema
 
-    return complete_to_schema(raw, schema, rng, vocabularies, missing_shares)
+    return complete_to_schema(raw, schema, rng, vocabularies, missing_shares, avoid)
 
 
 def regenerate_ids(df: pd.DataFrame, schema: DatasetSchema,
@@ -403,12 +405,13 @@ def text_vocabularies(train: pd.DataFrame, schema: DatasetSchema) -> dict[str, A
 
 
 def training_id_hashes(train: pd.DataFrame, schema: DatasetSchema) -> dict[str, np.ndarray]:
-    """Hashes of the training values of each patterned id (the values themselves are not
-    kept), so that no synthetic id repeats a real one."""
+    """Hashes of the training values of each patterned id and personal column (the values
+    themselves are not kept), so that no synthetic id or fake name repeats a real one."""
     from pipeline.ids import hash_ids
 
     return {c.name: np.unique(hash_ids(train[c.name].dropna())) for c in schema.columns
-            if c.role == Role.id and c.id_pattern and c.name in train.columns}
+            if ((c.role == Role.id and c.id_pattern) or c.role == Role.pii)
+            and c.name in train.columns}
 
 
 def available_models(time_series: bool | None = None) -> list[str]:

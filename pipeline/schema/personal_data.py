@@ -63,7 +63,22 @@ def personal_layout(kind: str, strings: pd.Series) -> str | None:
     """The layout the output writes a personal value in: a number's digits, a name's order."""
     if kind in SHAPED_PII:
         return _digit_shape(strings)
+    if kind == "address":
+        return _address_layout(strings)
     return _name_layout(strings) if kind == "name" else None
+
+
+# Addresses on one line, as most of a column's values are: a street alone (Grinnell's houses:
+# "1510 First Ave #112") or with its town after a comma; None keeps Faker's two lines.
+STREET, STREET_AND_TOWN = "{street}", "{street}, {city}, {state_abbr} {postcode}"
+
+
+def _address_layout(strings: pd.Series) -> str | None:
+    lines = strings.str.contains("\n", regex=False)
+    if lines.mean() >= MIN_PII_SHAPE_SHARE:
+        return None
+    with_town = strings.str.contains(",", regex=False)
+    return STREET_AND_TOWN if with_town.mean() >= MIN_PII_SHAPE_SHARE else STREET
 
 
 # Names written surname first, as most of a column's values are: "Allard, K", "Allard, K."
