@@ -34,7 +34,7 @@ DAY_LAYOUTS = (
 MONTH_LAYOUTS = (
     "%Y-%m", "%Y/%m", "%m/%Y", "%m/%y", "%b %Y", "%B %Y", "%b-%Y", "%b-%y",
     "%YM%m", "%Ym%m", "%Y %b", "%Y %B",  # statistics offices: 2020M01, 1959m1, 2020 JAN
-    "%Y-%b", "%Y-%B",
+    "%Y-%b", "%Y-%B", "%Y, %B", "%Y, %b", "%B, %Y", "%b, %Y",  # openintro's `1990, July`
     QUARTERS, WEEKS,
 )
 # A layout without a day reads a column only with this many distinct values: a handful of
@@ -81,11 +81,15 @@ def shape(layout: str) -> str:
 
 def read_dates(values: pd.Series) -> DateReading | None:
     """The column's dates in the first layout that reads every present value (but for a few,
-    see MAX_UNREADABLE_DATES), else None."""
+    see MAX_UNREADABLE_DATES), else None. Runs of spaces read as one (`1990,  July`)."""
     known = values.dropna().astype(str)
     sample = known.head(SAMPLE)
     if known.empty or not _few((~sample.str.contains(r"\d")).sum(), len(sample)):
         return None
+    if known.str.contains(r"\s\s|^\s|\s$").any():
+        values = values.where(values.isna(), values.astype(str).str.strip().str.replace(
+            r"\s+", " ", regex=True))
+        known, sample = values.dropna().astype(str), values.dropna().astype(str).head(SAMPLE)
     distinct = known.nunique()
     for layout in DAY_LAYOUTS + MONTH_LAYOUTS:
         if layout in MONTH_LAYOUTS and distinct < MIN_PERIODS:

@@ -202,6 +202,9 @@ def test_labels_shaped_like_dates_stay_labels(tmp_path, member, columns):
     # fpp3's weekly US gasoline (tsibble's yearweek): a series whose index was text
     ([f"1991 W{w:02d}" for w in range(6, 20)], "1991-02-04"),
     ([f"2020-W{w:02d}" for w in (1, 2, 3, 4, 5, 53)], "2019-12-30"),
+    # openintro's friday: the year, a comma and the month's name, spaced as it came
+    (['"1990,  July"', '"1991,  September"', '"1991,   December"', '"1992,  March"',
+      '"1992,  November"', '"1993,  May"'], "1990-07-01"),
 ])
 def test_dates_in_the_layouts_people_write(tmp_path, written, first):
     path = tmp_path / "dates.csv"
