@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.models.relations.value_grids import snap
+
 MIN_ROWS = 50
 MIN_CORRELATION = 0.5
 MIN_CHANCE_BREAKS = 0.01
@@ -46,6 +48,10 @@ class OrderedPair:
     # two dates only (they have no schema bounds): the gap column's training range, in epoch
     # seconds; a rebuilt end clipped to the latest real end still follows its start
     gap_range: tuple[float, float] | None = None
+    # two numbers: the values the gap column's rows share, when most rows hold one (loan
+    # amounts, 78 % in whole thousands): a rebuilt value lands on them, on its side of the
+    # anchor, where anchor plus gap would smear them over every number between
+    grid: np.ndarray | None = None
 
     @property
     def dated(self) -> bool:
@@ -72,6 +78,9 @@ class OrderedPair:
             gap = np.maximum(frame[self.gap_column].to_numpy(dtype=float), 0.0)
             anchor = frame[self.anchor].to_numpy(dtype=float)
         rebuilt = anchor - gap if self.gap_column == self.low else anchor + gap
+        if self.grid is not None:
+            below = self.gap_column == self.low
+            rebuilt = snap(rebuilt, self.grid, None if below else anchor, anchor if below else None)
         if self.dated:
             zone = getattr(rebuilt.dt, "tz", None)
             bounds = [pd.Timestamp(v, unit="s", tz=zone and "UTC") for v in self.gap_range]

@@ -48,7 +48,7 @@ from pipeline.models.relations.ordered_pairs import (
     as_numbers,
     find_ordered_pairs,
 )
-from pipeline.models.relations.value_grids import snap
+from pipeline.models.relations.value_grids import snap, value_grid
 from pipeline.schema.model import DatasetSchema, Dependency, Role
 from pipeline.timestamps import at_resolution, timestamp_layout
 
@@ -280,8 +280,11 @@ def _fit_pair(train: pd.DataFrame, columns: list[str]) -> OrderedPair | None:
     found = find_ordered_pairs(numbers, columns, durations=dated)
     pair = next((p for p in found if [p.low, p.high] == columns), None)
     pair = pair and _gap_on_the_wider(numbers, pair)
-    if pair is None or not dated:
-        return pair
+    if pair is None:
+        return None
+    if not dated:
+        grid = value_grid(numbers[pair.gap_column])
+        return pair if grid is None else dataclasses.replace(pair, grid=grid)
     gap = numbers[pair.gap_column]
     return dataclasses.replace(pair, gap_range=(gap.min(), gap.max()))
 
@@ -294,16 +297,28 @@ def _gap_on_the_wider(train: pd.DataFrame, pair: OrderedPair) -> OrderedPair | N
     A column of few values is never rebuilt from a column of many: that anchor plus a gap
     smears its point masses (mpg's cylinders, 4, 6 or 8, came out 5 and 7 on a third of
     rows when rebuilt from the displacement in litres). Two columns of few values (correct
-    answers out of trials) keep their gap, whose sum stays on their values."""
-    few = {c: train[c].nunique() <= FEW_VALUES for c in (pair.low, pair.high)}
+    answers out of trials) keep their gap, whose sum stays on their values. Nor, where the
+    other way keeps the order too, is a column on a grid of repeated values (loan amounts,
+    78 % of them whole thousands) rebuilt from one that is not (the balance left): its heaps
+    would spread between them."""
+    few = {c: _point_masses(train[c]) for c in (pair.low, pair.high)}
     spread = {c: float(train[c].astype(float).std()) for c in (pair.low, pair.high)}
-    for gap in sorted((pair.high, pair.low), key=lambda c: -spread[c]):  # high on a tie
-        anchor = pair.low if gap == pair.high else pair.high
-        lost = float((train[gap].notna() & train[anchor].isna()).mean())
-        smeared = few[gap] and not few[anchor]
-        if not smeared and (gap == pair.gap_column or lost <= MAX_LOST):
-            return OrderedPair(pair.low, pair.high, gap)
+    for strict in (True, False):
+        for gap in sorted((pair.high, pair.low), key=lambda c: -spread[c]):  # high on a tie
+            anchor = pair.low if gap == pair.high else pair.high
+            lost = float((train[gap].notna() & train[anchor].isna()).mean())
+            smeared = few[gap] > few[anchor] if strict else few[gap] == 2 > few[anchor]
+            if not smeared and (gap == pair.gap_column or lost <= MAX_LOST):
+                return OrderedPair(pair.low, pair.high, gap)
     return None
+
+
+def _point_masses(values: pd.Series) -> int:
+    """How much a column's values are point masses: 2 few values, 1 a grid of values that
+    mostly repeat (`value_grid`), 0 neither."""
+    if values.nunique() <= FEW_VALUES:
+        return 2
+    return int(value_grid(values) is not None)
 
 
 def _fit_missing(train: pd.DataFrame, columns: list[str]) -> MissingTogether | None:
