@@ -283,7 +283,7 @@ def test_privacy_gates_follow_the_kind_of_holdout():
     tails = resolve_thresholds({}, time_series=True, exchangeable_holdout=False)
     privacy = {name for name, t in tabular.items() if t.kind == "privacy"}
     row_level = {"dcr_share_p_value", "near_copy_p_value", "dcr_close_p_value",
-                 "singling_out_p_value"}
+                 "singling_out_p_value", "mia_p_value"}
     assert row_level <= privacy
     # whole trajectories instead: the entity gate
     assert ({n for n, t in entities.items() if t.kind == "privacy"}

@@ -123,9 +123,12 @@ DEFAULT_THRESHOLDS: dict[str, Threshold] = {
 # Row-level comparisons assume holdout rows are exchangeable with training rows. A time-series
 # holdout is whole entities (or sequence tails), which differ from the training entities, so
 # synthetic rows sit nearer to training rows without any copying: reported, not gated there.
-# Copies stay gated (exact copies row by row, replayed trajectories by `entity_dcr`).
+# Copies stay gated (exact copies row by row, replayed trajectories by `entity_dcr`). The
+# distance-based membership test is such a comparison too: itsadug's eeg electrodes hold
+# scalp positions no training electrode has, so its held-out rows sat far from every
+# synthetic row (MIA AUC 0.76) though no synthetic electrode took a training position.
 NOT_GATED_FOR_TIME_SERIES = ("dcr_share_p_value", "near_copy_p_value", "dcr_close_p_value",
-                             "singling_out_p_value")
+                             "singling_out_p_value", "mia_p_value")
 ONLY_FOR_TIME_SERIES = ("entity_dcr_share_p_value",)
 # With a sequence-tail holdout (fewer than 10 entities) the holdout is a later season, not an
 # unseen sample of the same population: every distance-to-holdout comparison then measures
