@@ -505,6 +505,7 @@ def test_grouped_forward_backward_equals_one_padded_pass():
     assert grouped[2] == pytest.approx(single[2], rel=1e-12)
 
 
+@pytest.mark.slow  # 9 s: `make test-all`, keeping the default run's time with today's tests
 def test_one_long_entity_among_many_short_ones_fits_and_samples_in_order(nyc_weather_path):
     weather = pd.read_csv(nyc_weather_path, parse_dates=["time_hour"])
     weather = weather[["origin", "time_hour", "temp", "humid"]].dropna()
