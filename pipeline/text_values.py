@@ -89,7 +89,8 @@ def read_dates(values: pd.Series) -> DateReading | None:
     if known.str.contains(r"\s\s|^\s|\s$").any():
         values = values.where(values.isna(), values.astype(str).str.strip().str.replace(
             r"\s+", " ", regex=True))
-        known, sample = values.dropna().astype(str), values.dropna().astype(str).head(SAMPLE)
+        known = values.dropna().astype(str)
+        sample = known.head(SAMPLE)
     distinct = known.nunique()
     for layout in DAY_LAYOUTS + MONTH_LAYOUTS:
         if layout in MONTH_LAYOUTS and distinct < MIN_PERIODS:

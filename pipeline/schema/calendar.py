@@ -56,11 +56,17 @@ def _mark_unnamed_parts(df: pd.DataFrame, columns: list[ColumnSpec], calendar: d
     """Mark columns that equal a calendar part of the index on every row whatever their name
     (BirthsCDC's `day_of_month`, a `mday`): modelled, they drift off their dates."""
     for spec in columns:
-        if (spec.name in (key, index) or spec.derived_from_index or spec.empty
-                or spec.role not in (Role.numerical, Role.categorical)
-                or df[spec.name].isna().any() or df[spec.name].nunique() < 2):
-            continue
-        spec.derived_from_index = _matching_part(df[spec.name], PARTS, calendar)
+        if _unmarked(df, spec, key, index, (Role.numerical, Role.categorical)):
+            spec.derived_from_index = _matching_part(df[spec.name], PARTS, calendar)
+
+
+def _unmarked(df: pd.DataFrame, spec: ColumnSpec, key: str | None, index: str,
+              roles: tuple[Role, ...]) -> bool:
+    """Whether a column may still be read off the index: of one of `roles`, not the key or
+    the index, no part yet, never missing and of two values or more."""
+    return not (spec.name in (key, index) or spec.derived_from_index or spec.empty
+                or spec.role not in roles
+                or df[spec.name].isna().any() or df[spec.name].nunique() < 2)
 
 
 # Cyclic parts a column may be a function of, coarsest first, and how many rows each value
@@ -77,9 +83,7 @@ def _mark_calendar_functions(df: pd.DataFrame, columns: list[ColumnSpec], calend
     real mapping, where a model would draw a `jan` of 1 in July."""
     parts = [part for part in FUNCTION_PARTS if _seen_enough(calendar[part])]
     for spec in columns:
-        if (spec.name in (key, index) or spec.derived_from_index or spec.empty
-                or spec.role not in (Role.numerical, Role.categorical, Role.boolean)
-                or df[spec.name].isna().any() or df[spec.name].nunique() < 2):
+        if not _unmarked(df, spec, key, index, (Role.numerical, Role.categorical, Role.boolean)):
             continue
         for part in parts:
             mapping = _function_of(df[spec.name], calendar[part])
