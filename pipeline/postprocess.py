@@ -69,9 +69,7 @@ def cast_column(values: pd.Series, spec: ColumnSpec) -> pd.Series:
                                     spec.step, spec.decimals), index=numeric.index)
         return rounded_int64(numeric) if spec.integer else numeric
     if spec.role == Role.categorical:
-        from pipeline.schema import _cast_categories
-
-        return _cast_categories(_known_categories(values, spec), spec.categories or [])
+        return _as_categories(values, spec)
     if spec.role == Role.boolean:
         if isinstance(values.dtype, pd.CategoricalDtype):
             values = values.astype(object)
@@ -96,6 +94,31 @@ def rounded_int64(numeric: pd.Series) -> pd.Series:
     missing = np.isnan(values)
     whole = np.where(missing, 0.0, np.round(values)).astype("int64")
     return pd.Series(pd.arrays.IntegerArray(whole, missing), index=numeric.index)
+
+
+def category_dtype(spec: ColumnSpec) -> pd.CategoricalDtype | None:
+    """A categorical column's dtype in synthetic output: codes into the schema's labels
+    (pandas Categorical), so no label is written out once per row and Parquet stores the
+    column dictionary-encoded; None where the categories are numbers (they keep their type)."""
+    categories = spec.categories or []
+    if not categories or all(isinstance(c, (int, float)) and not isinstance(c, bool)
+                             for c in categories):
+        return None
+    return pd.CategoricalDtype(list(dict.fromkeys(str(c) for c in categories)))
+
+
+def _as_categories(values: pd.Series, spec: ColumnSpec) -> pd.Series:
+    """The schema's categories, a value it does not list missing."""
+    dtype = category_dtype(spec)
+    if dtype is None:
+        from pipeline.schema import _cast_categories
+
+        return _cast_categories(_known_categories(values, spec), spec.categories or [])
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        labels = values.cat.categories.astype(str)
+        if labels.is_unique:  # decide once per category, not once per row
+            return values.cat.rename_categories(labels).cat.set_categories(dtype.categories)
+    return values.astype("string").astype(dtype)
 
 
 def _known_categories(values: pd.Series, spec: ColumnSpec) -> pd.Series:
@@ -144,13 +167,21 @@ def fill_calendar_parts(df: pd.DataFrame, schema: DatasetSchema) -> None:
     parts = calendar_parts(index_in_zone(index, schema.column(schema.sequence_index).timezone))
     for spec in schema.columns:
         if spec.derived_from_index:
-            # a derived part is not bounded by the training range (a sequence may run into
-            # the next year), so it is cast without the schema's min/max
-            unbounded = spec.model_copy(update={"minimum": None, "maximum": None})
             part = parts[spec.derived_from_index]
             if spec.calendar_map is not None:  # a function of the part (a `jan` dummy)
                 part = part.map(spec.calendar_map)
-            df[spec.name] = cast_column(part, unbounded)
+            df[spec.name] = cast_column(part, _unbounded(spec, part))
+
+
+def _unbounded(spec: ColumnSpec, part: pd.Series) -> ColumnSpec:
+    """A derived part is not bounded by the training range (a sequence may run into the
+    next year or into months the training rows never reached): no min/max, and the
+    categories the synthetic index reaches after the schema's."""
+    update: dict[str, Any] = {"minimum": None, "maximum": None}
+    if spec.categories:
+        new = sorted(set(part.dropna().unique()) - set(spec.categories), key=str)
+        update["categories"] = [*spec.categories, *new]
+    return spec.model_copy(update=update)
 
 
 def complete_sequences(

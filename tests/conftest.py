@@ -69,3 +69,11 @@ def in_project(tmp_path, monkeypatch):
     """Run the CLI in a fresh project folder: schemas/, gx/ and data/ land in tmp_path."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def output_dtypes(real: pd.DataFrame, schema, columns: list[str]) -> dict:
+    """The dtypes synthetic output promises for `columns`: the enforced real frame's, with
+    text categories as codes into the schema's labels (postprocess.category_dtype)."""
+    from pipeline.postprocess import category_dtype
+
+    return {c: category_dtype(schema.column(c)) or real[c].dtype for c in columns}

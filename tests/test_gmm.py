@@ -11,6 +11,7 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.models.gmm import GaussianMixtureModel
 from pipeline.schema import DatasetSchema, Role, detect_schema, enforce_schema
+from tests.conftest import output_dtypes
 
 ADULT_ROWS = 4000
 # Few iterations and a fixed component count keep each fit well under a second.
@@ -135,7 +136,7 @@ def test_output_follows_the_schema(dataset, request):
     assert list(out.columns) == schema.names()
     assert len(out) == 2000
     modelled = schema.modelled_columns()
-    assert out[modelled].dtypes.to_dict() == data[modelled].dtypes.to_dict()
+    assert out[modelled].dtypes.to_dict() == output_dtypes(data, schema, modelled)
     for spec in schema.columns:
         values = out[spec.name].dropna()
         if spec.role == Role.categorical:

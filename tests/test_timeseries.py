@@ -309,8 +309,11 @@ def test_calendar_names_are_parts_of_the_index_written_as_the_source_wrote_them(
     raw["time_hour"] = raw["time_hour"] + pd.Timedelta(days=100)
     out = complete_to_schema(raw, schema, np.random.default_rng(0))
     shifted = out["time_hour"].dt.tz_convert("America/New_York")
+    # the index runs into months the training rows never reached: those are named too
+    assert out[["weekday", "month_name", "quarter"]].notna().all().all()
     assert (out["weekday"] == shifted.dt.day_name().str[:3]).all()
     assert (out["month_name"] == shifted.dt.month_name()).all()
+    assert (out["quarter"] == shifted.dt.quarter).all()
 
 
 def test_calendar_parts_under_any_name_are_parts_of_the_index(weather_slice):
