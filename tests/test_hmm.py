@@ -317,7 +317,9 @@ def test_numeric_columns_take_real_values_and_keep_their_order(fitted, weather, 
     """Dew point is computed (temperature minus a gap), temperature mapped back through
     quantile knots: both are snapped onto the real values (whole degrees Celsius in
     Fahrenheit), since off-grid values gave rows away. Humidity has too many values. Values
-    are compared as published: with the decimals the source writes (its float noise gone)."""
+    are compared as published: with the decimals the source writes (its float noise gone).
+    Value protection mirrors a one-off extreme inside its bound on purpose (the lowest
+    pressure, 1005.5, to 1006.5), where no real value need be: those few are let through."""
     many = fitted.sample(10, seed=7)
     for column in ["temp", "dewp", "wind_dir", "wind_speed", "wind_gust", "pressure", "visib"]:
         decimals = schema.column(column).decimals
@@ -325,7 +327,11 @@ def test_numeric_columns_take_real_values_and_keep_their_order(fitted, weather, 
         def published(values: pd.Series, decimals=decimals) -> pd.Series:
             return values.dropna() if decimals is None else values.dropna().round(decimals)
 
-        assert published(many[column]).isin(set(published(weather[column]))).all(), column
+        values = published(many[column])
+        off = values[~values.isin(set(published(weather[column])))]
+        bound = fitted.protection.numeric.get(column)
+        assert len(off) <= 0.001 * len(values), (column, off.tolist())
+        assert off.empty or off.between(bound.low, bound.high).all(), column
     assert (many["dewp"] <= many["temp"] + 1e-9).all()
     assert (many["wind_speed"] <= many["wind_gust"].fillna(np.inf)).all()
 
