@@ -29,7 +29,7 @@ def complete_to_schema(
         if spec.derived_from_index:
             continue  # filled below, from the synthetic index
         if spec.empty:
-            columns[spec.name] = cast_column(pd.Series([None] * n, dtype=object), spec)
+            columns[spec.name] = cast_column(pd.Series(np.full(n, None, dtype=object)), spec)
         elif spec.role == Role.pii:
             columns[spec.name] = fake_values(spec, n, rng, (vocabularies or {}).get(spec.name),
                                              (avoid or {}).get(spec.name))
@@ -62,7 +62,8 @@ def _blanked(values: pd.Series, share: float, rng: np.random.Generator) -> pd.Se
 def cast_column(values: pd.Series, spec: ColumnSpec) -> pd.Series:
     """Cast to the schema's dtype, clip to bounds, and drop categories never seen in training."""
     if spec.role == Role.numerical:
-        numeric = pd.to_numeric(values, errors="coerce").astype("float64")
+        numeric = values if values.dtype == np.float64 else pd.to_numeric(
+            values, errors="coerce").astype("float64")
         if spec.minimum is not None or spec.maximum is not None:
             numeric = numeric.clip(lower=spec.minimum, upper=spec.maximum)
         numeric = pd.Series(on_grid(numeric.to_numpy(dtype="float64", na_value=np.nan),

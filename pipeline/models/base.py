@@ -35,8 +35,11 @@ from pipeline.value_protection import ValueProtection
 
 log = logging.getLogger(__name__)
 
-# Rows generated per chunk: bounds memory for large n and keeps conditional rejection loops short.
-SAMPLE_CHUNK_ROWS = 100_000
+# Rows generated per chunk: about this many cells, within these bounds. Bounds memory for
+# large n and keeps conditional rejection loops short; a narrow table takes more rows per
+# chunk, so each chunk's fixed costs (per component, per column) are spread wider.
+SAMPLE_CHUNK_CELLS = 4_000_000
+SAMPLE_CHUNK_ROWS = (100_000, 250_000)
 # A privacy retry protects values fewer than this many training rows hold (at least).
 RETRY_PROTECT_RARE = 5
 
@@ -146,8 +149,9 @@ class Synthesizer(ABC):
             regenerate_ids(out, schema, self.id_hashes, id_start)
             return out
         chunks, remaining = [], n
+        chunk_rows = int(np.clip(SAMPLE_CHUNK_CELLS // len(schema.columns), *SAMPLE_CHUNK_ROWS))
         while remaining > 0 or not chunks:
-            size = min(remaining, SAMPLE_CHUNK_ROWS)
+            size = min(remaining, chunk_rows)
             chunks.append(self._redraw_rare_records(
                 self._draw_rows(size, rng, conditions, schema), rng, conditions, schema))
             remaining -= size

@@ -49,7 +49,7 @@ def sample(
         else:
             out[codec.column] = codec.decode(codes)
     for name in encoding.placeholders:
-        out[name] = pd.Series([None] * n, dtype=object)
+        out[name] = pd.Series(np.full(n, None, dtype=object))
     return pd.DataFrame(out, index=pd.RangeIndex(n))[encoding.columns]
 
 

@@ -161,7 +161,7 @@ class TableEncoding:
             out[codec.column] = pd.Series(pd.Categorical.from_codes(codes, codec.labels))
         n = len(alpha)
         for name in self.placeholders:
-            out[name] = pd.Series([None] * n, dtype=object)
+            out[name] = pd.Series(np.full(n, None, dtype=object))
         return pd.DataFrame(out, index=pd.RangeIndex(n))[self.columns]
 
 
