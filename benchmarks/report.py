@@ -216,11 +216,23 @@ def _scale_section(scale: dict) -> list[str]:
             f"{sampling['seconds']:.1f} s, **{sampling['rows_per_second']:,.0f} rows/s** end to "
             "end (target ≥ 1,000,000), sampling alone "
             f"{sampling['sample_only_rows_per_second']:,.0f} rows/s; peak RSS "
-            f"**{sampling['peak_rss_mb']:,.0f} MB** (target < 2,048); "
+            f"**{sampling['peak_rss_mb']:,.0f} MB** (target < 1,024); "
             f"time in sample {phases['sample']:.1f} s, Arrow conversion "
             f"{phases['to_arrow']:.1f} s, Parquet write {phases['write']:.1f} s; file "
             f"{sampling['parquet_bytes'] / 2**20:,.0f} MB.", "",
         ]
+        pooled = sampling.get("processes") or {}
+        if pooled.get("status") == "ok":
+            lines += [
+                f"**On {pooled['workers']} local processes** (the product's `ShardPool`: "
+                f"what `synth run --processes {pooled['workers']}` does, one Parquet part per "
+                f"shard of {pooled['shard_rows']:,} rows): {pooled['seconds']:.1f} s, "
+                f"**{pooled['rows_per_second']:,.0f} rows/s** end to end (target ≥ "
+                f"1,000,000); peak RSS of all processes together "
+                f"**{pooled['peak_rss_all_processes_mb']:,.0f} MB** (target < 1,024); files "
+                f"{pooled['parquet_bytes'] / 2**20:,.0f} MB.", ""]
+        elif pooled:
+            lines += [f"GMM to Parquet on local processes not run: {pooled.get('reason')}", ""]
         profile = sampling.get("chunk_profile")
         if profile:
             lines += [f"Where one {profile['rows']:,}-row chunk's sampling time goes "

@@ -244,7 +244,25 @@ def run_scale_sampling(dataset: bdata.Dataset, budget: Budget, work: Path, seed:
     if result["status"] == "ok":
         say(f"GMM to Parquet: {result['rows']:,} rows at {result['rows_per_second']:,.0f} rows/s,"
             f" peak {result['peak_rss_mb']:.0f} MB")
+        result["processes"] = _sample_in_processes(budget, work, seed)
     return result
+
+
+def _sample_in_processes(budget: Budget, work: Path, seed: int) -> dict:
+    """The same rows as a run writes them on one local process per core (ShardPool), in
+    shards of the size a run uses; the model is the one the sequential run loaded."""
+    from pipeline.sharding import DEFAULT_SHARD_ROWS, available_cores
+
+    workers = max(2, available_cores())
+    pooled = run_isolated("scale_sample_processes", {
+        "model_dir": str(work / "gmm-scale"), "rows": budget.scale_rows, "seed": seed,
+        "shard_rows": min(DEFAULT_SHARD_ROWS, budget.scale_chunk * 2), "workers": workers,
+        "out_path": str(work / "scale-processes.parquet")},
+        work, budget.worker_timeout, budget.threads)
+    if pooled["status"] == "ok":
+        say(f"GMM to Parquet on {workers} processes: {pooled['rows_per_second']:,.0f} rows/s, "
+            f"peak {pooled['peak_rss_all_processes_mb']:.0f} MB in all")
+    return pooled
 
 
 def _fit_then_sample(dataset: bdata.Dataset, rows: int, chunk: int, name: str, budget: Budget,

@@ -113,6 +113,72 @@ def sample_to_parquet(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def sample_in_processes(payload: dict[str, Any]) -> dict[str, Any]:
+    """`rows` rows to Parquet as a run publishes them on `workers` local processes: the
+    product's ShardPool samples and stages one part per shard of `shard_rows`. Peak RSS is
+    that of all the processes together, read every 0.1 s."""
+    import shutil
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    from pipeline.models.base import Synthesizer
+    from pipeline.on_demand import SampleRequest
+    from pipeline.publish import Publication
+    from pipeline.shard_pool import ShardPool
+    from pipeline.sharding import plan_shards
+
+    model = Synthesizer.load(Path(payload["model_dir"]))
+    shards = plan_shards(payload["rows"], payload["shard_rows"], payload["seed"])
+    out = Path(tempfile.mkdtemp(dir=Path(payload["out_path"]).parent))
+    publication = Publication(out, "scale", model.name, "bench")
+    try:
+        with _SummedRss() as rss:
+            with ShardPool(payload["workers"], [model.name]) as pool:
+                started = time.perf_counter()
+                parts = [f.result() for f in [pool.submit(model, shard, publication,
+                                                          SampleRequest())
+                                              for shard in shards]]
+                seconds = time.perf_counter() - started
+        rows = sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+        size = sum(Path(part).stat().st_size for part in parts)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return {"workers": payload["workers"], "rows": rows, "shard_rows": payload["shard_rows"],
+            "parts": len(parts), "seconds": round(seconds, 3),
+            "rows_per_second": round(rows / seconds, 1), "parquet_bytes": size,
+            "peak_rss_all_processes_mb": rss.peak_mb}
+
+
+class _SummedRss:
+    """The peak of this process's resident memory plus its children's, sampled."""
+
+    def __enter__(self):
+        import threading
+
+        self.peak_mb, self._stop = 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.1):
+            total = me.memory_info().rss
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_mb = max(self.peak_mb, round(total / 2**20, 1))
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _profile_chunk(model, rows: int, seed: int) -> dict[str, Any]:
     """Where one chunk's sampling time goes (model draws vs postprocessing)."""
     profiler = cProfile.Profile()

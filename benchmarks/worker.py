@@ -27,6 +27,7 @@ TASKS = {
     "fit_sample": "benchmarks.contenders:fit_and_sample",
     "profile": "benchmarks.profiling:profile_fit",
     "scale_sample": "benchmarks.scale:sample_to_parquet",
+    "scale_sample_processes": "benchmarks.scale:sample_in_processes",
     "fit_only": "benchmarks.scale:fit_only",
     "validate": "benchmarks.scale:validate",
 }

@@ -134,15 +134,14 @@ def sample(synthesizer, rows: int, seed: int, request) -> pd.DataFrame:
 @task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_user_error,
       cache_policy=NO_CACHE)
 def write_shard(synthesizer, shard: Shard, publication: publishing.Publication, request,
-                frame: pd.DataFrame | None = None) -> str:
+                frame: pd.DataFrame | None = None, pool=None) -> str:
     """Sample one seeded shard (unless given: the first, sampled for validation with ids
-    from 0) and stage it as one Parquet part."""
-    from pipeline.clock_values import written_as_source
+    from 0) and stage it as one Parquet part, here or on the local process `pool`."""
+    from pipeline.shard_pool import stage_shard
 
-    if frame is None:
-        frame = request.sample(synthesizer, shard.rows, shard.seed, id_start=shard.start)
-    return str(publication.write_part(shard.index, written_as_source(frame,
-                                                                       synthesizer.schema)))
+    if pool is not None and frame is None:
+        return pool.submit(synthesizer, shard, publication, request).result()
+    return stage_shard(synthesizer, shard, publication, request, frame)
 
 
 @task(cache_policy=NO_CACHE)
@@ -178,34 +177,23 @@ def task_runner_for(job: JobConfig):
         return DaskTaskRunner(address=job.dask_address)
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    return ThreadPoolTaskRunner(max_workers=max(2, len(job.models)))
+    return ThreadPoolTaskRunner(max_workers=max(2, len(job.models), job.processes))
 
 
 @contextlib.contextmanager
-def shard_runner_for(job: JobConfig, runner, shards: int):
-    """Where shards after the first are sampled and written: the Dask cluster, a pool of
-    `job.processes` local processes (sampling holds the GIL for most of a shard) when there
-    are at least two such shards, else the flow's threads. The pool starts with the flow, so
-    its processes boot (import, unpickle) while the models fit."""
+def shard_pool_for(job: JobConfig, shards: int):
+    """Local processes that sample and write the shards after the first (sampling holds the
+    GIL for part of a shard) when the job asks for two or more and has that many such
+    shards; None on a Dask cluster or for fewer. The pool starts with the flow, so its
+    processes boot while the models fit."""
     workers = min(shards, job.processes)
     if job.dask_address or workers < 2:
-        yield runner
+        yield None
         return
-    from prefect.task_runners import ProcessPoolTaskRunner
+    from pipeline.shard_pool import ShardPool
 
-    with ProcessPoolTaskRunner(max_workers=workers) as pool:
-        for _ in range(workers):  # one each: the executor starts a process per busy task
-            pool.submit(warm_up, {"models": job.models})
+    with ShardPool(workers, job.models) as pool:
         yield pool
-
-
-@task(cache_policy=NO_CACHE)
-def warm_up(models: list[str]) -> None:
-    """Import what writing a shard of these models needs, once per worker process."""
-    from pipeline.models import registry
-
-    for name in models:
-        type(registry.create(name))
 
 
 @flow(name="synthesize", validate_parameters=True)
@@ -222,13 +210,13 @@ def synthesize(job: JobConfig) -> dict[str, Any]:
     train, holdout, holdout_split = split(frame, schema, job)
     n = job.rows or default_sample_size(request.reference(train, job.seed), schema)
     shards = plan_shards(n, _shard_rows(n, schema, job), job.seed)
-    with task_runner_for(job) as runner, shard_runner_for(job, runner, len(shards) - 1) as on:
+    with task_runner_for(job) as runner, shard_pool_for(job, len(shards) - 1) as pool:
         fits = {m: runner.submit(fit, {"model": m, "train": train, "schema": schema, "job": job,
                                        "fingerprint": ingest_report.fingerprint,
                                        "source": frame})
                 for m in job.models}
         results = [
-            _sample_validate_publish((runner, on), *future.result(), shards, train, holdout,
+            _sample_validate_publish((runner, pool), *future.result(), shards, train, holdout,
                                      schema, holdout_split, ingest_report, job, run_id, frame,
                                      request)
             for future in fits.values()
@@ -406,12 +394,12 @@ def _full_span_refit(synthesizer, verdict, full, schema, holdout_split, job, fin
 def _write_and_finalise(runners, synthesizer, shards, first, publication, verdict, html,
                         request):
     """Stage every shard (in parallel), then finalise; once retries are spent, nothing
-    staged is left behind. The first shard, sampled already, is written by the flow's
-    runner; the rest by the shard runner (`shard_runner_for`)."""
-    runner, shard_runner = runners
-    writes = [(runner if shard.index == 0 and first is not None else shard_runner).submit(
-        write_shard, {"synthesizer": synthesizer, "shard": shard, "publication": publication,
-                      "request": request, "frame": first if shard.index == 0 else None})
+    staged is left behind. The first shard, sampled already, is written as it is; the rest
+    are sampled on the local process pool when there is one (`shard_pool_for`)."""
+    runner, pool = runners
+    writes = [runner.submit(write_shard, {
+        "synthesizer": synthesizer, "shard": shard, "publication": publication,
+        "request": request, "frame": first if shard.index == 0 else None, "pool": pool})
         for shard in shards]
     try:
         for future in writes:
