@@ -140,7 +140,7 @@ def write_shard(synthesizer, shard: Shard, publication: publishing.Publication, 
     from pipeline.shard_pool import stage_shard
 
     if pool is not None and frame is None:
-        return pool.submit(synthesizer, shard, publication, request).result()
+        return pool.write(synthesizer, shard, publication, request)
     return stage_shard(synthesizer, shard, publication, request, frame)
 
 

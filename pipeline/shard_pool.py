@@ -13,8 +13,10 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from pipeline.errors import PipelineError
 from pipeline.sharding import Shard
 
 # Models a worker keeps unpickled: the job's models and a retry's refit.
@@ -40,6 +42,17 @@ class ShardPool:
                request: Any) -> Future:
         token, blob = self._pack(synthesizer)
         return self._executor.submit(_write_shard, token, blob, shard, publication, request)
+
+    def write(self, synthesizer: Any, shard: Shard, publication: Any, request: Any) -> str:
+        """The staged part's path; a worker that died (killed, out of memory) is one clear
+        error, since every later shard on this pool would fail the same way."""
+        try:
+            return self.submit(synthesizer, shard, publication, request).result()
+        except BrokenProcessPool as exc:
+            raise PipelineError(
+                f"a process writing shard {shard.index} of {publication.dataset!r} died "
+                f"({exc}); nothing was published. It is often memory: run again with fewer "
+                "--processes or a smaller shard_rows") from None
 
     def _pack(self, synthesizer: Any) -> tuple[str, bytes]:
         """The model pickled once per pool (holding it keeps its id unique meanwhile)."""
